@@ -1,0 +1,104 @@
+"""//! Test upstream: a real MCP server built on the official Python SDK (mcp==2.3.0).
+
+Serves streamable HTTP at /mcp. It is stateful for handshake-era clients
+(initialize + Mcp-Session-Id, protocol 2025-11-25 and earlier) and, in the same
+process, answers 2026-07-28 ("modern") stateless requests: the SDK routes a
+request whose MCP-Protocol-Version header is not a handshake-era version to its
+single-exchange modern entry (server/discover, `_meta` envelope).
+
+Tools: echo, slow (progress per step), add, whoami (returns the HTTP headers this
+upstream received, so tests can prove the agent's Authorization never leaks).
+Resource demo://greeting, prompt greet(name) with completion of `name`.
+
+Usage: python tests/upstreams/py_server.py --port N [--host 127.0.0.1]
+Prints "READY <port>" on stdout once the socket is listening (--port 0 picks one).
+"""
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import Completion, PromptReference
+
+mcp = MCPServer("py-upstream", version="1.0.0")
+
+
+@mcp.tool()
+def echo(message: str) -> str:
+    """Echo the message back, prefixed with 'echo: '."""
+    return f"echo: {message}"
+
+
+@mcp.tool()
+async def slow(ctx: Context, steps: int = 3, delay_ms: int = 200) -> str:
+    """Sleep `steps` times for `delay_ms`, sending one progress notification per step."""
+    for i in range(1, steps + 1):
+        await asyncio.sleep(delay_ms / 1000)
+        # A no-op when the request carried no progress token.
+        await ctx.report_progress(i, steps, f"step {i}/{steps}")
+    return f"done after {steps} steps"
+
+
+@mcp.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@mcp.tool()
+def whoami(ctx: Context) -> str:
+    """Return the HTTP request headers this upstream received, as a JSON object."""
+    headers = ctx.headers or {}
+    return json.dumps({k.lower(): v for k, v in headers.items()}, sort_keys=True)
+
+
+@mcp.resource("demo://greeting", name="greeting", mime_type="text/plain")
+def greeting() -> str:
+    """A static text resource."""
+    return "Hello from the Python upstream!"
+
+
+@mcp.prompt()
+def greet(name: str) -> str:
+    """Ask the model to greet someone by name."""
+    return f"Please greet {name} warmly."
+
+
+NAMES = ["Alice", "Alan", "Bob", "Carol"]
+
+
+@mcp.completion()
+async def complete(ref, argument, context):
+    if isinstance(ref, PromptReference) and ref.name == "greet" and argument.name == "name":
+        values = [n for n in NAMES if n.lower().startswith(argument.value.lower())]
+        return Completion(values=values, total=len(values), has_more=False)
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    args = ap.parse_args()
+
+    # The gateway may forward any Host header: no DNS-rebinding Host/Origin checks.
+    app = mcp.streamable_http_app(
+        host=args.host,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(128)
+    print(f"READY {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
