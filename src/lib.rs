@@ -4,9 +4,15 @@
 //! only `platform` touches the Workers runtime.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod config;
 pub mod crypto;
+pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod mcp;
+pub mod policy;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 pub mod platform;

@@ -14,10 +14,13 @@ pub mod codes {
     pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
     /// 2026-07-28: the protocol version is not supported (`data.supported` lists what is).
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
-    /// Implementation-defined server errors (-32000..-32099): the upstream failed.
-    pub const UPSTREAM_ERROR: i64 = -32001;
-    /// The session is unknown or has ended (legacy era, sent with HTTP 404).
+    /// An upstream failed (unreachable, timed out, 5xx, garbage). -32603 rather than a code of
+    /// the -32000 range, which 2026-07-28 asks new implementations not to use; `data` says more.
+    pub const UPSTREAM_ERROR: i64 = INTERNAL_ERROR;
+    /// Legacy era only: the session is unknown or has ended (sent with HTTP 404), as the
+    /// reference SDKs answer it.
     pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// Sent with HTTP 401 on the MCP endpoints.
     pub const UNAUTHORIZED: i64 = -32001;
 }
 

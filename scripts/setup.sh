@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# setup.sh — install everything the build and the tests need, idempotently:
+# the wasm32 Rust target, worker-build, wasm-bindgen-cli (version from Cargo.lock),
+# npm devDependencies (wrangler, miniflare, Node 22, binaryen, esbuild, MCP SDK) and
+# a Python venv with the MCP SDK. A second run skips every step that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+PY_MCP_VERSION=2.3.0
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+[[ -n "$WASM_BINDGEN_VERSION" ]] || { echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
+
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "setup: rust target wasm32-unknown-unknown: present"
+else
+  echo "setup: rust target wasm32-unknown-unknown: installing"
+  rustup target add wasm32-unknown-unknown
+fi
+
+installed=$(cargo install --list)
+cargo_tool() { # crate version — install unless `cargo install --list` has that exact version
+  if grep -qx "$1 v$2:" <<<"$installed"; then
+    echo "setup: $1 $2: present"
+  else
+    echo "setup: $1 $2: installing (a few minutes)"
+    # No --locked: wasm-bindgen-cli's lock file pins a webpki-roots release the index no longer serves.
+    cargo install "$1" --version "$2" --force
+  fi
+}
+cargo_tool worker-build "$WORKER_BUILD_VERSION"
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
+
+# npm: `npm ci` fails here (lock lacks other platforms' optional deps), so `npm install`;
+# skip it when node_modules was installed from this exact package.json + lock file.
+stamp=node_modules/.setup-stamp
+npm_hash() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1; }
+if [[ -x node_modules/.bin/node && -f "$stamp" && "$(cat "$stamp")" == "$(npm_hash)" ]]; then
+  echo "setup: npm packages: up to date"
+else
+  echo "setup: npm packages: installing"
+  npm install --no-audit --no-fund --loglevel=error
+  npm_hash >"$stamp"
+fi
+
+if [[ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" == "$PY_MCP_VERSION" ]]; then
+  echo "setup: python venv .venv (mcp $PY_MCP_VERSION): present"
+else
+  echo "setup: python venv .venv (mcp $PY_MCP_VERSION): installing"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION"
+fi

@@ -1,0 +1,55 @@
+//! `/admin/v1/api-keys`: issue (shown once), list (never the secret) and revoke gateway API keys.
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::crypto;
+use crate::gateway::Services;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::AdminPermit;
+use crate::store::ApiKeyRecord;
+
+use super::{body, json, ApiError, ApiResult};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+}
+
+pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    match (parts, req.method) {
+        ([], Method::Get) => json(200, &json!({"api_keys": svc.keys.list_keys().await?})),
+        ([], Method::Post) => create(svc, req).await,
+        ([id], Method::Delete) => {
+            if svc.keys.revoke_key(id, &svc.now()).await? {
+                Ok(HttpResponse::new(204))
+            } else {
+                Err(ApiError::NotFound(format!("no active API key with id '{id}'")))
+            }
+        }
+        ([] | [_], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+    let b: CreateKey = body(req)?;
+    if b.name.trim().is_empty() || b.name.len() > 200 {
+        return Err(ApiError::Validation("name must be 1 to 200 characters".into()));
+    }
+    let key = crypto::new_api_key();
+    let rec = ApiKeyRecord {
+        id: crypto::random_id("key_"),
+        name: b.name,
+        prefix: key[..crypto::API_KEY_DISPLAY_CHARS].to_string(),
+        key_hash: crypto::hash_secret(&key),
+        created_at: svc.now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    svc.keys.create_key(&rec).await?;
+    // The only time the secret leaves the gateway.
+    let mut v = serde_json::to_value(&rec).unwrap_or_default();
+    v["key"] = json!(key);
+    json(201, &v)
+}

@@ -1,0 +1,85 @@
+//! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
+//! Every error leaves as an RFC 9457 problem document (mapping in `crate::error`).
+mod keys;
+mod servers;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::gateway::upstream::UpstreamError;
+use crate::gateway::Services;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::policy::{self, AuthError};
+use crate::store::StoreError;
+
+/// Largest admin request body.
+pub const MAX_ADMIN_BODY_BYTES: usize = 256 * 1024;
+pub const PREFIX: &str = "/admin/v1";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized")]
+    Unauthorized(AuthError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed on this resource")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Validation(String),
+    #[error("request body is not valid JSON: {0}")]
+    BadJson(String),
+    #[error("request body exceeds {MAX_ADMIN_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("upstream '{slug}' failed: {cause}")]
+    Upstream { slug: String, cause: UpstreamError },
+    #[error("storage failure")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
+    }
+}
+
+pub type ApiResult = Result<HttpResponse, ApiError>;
+
+/// Entry point for every path under `/admin/v1`.
+pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
+    match route(svc, req).await {
+        Ok(r) => r,
+        Err(e) => crate::error::problem(&e),
+    }
+}
+
+async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+    let permit = policy::authorize_admin(svc.config, &req.headers).map_err(ApiError::Unauthorized)?;
+    let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,
+        ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+/// Parses a JSON request body into `T`.
+fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    if req.body.len() > MAX_ADMIN_BODY_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    let ct = req.headers.get("content-type").unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    serde_json::from_value(v).map_err(|e| ApiError::Validation(e.to_string()))
+}
+
+fn json(status: u16, v: &impl serde::Serialize) -> ApiResult {
+    Ok(HttpResponse::json(status, &serde_json::to_value(v).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?))
+}

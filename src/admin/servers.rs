@@ -1,0 +1,225 @@
+//! `/admin/v1/servers`: register, list, read, update and remove upstream servers; sync and read
+//! their tool catalogs.
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::gateway::{sync, Services};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::AdminPermit;
+use crate::store::{ServerRecord, StoreError};
+
+use super::{body, json, ApiError, ApiResult};
+
+pub const MAX_SLUG_LEN: usize = 32;
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_TEXT_LEN: usize = 2000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateServer {
+    slug: String,
+    name: String,
+    url: String,
+    description: Option<String>,
+    owner: Option<String>,
+    timeout_ms: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchServer {
+    name: Option<String>,
+    url: Option<String>,
+    description: Option<String>,
+    owner: Option<String>,
+    status: Option<String>,
+    timeout_ms: Option<u32>,
+}
+
+pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    match (parts, req.method) {
+        ([], Method::Get) => json(200, &json!({"servers": svc.registry.list_servers().await?})),
+        ([], Method::Post) => create(svc, req).await,
+        ([slug], Method::Get) => json(200, &get(svc, slug).await?),
+        ([slug], Method::Patch) => patch(svc, req, slug).await,
+        ([slug], Method::Delete) => {
+            if svc.registry.delete_server(slug).await? {
+                Ok(HttpResponse::new(204))
+            } else {
+                Err(not_found(slug))
+            }
+        }
+        ([slug, "sync"], Method::Post) => {
+            let server = get(svc, slug).await?;
+            let server = resync(svc, &server).await?;
+            json(200, &server)
+        }
+        ([slug, "tools"], Method::Get) => {
+            get(svc, slug).await?;
+            json(200, &json!({"tools": svc.registry.list_tools(slug).await?}))
+        }
+        ([] | [_] | [_, "sync" | "tools"], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+fn not_found(slug: &str) -> ApiError {
+    ApiError::NotFound(format!("no server with slug '{slug}'"))
+}
+
+async fn get(svc: &Services<'_>, slug: &str) -> Result<ServerRecord, ApiError> {
+    svc.registry.get_server(slug).await?.ok_or_else(|| not_found(slug))
+}
+
+async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+    let b: CreateServer = body(req)?;
+    validate_slug(&b.slug)?;
+    validate_name(&b.name)?;
+    validate_url(&b.url)?;
+    validate_text("description", b.description.as_deref())?;
+    validate_text("owner", b.owner.as_deref())?;
+    if svc.registry.get_server(&b.slug).await?.is_some() {
+        return Err(ApiError::Conflict(format!("a server with slug '{}' already exists", b.slug)));
+    }
+    let now = svc.now();
+    let draft = ServerRecord {
+        slug: b.slug,
+        name: b.name,
+        url: b.url,
+        description: b.description,
+        owner: b.owner,
+        status: "active".into(),
+        era: None,
+        protocol_version: None,
+        timeout_ms: b.timeout_ms,
+        server_info: None,
+        capabilities: None,
+        instructions: None,
+        last_synced_at: None,
+        last_sync_error: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    // Read the catalog before storing anything: an unreachable upstream leaves no half-made row.
+    let (server, tools) =
+        sync::sync(svc, &draft).await.map_err(|cause| ApiError::Upstream { slug: draft.slug.clone(), cause })?;
+    match svc.registry.create_server(&server, &tools).await {
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::Conflict(format!("a server with slug '{}' already exists", server.slug)))
+        }
+        other => other?,
+    }
+    let mut resp = json(201, &server)?;
+    resp.headers.set("location", format!("{}/servers/{}", super::PREFIX, server.slug));
+    Ok(resp)
+}
+
+/// Syncs an existing server and stores the result atomically; on failure the error is recorded
+/// on the server and the old catalog stays.
+async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecord, ApiError> {
+    match sync::sync(svc, server).await {
+        Ok((updated, tools)) => {
+            svc.registry.replace_catalog(&updated, &tools).await?;
+            Ok(updated)
+        }
+        Err(cause) => {
+            let mut failed = server.clone();
+            failed.last_sync_error = Some(cause.to_string());
+            failed.updated_at = svc.now();
+            svc.registry.update_server(&failed).await?;
+            Err(ApiError::Upstream { slug: server.slug.clone(), cause })
+        }
+    }
+}
+
+async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
+    let b: PatchServer = body(req)?;
+    let current = get(svc, slug).await?;
+    let mut s = current.clone();
+    if let Some(n) = b.name {
+        validate_name(&n)?;
+        s.name = n;
+    }
+    if let Some(d) = b.description {
+        validate_text("description", Some(&d))?;
+        s.description = Some(d);
+    }
+    if let Some(o) = b.owner {
+        validate_text("owner", Some(&o))?;
+        s.owner = Some(o);
+    }
+    if let Some(st) = b.status {
+        if st != "active" && st != "disabled" {
+            return Err(ApiError::Validation("status must be \"active\" or \"disabled\"".into()));
+        }
+        s.status = st;
+    }
+    if b.timeout_ms.is_some() {
+        s.timeout_ms = b.timeout_ms;
+    }
+    s.updated_at = svc.now();
+    match b.url {
+        // A new URL is a new upstream: its catalog is read before the change is stored.
+        Some(u) if u != current.url => {
+            validate_url(&u)?;
+            s.url = u;
+            let (synced, tools) =
+                sync::sync(svc, &s).await.map_err(|cause| ApiError::Upstream { slug: s.slug.clone(), cause })?;
+            svc.registry.replace_catalog(&synced, &tools).await?;
+            json(200, &synced)
+        }
+        _ => {
+            svc.registry.update_server(&s).await?;
+            json(200, &s)
+        }
+    }
+}
+
+pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    let ok = !slug.is_empty()
+        && slug.len() <= MAX_SLUG_LEN
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(format!("slug must match [a-z0-9-]{{1,{MAX_SLUG_LEN}}}")))
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ApiError::Validation(format!("name must be 1 to {MAX_NAME_LEN} characters")));
+    }
+    Ok(())
+}
+
+fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {
+    match v {
+        Some(t) if t.len() > MAX_TEXT_LEN => Err(ApiError::Validation(format!("{field} exceeds {MAX_TEXT_LEN} characters"))),
+        _ => Ok(()),
+    }
+}
+
+fn validate_url(u: &str) -> Result<(), ApiError> {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
+        _ => Err(ApiError::Validation("url must be an absolute http(s) URL".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_rules() {
+        assert!(validate_slug("demo-1").is_ok());
+        for bad in ["", "Demo", "a_b", "a b", &"x".repeat(33)] {
+            assert!(validate_slug(bad).is_err(), "{bad}");
+        }
+        assert!(validate_url("http://127.0.0.1:9/mcp").is_ok());
+        assert!(validate_url("ftp://x/").is_err());
+        assert!(validate_url("not a url").is_err());
+        assert!(validate_name(" ").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! A server's tool catalog: fetched page by page at sync, validated, and fingerprinted so that a
+//! changed definition can be recognised later.
+use serde_json::{json, Value};
+
+use crate::crypto;
+use crate::mcp::version::Era;
+use crate::store::ToolRecord;
+
+use super::upstream::{ClientContext, Upstream, UpstreamError, UpstreamSession};
+use super::upstream::modern_request;
+
+/// Upper bound on `tools/list` pages per sync, so a server that cycles cursors cannot loop us.
+pub const MAX_CATALOG_PAGES: usize = 100;
+/// Upper bound on tools per server.
+pub const MAX_TOOLS_PER_SERVER: usize = 2000;
+
+/// Pages through `tools/list` and returns the validated catalog.
+pub async fn fetch_tools(
+    up: &Upstream<'_>,
+    era: Era,
+    session: Option<&UpstreamSession>,
+    now: &str,
+) -> Result<Vec<ToolRecord>, UpstreamError> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0..MAX_CATALOG_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let id = json!(format!("gw-tools-{page}"));
+        let msg = match era {
+            Era::Modern => modern_request(id, "tools/list", params, &ClientContext::default()),
+            Era::Legacy => json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}),
+        };
+        let reply = up.request(era, &msg, session).await?;
+        let result = reply.get("result").ok_or_else(|| {
+            UpstreamError::Garbage(format!("tools/list failed: {}", reply.get("error").cloned().unwrap_or_default()))
+        })?;
+        let list = result
+            .get("tools")
+            .and_then(Value::as_array)
+            .ok_or_else(|| UpstreamError::Garbage("tools/list result has no tools array".into()))?;
+        for t in list {
+            tools.push(tool_record(up.slug, t, now)?);
+        }
+        if tools.len() > MAX_TOOLS_PER_SERVER {
+            return Err(UpstreamError::Garbage(format!("more than {MAX_TOOLS_PER_SERVER} tools")));
+        }
+        cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+        if cursor.is_none() {
+            tools.sort_by(|a, b| a.name.cmp(&b.name));
+            tools.dedup_by(|a, b| a.name == b.name);
+            return Ok(tools);
+        }
+    }
+    Err(UpstreamError::Garbage(format!("tools/list did not end within {MAX_CATALOG_PAGES} pages")))
+}
+
+/// Validates one tool definition (via rmcp's model) and turns it into a catalog row.
+pub fn tool_record(slug: &str, def: &Value, now: &str) -> Result<ToolRecord, UpstreamError> {
+    let tool: rmcp::model::Tool = serde_json::from_value(def.clone())
+        .map_err(|e| UpstreamError::Garbage(format!("invalid tool definition: {e}")))?;
+    let input_schema = Value::Object(tool.input_schema.as_ref().clone());
+    let output_schema = tool.output_schema.as_ref().map(|s| Value::Object(s.as_ref().clone()));
+    let annotations = def.get("annotations").cloned();
+    let mut rec = ToolRecord {
+        server_slug: slug.to_string(),
+        name: tool.name.to_string(),
+        title: tool.title.clone(),
+        description: tool.description.as_ref().map(|d| d.to_string()),
+        input_schema,
+        output_schema,
+        annotations,
+        definition_hash: String::new(),
+        discovered_at: now.to_string(),
+    };
+    rec.definition_hash = definition_hash(&rec);
+    Ok(rec)
+}
+
+/// The tool as an MCP `Tool` object (for lists served from the catalog).
+pub fn tool_json(t: &ToolRecord) -> Value {
+    let mut v = json!({"name": t.name, "inputSchema": t.input_schema});
+    if let Some(x) = &t.title {
+        v["title"] = json!(x);
+    }
+    if let Some(x) = &t.description {
+        v["description"] = json!(x);
+    }
+    if let Some(x) = &t.output_schema {
+        v["outputSchema"] = x.clone();
+    }
+    if let Some(x) = &t.annotations {
+        v["annotations"] = x.clone();
+    }
+    v
+}
+
+/// SHA-256 over the canonical JSON (keys sorted at every level) of the parts an agent relies
+/// on: name, title, description, schemas and annotations.
+pub fn definition_hash(t: &ToolRecord) -> String {
+    let def = json!({
+        "name": t.name,
+        "title": t.title,
+        "description": t.description,
+        "inputSchema": t.input_schema,
+        "outputSchema": t.output_schema,
+        "annotations": t.annotations,
+    });
+    crypto::sha256_hex(canonical(&def).as_bytes())
+}
+
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> =
+                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k]))).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ignores_key_order_but_not_content() {
+        let a = json!({"name":"echo","description":"Echo","inputSchema":{"type":"object","properties":{"m":{"type":"string"},"n":{"type":"number"}}}});
+        let b = json!({"inputSchema":{"properties":{"n":{"type":"number"},"m":{"type":"string"}},"type":"object"},"description":"Echo","name":"echo"});
+        let c = json!({"name":"echo","description":"Echo and exfiltrate","inputSchema":{"type":"object"}});
+        let ra = tool_record("s", &a, "t").unwrap();
+        let rb = tool_record("s", &b, "t").unwrap();
+        let rc = tool_record("s", &c, "t").unwrap();
+        assert_eq!(ra.definition_hash, rb.definition_hash);
+        assert_ne!(ra.definition_hash, rc.definition_hash);
+        assert_eq!(tool_json(&ra)["description"], "Echo");
+    }
+
+    #[test]
+    fn invalid_definitions_are_refused() {
+        assert!(tool_record("s", &json!({"description": "no name"}), "t").is_err());
+        assert!(tool_record("s", &json!({"name": "x", "inputSchema": "nope"}), "t").is_err());
+    }
+}

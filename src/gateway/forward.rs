@@ -1,0 +1,92 @@
+//! Sending one client message to an upstream and shaping the upstream's answer for the client:
+//! JSON or a relayed SSE stream, translated between eras where they differ.
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::http::{Body, HttpResponse};
+use crate::mcp::error::{codes, RpcError};
+use crate::mcp::jsonrpc::{self, RequestId};
+use crate::mcp::version::Era;
+
+use super::relay::{self, EventLog, RelayOptions, Transform};
+use super::translate;
+use super::upstream::{self, Upstream, UpstreamError, UpstreamSession};
+
+/// One exchange: the message (already in the upstream's era) and what the client expects back.
+pub struct Exchange<'m> {
+    pub msg: &'m Value,
+    /// The request id, `None` for notifications and responses.
+    pub id: Option<RequestId>,
+    pub method: &'m str,
+    pub client_era: Era,
+    pub upstream_era: Era,
+    /// Event log for resumable legacy streams: `(stream number, log)`.
+    pub log: Option<(u64, Rc<dyn EventLog>)>,
+}
+
+/// The per-message translation from the upstream's era to the client's.
+fn transform(client: Era, upstream: Era, method: &str) -> Transform {
+    let method = method.to_string();
+    match (upstream, client) {
+        (Era::Legacy, Era::Modern) => Box::new(move |m| Some(translate::response_to_modern(m, &method))),
+        (Era::Modern, Era::Legacy) => Box::new(|m: Value| {
+            let id = m.get("id").cloned();
+            translate::response_to_legacy(m).or_else(|| {
+                let err = RpcError::internal("the upstream asked for input, which this protocol version cannot relay");
+                Some(jsonrpc::error_response(id.as_ref(), &err))
+            })
+        }),
+        _ => Box::new(Some),
+    }
+}
+
+/// Sends the exchange and builds the client's response.
+pub async fn forward(
+    up: &Upstream<'_>,
+    session: Option<&UpstreamSession>,
+    ex: Exchange<'_>,
+) -> Result<HttpResponse, UpstreamError> {
+    let resp = match ex.upstream_era {
+        Era::Legacy => up.post_legacy(ex.msg, session).await?,
+        Era::Modern => up.post_modern(ex.msg).await?,
+    };
+    if resp.status >= 500 {
+        return Err(UpstreamError::Status(resp.status));
+    }
+    let mut tf = transform(ex.client_era, ex.upstream_era, ex.method);
+    let Some(id) = ex.id else {
+        // Notifications and client responses: the upstream's acceptance is all there is to say.
+        return Ok(if (200..300).contains(&resp.status) {
+            HttpResponse::new(202)
+        } else {
+            HttpResponse::new(resp.status)
+        });
+    };
+    let is_sse = resp.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    if is_sse && resp.status == 200 {
+        let Body::Stream(stream) = resp.body else {
+            // A buffered SSE body (tests, small replies): parse it whole.
+            let v = upstream::read_response(resp, &id).await?;
+            return Ok(json_reply(200, tf(v)));
+        };
+        let opts = RelayOptions { awaited: Some(id), upstream_slug: up.slug.to_string(), transform: tf, log: ex.log };
+        return Ok(HttpResponse::sse(relay::relay(stream, opts)));
+    }
+    let status = resp.status;
+    let v = upstream::read_response(resp, &id).await?;
+    // A JSON-RPC error the upstream sent with a 4xx keeps its status (e.g. 404 for an unknown
+    // method in 2026-07-28); everything else is a plain 200 answer.
+    let status = if (400..500).contains(&status) { status } else { 200 };
+    Ok(json_reply(status, tf(v)))
+}
+
+fn json_reply(status: u16, v: Option<Value>) -> HttpResponse {
+    match v {
+        Some(v) => HttpResponse::json(status, &v),
+        None => HttpResponse::json(
+            200,
+            &jsonrpc::error_response(None, &RpcError::new(codes::INTERNAL_ERROR, "untranslatable upstream reply", 200)),
+        ),
+    }
+}

@@ -1,0 +1,198 @@
+//! Relaying an upstream SSE stream to the client as it arrives: each JSON-RPC message is
+//! translated on the way, event ids are re-minted (and logged) for resumable legacy sessions,
+//! and a stream that ends without the awaited response ends with a JSON-RPC error instead of
+//! leaving the client hanging.
+use std::rc::Rc;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::http::ByteStream;
+use crate::mcp::error::{codes, RpcError};
+use crate::mcp::jsonrpc::{self, RequestId};
+use crate::mcp::sse;
+
+/// Receives every event the gateway sends on a resumable stream (the session's event log).
+pub trait EventLog {
+    fn append(&self, stream: u64, seq: u64, data: &str);
+}
+
+/// A message transformation; `None` drops the message.
+pub type Transform = Box<dyn FnMut(Value) -> Option<Value>>;
+
+/// Options of one relayed stream.
+pub struct RelayOptions {
+    /// The request whose response ends the stream (`None` for a GET stream).
+    pub awaited: Option<RequestId>,
+    pub upstream_slug: String,
+    pub transform: Transform,
+    /// `(stream number, log)`: event ids become `"{stream}-{seq}"` and each event is logged.
+    pub log: Option<(u64, Rc<dyn EventLog>)>,
+}
+
+struct State {
+    upstream: Option<ByteStream>,
+    parser: sse::Parser,
+    opts: RelayOptions,
+    seq: u64,
+    answered: bool,
+    done: bool,
+}
+
+impl State {
+    fn emit(&mut self, msg: Value, out: &mut String) {
+        if let Some(id) = &self.opts.awaited {
+            if jsonrpc::is_response_to(&msg, id) {
+                self.answered = true;
+            }
+        }
+        let Some(msg) = (self.opts.transform)(msg) else { return };
+        let data = msg.to_string();
+        let mut ev = sse::Event::message(data);
+        if let Some((stream, log)) = &self.opts.log {
+            self.seq += 1;
+            log.append(*stream, self.seq, &ev.data);
+            ev.id = Some(format!("{stream}-{}", self.seq));
+        }
+        out.push_str(&ev.encode());
+    }
+
+    fn handle(&mut self, events: Vec<sse::Event>, out: &mut String) {
+        for ev in events {
+            if ev.data.trim().is_empty() {
+                continue; // priming / keep-alive events carry nothing to relay
+            }
+            match serde_json::from_str::<Value>(&ev.data) {
+                Ok(v) => self.emit(v, out),
+                // Non-JSON data from an upstream is dropped: the client only ever sees JSON-RPC.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn finish(&mut self, cause: Option<String>, out: &mut String) {
+        if let Some(ev) = self.parser.finish() {
+            self.handle(vec![ev], out);
+        }
+        if let (Some(id), false) = (self.opts.awaited.clone(), self.answered) {
+            let detail = cause.unwrap_or_else(|| "stream ended without a response".into());
+            let err = RpcError::new(
+                codes::UPSTREAM_ERROR,
+                format!("upstream '{}' failed: {detail}", self.opts.upstream_slug),
+                502,
+            );
+            self.emit(jsonrpc::error_response(Some(&id), &err), out);
+        }
+        self.done = true;
+    }
+}
+
+/// Turns an upstream SSE body into the client's SSE body.
+pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
+    let st = State { upstream: Some(upstream), parser: sse::Parser::new(), opts, seq: 0, answered: false, done: false };
+    futures_util::stream::unfold(st, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            let mut out = String::new();
+            let next = match st.upstream.as_mut() {
+                Some(s) => s.next().await,
+                None => None,
+            };
+            match next {
+                Some(Ok(chunk)) => match st.parser.push(&chunk) {
+                    Ok(events) => st.handle(events, &mut out),
+                    Err(e) => {
+                        st.upstream = None;
+                        st.finish(Some(e), &mut out);
+                    }
+                },
+                Some(Err(e)) => {
+                    st.upstream = None;
+                    st.finish(Some(format!("connection lost: {e}")), &mut out);
+                }
+                None => {
+                    st.upstream = None;
+                    st.finish(None, &mut out);
+                }
+            }
+            // Stop reading upstream once the awaited response went out: the exchange is over.
+            if st.answered && st.opts.awaited.is_some() {
+                st.upstream = None;
+                st.done = true;
+            }
+            if !out.is_empty() {
+                return Some((Ok(out.into_bytes()), st));
+            }
+        }
+    })
+    .boxed_local()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    fn chunks(parts: &[&str]) -> ByteStream {
+        let v: Vec<Result<Vec<u8>, String>> = parts.iter().map(|p| Ok(p.as_bytes().to_vec())).collect();
+        stream::iter(v).boxed_local()
+    }
+
+    fn collect(s: ByteStream) -> Vec<Value> {
+        let bytes: Vec<u8> = futures_executor::block_on(s.map(|c| c.unwrap()).concat());
+        let mut p = sse::Parser::new();
+        p.push(&bytes).unwrap().into_iter().map(|e| serde_json::from_str(&e.data).unwrap()).collect()
+    }
+
+    #[derive(Default)]
+    struct Log(RefCell<Vec<(u64, u64, String)>>);
+    impl EventLog for Log {
+        fn append(&self, stream: u64, seq: u64, data: &str) {
+            self.0.borrow_mut().push((stream, seq, data.into()));
+        }
+    }
+
+    #[test]
+    fn relays_progress_then_result_and_stops() {
+        let up = chunks(&[
+            "id: x\ndata:\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"content\":[]}}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"late\"}\n\n",
+        ]);
+        let log = Rc::new(Log::default());
+        let out = relay(
+            up,
+            RelayOptions {
+                awaited: Some(json!(5)),
+                upstream_slug: "demo".into(),
+                transform: Box::new(|mut v| {
+                    v["seen"] = json!(true);
+                    Some(v)
+                }),
+                log: Some((3, log.clone() as Rc<dyn EventLog>)),
+            },
+        );
+        let msgs = collect(out);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0]["method"], "notifications/progress");
+        assert_eq!(msgs[1]["id"], 5);
+        assert!(msgs.iter().all(|m| m["seen"] == true));
+        let logged = log.0.borrow();
+        assert_eq!(logged.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(), vec![(3, 1), (3, 2)]);
+    }
+
+    #[test]
+    fn missing_response_becomes_an_error_naming_the_upstream() {
+        let up = chunks(&["data: not json\n\n"]);
+        let opts = RelayOptions { awaited: Some(json!("a")), upstream_slug: "flaky".into(), transform: Box::new(Some), log: None };
+        let msgs = collect(relay(up, opts));
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0]["id"], "a");
+        assert!(msgs[0]["error"]["message"].as_str().unwrap().contains("flaky"));
+    }
+}

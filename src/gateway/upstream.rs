@@ -1,0 +1,353 @@
+//! Talking to one upstream MCP server over streamable HTTP, in whichever era it speaks:
+//! era detection, the legacy handshake, single request/response exchanges and raw forwarding.
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::http::{Body, Headers, HttpResponse, Method};
+use crate::mcp::jsonrpc::{self, RequestId};
+use crate::mcp::sse;
+use crate::mcp::transport::{self, HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION};
+use crate::mcp::version::{self, meta, Era};
+
+/// Largest upstream body the gateway reads whole (catalog pages, single responses).
+pub const MAX_UPSTREAM_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// How the gateway introduces itself to upstreams.
+pub const GATEWAY_NAME: &str = "mcp-gateway";
+pub const GATEWAY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// An outbound HTTP request to an upstream.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Headers,
+    pub body: Option<Vec<u8>>,
+    /// Time allowed until the response headers arrive.
+    pub timeout_ms: u32,
+}
+
+/// Why an upstream exchange failed. Client-facing text comes from `error.rs`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("no response within {0} ms")]
+    Timeout(u32),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// The upstream no longer knows our session (HTTP 404 with a session id).
+    #[error("upstream session expired")]
+    SessionExpired,
+    #[error("invalid response: {0}")]
+    Garbage(String),
+}
+
+/// The HTTP client the platform provides (`worker::Fetch` in a Worker).
+#[async_trait(?Send)]
+pub trait HttpClient {
+    async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError>;
+}
+
+/// A legacy-era session the gateway holds with an upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamSession {
+    /// `None` when the upstream runs without sessions.
+    pub id: Option<String>,
+    pub protocol_version: String,
+}
+
+/// What era detection learned about an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detected {
+    pub era: Era,
+    pub protocol_version: String,
+    pub capabilities: Value,
+    pub server_info: Value,
+    pub instructions: Option<String>,
+    /// For a legacy upstream, the session opened while detecting (reuse it, then close it).
+    pub session: Option<UpstreamSession>,
+}
+
+/// The identity and capabilities a request is made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientContext {
+    pub capabilities: Value,
+    pub client_info: Value,
+}
+
+impl Default for ClientContext {
+    fn default() -> Self {
+        Self {
+            capabilities: json!({}),
+            client_info: json!({"name": GATEWAY_NAME, "version": GATEWAY_VERSION}),
+        }
+    }
+}
+
+/// One upstream server as seen by one request.
+pub struct Upstream<'a> {
+    pub http: &'a dyn HttpClient,
+    pub url: &'a str,
+    pub slug: &'a str,
+    pub timeout_ms: u32,
+    /// Extra headers the gateway presents upstream (its own credentials, trace context).
+    pub extra_headers: Headers,
+}
+
+impl<'a> Upstream<'a> {
+    fn base_headers(&self) -> Headers {
+        let mut h = self.extra_headers.clone();
+        h.set("content-type", "application/json");
+        h.set("accept", "application/json, text/event-stream");
+        h
+    }
+
+    /// POSTs a legacy-era message; the raw response is returned for streaming.
+    pub async fn post_legacy(&self, msg: &Value, session: Option<&UpstreamSession>) -> Result<HttpResponse, UpstreamError> {
+        let mut headers = self.base_headers();
+        if let Some(s) = session {
+            if let Some(id) = &s.id {
+                headers.set(HEADER_SESSION, id.clone());
+            }
+            headers.set(HEADER_PROTOCOL_VERSION, s.protocol_version.clone());
+        }
+        let resp = self.send(Method::Post, headers, Some(msg)).await?;
+        if resp.status == 404 && session.and_then(|s| s.id.as_ref()).is_some() {
+            return Err(UpstreamError::SessionExpired);
+        }
+        Ok(resp)
+    }
+
+    /// POSTs a modern-era message, mirroring method and name into headers as 2026-07-28 requires.
+    pub async fn post_modern(&self, msg: &Value) -> Result<HttpResponse, UpstreamError> {
+        let mut headers = self.base_headers();
+        headers.set(HEADER_PROTOCOL_VERSION, version::MODERN);
+        if let Some(m) = msg.get("method").and_then(Value::as_str) {
+            headers.set(HEADER_METHOD, m);
+            let name = msg.pointer("/params/name").or_else(|| msg.pointer("/params/uri"));
+            if let Some(n) = name.and_then(Value::as_str) {
+                headers.set(HEADER_NAME, transport::encode_header_value(n));
+            }
+        }
+        self.send(Method::Post, headers, Some(msg)).await
+    }
+
+    /// Opens the legacy server→client stream.
+    pub async fn get_stream(&self, session: &UpstreamSession, last_event_id: Option<&str>) -> Result<HttpResponse, UpstreamError> {
+        let mut headers = self.extra_headers.clone();
+        headers.set("accept", "text/event-stream");
+        headers.set(HEADER_PROTOCOL_VERSION, session.protocol_version.clone());
+        if let Some(id) = &session.id {
+            headers.set(HEADER_SESSION, id.clone());
+        }
+        if let Some(l) = last_event_id {
+            headers.set(transport::HEADER_LAST_EVENT_ID, l);
+        }
+        self.send(Method::Get, headers, None).await
+    }
+
+    /// Ends a legacy session upstream. Failures are ignored: the upstream may already be gone.
+    pub async fn close(&self, session: &UpstreamSession) {
+        let Some(id) = &session.id else { return };
+        let mut headers = self.extra_headers.clone();
+        headers.set(HEADER_SESSION, id.clone());
+        headers.set(HEADER_PROTOCOL_VERSION, session.protocol_version.clone());
+        let _ = self.send(Method::Delete, headers, None).await;
+    }
+
+    async fn send(&self, method: Method, headers: Headers, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
+        self.http
+            .send(OutboundRequest {
+                method,
+                url: self.url.to_string(),
+                headers,
+                body: body.map(|b| b.to_string().into_bytes()),
+                timeout_ms: self.timeout_ms,
+            })
+            .await
+    }
+
+    /// Sends a request and waits for its one response (from JSON or an SSE stream).
+    pub async fn request(&self, era: Era, msg: &Value, session: Option<&UpstreamSession>) -> Result<Value, UpstreamError> {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let resp = match era {
+            Era::Legacy => self.post_legacy(msg, session).await?,
+            Era::Modern => self.post_modern(msg).await?,
+        };
+        read_response(resp, &id).await
+    }
+
+    /// Legacy handshake: `initialize` then `notifications/initialized`.
+    pub async fn initialize(&self, params: Value) -> Result<(UpstreamSession, Value), UpstreamError> {
+        let msg = json!({"jsonrpc": "2.0", "id": "gw-init", "method": "initialize", "params": params});
+        let resp = self.post_legacy(&msg, None).await?;
+        let sid = resp.headers.get(HEADER_SESSION).map(str::to_string);
+        let reply = read_response(resp, &json!("gw-init")).await?;
+        let result = reply.get("result").cloned().ok_or_else(|| {
+            UpstreamError::Garbage(format!("initialize failed: {}", reply.get("error").cloned().unwrap_or_default()))
+        })?;
+        let pv = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| UpstreamError::Garbage("initialize result has no protocolVersion".into()))?;
+        let session = UpstreamSession { id: sid, protocol_version: pv.to_string() };
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let ack = self.post_legacy(&note, Some(&session)).await?;
+        if !(200..300).contains(&ack.status) {
+            return Err(UpstreamError::Status(ack.status));
+        }
+        Ok((session, result))
+    }
+
+    /// Detects the upstream's era: a modern `server/discover` first, `initialize` on refusal.
+    pub async fn detect(&self) -> Result<Detected, UpstreamError> {
+        let probe = modern_request(json!("gw-discover"), "server/discover", json!({}), &ClientContext::default());
+        let resp = self.post_modern(&probe).await?;
+        if resp.status == 200 {
+            if let Ok(reply) = read_response(resp, &json!("gw-discover")).await {
+                let result = reply.get("result").cloned().unwrap_or(Value::Null);
+                let modern = result
+                    .get("supportedVersions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|v| v.iter().any(|s| s == version::MODERN));
+                if modern {
+                    let server_info = result
+                        .pointer(&format!("/_meta/{}", meta::SERVER_INFO.replace('/', "~1")))
+                        .or_else(|| result.get("serverInfo"))
+                        .cloned()
+                        .unwrap_or(json!({}));
+                    return Ok(Detected {
+                        era: Era::Modern,
+                        protocol_version: version::MODERN.to_string(),
+                        capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
+                        server_info,
+                        instructions: result.get("instructions").and_then(Value::as_str).map(str::to_string),
+                        session: None,
+                    });
+                }
+            }
+        } else if resp.status >= 500 {
+            return Err(UpstreamError::Status(resp.status));
+        }
+        let (session, result) = self.initialize(legacy_init_params(None, &ClientContext::default())).await?;
+        Ok(Detected {
+            era: Era::Legacy,
+            protocol_version: session.protocol_version.clone(),
+            capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
+            server_info: result.get("serverInfo").cloned().unwrap_or(json!({})),
+            instructions: result.get("instructions").and_then(Value::as_str).map(str::to_string),
+            session: Some(session),
+        })
+    }
+}
+
+/// `initialize` params for an upstream, in the client's name.
+pub fn legacy_init_params(version: Option<&str>, client: &ClientContext) -> Value {
+    json!({
+        "protocolVersion": version.unwrap_or(version::LATEST_LEGACY),
+        "capabilities": client.capabilities,
+        "clientInfo": client.client_info,
+    })
+}
+
+/// A modern request with the `_meta` every 2026-07-28 request carries.
+pub fn modern_request(id: RequestId, method: &str, mut params: Value, client: &ClientContext) -> Value {
+    let meta = params.as_object_mut().map(|p| p.entry("_meta").or_insert_with(|| json!({})));
+    if let Some(Value::Object(m)) = meta {
+        m.insert(meta::PROTOCOL_VERSION.into(), json!(version::MODERN));
+        m.insert(meta::CLIENT_CAPABILITIES.into(), client.capabilities.clone());
+        m.insert(meta::CLIENT_INFO.into(), client.client_info.clone());
+    }
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// Reads the single JSON-RPC response to `id` from a JSON body or an SSE stream.
+/// Notifications met on the way are skipped (callers that need them stream instead).
+pub async fn read_response(resp: HttpResponse, id: &RequestId) -> Result<Value, UpstreamError> {
+    if !(200..300).contains(&resp.status) {
+        // A JSON-RPC error body on a 4xx is still an answer worth relaying.
+        if let Some(v) = body_json(&resp).filter(|v| jsonrpc::is_response_to(v, id) || v.get("error").is_some()) {
+            if resp.status < 500 {
+                return Ok(with_id(v, id));
+            }
+        }
+        return Err(UpstreamError::Status(resp.status));
+    }
+    let is_sse = resp.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    match resp.body {
+        Body::Stream(mut stream) if is_sse => {
+            let mut parser = sse::Parser::new();
+            let mut total = 0usize;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(UpstreamError::Unreachable)?;
+                total += chunk.len();
+                if total > MAX_UPSTREAM_BODY_BYTES {
+                    return Err(UpstreamError::Garbage("response too large".into()));
+                }
+                for ev in parser.push(&chunk).map_err(UpstreamError::Garbage)? {
+                    if let Some(v) = response_in_event(&ev, id) {
+                        return Ok(v);
+                    }
+                }
+            }
+            if let Some(v) = parser.finish().and_then(|ev| response_in_event(&ev, id)) {
+                return Ok(v);
+            }
+            Err(UpstreamError::Garbage("stream ended without a response".into()))
+        }
+        body => {
+            let bytes = collect(body).await?;
+            if is_sse {
+                let mut parser = sse::Parser::new();
+                let mut events = parser.push(&bytes).map_err(UpstreamError::Garbage)?;
+                events.extend(parser.finish());
+                return events
+                    .iter()
+                    .find_map(|ev| response_in_event(ev, id))
+                    .ok_or_else(|| UpstreamError::Garbage("stream ended without a response".into()));
+            }
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|_| UpstreamError::Garbage("response is not JSON".into()))?;
+            if jsonrpc::is_response_to(&v, id) {
+                Ok(v)
+            } else {
+                Err(UpstreamError::Garbage("response is not a JSON-RPC response to the request".into()))
+            }
+        }
+    }
+}
+
+fn with_id(mut v: Value, id: &RequestId) -> Value {
+    v["id"] = id.clone();
+    v
+}
+
+fn response_in_event(ev: &sse::Event, id: &RequestId) -> Option<Value> {
+    let v: Value = serde_json::from_str(&ev.data).ok()?;
+    jsonrpc::is_response_to(&v, id).then_some(v)
+}
+
+fn body_json(resp: &HttpResponse) -> Option<Value> {
+    resp.bytes().and_then(|b| serde_json::from_slice(b).ok())
+}
+
+/// Reads a whole body, bounded by `MAX_UPSTREAM_BODY_BYTES`.
+pub async fn collect(body: Body) -> Result<Vec<u8>, UpstreamError> {
+    match body {
+        Body::Empty => Ok(Vec::new()),
+        Body::Bytes(b) if b.len() > MAX_UPSTREAM_BODY_BYTES => Err(UpstreamError::Garbage("response too large".into())),
+        Body::Bytes(b) => Ok(b),
+        Body::Stream(mut s) => {
+            let mut out = Vec::new();
+            while let Some(chunk) = s.next().await {
+                out.extend(chunk.map_err(UpstreamError::Unreachable)?);
+                if out.len() > MAX_UPSTREAM_BODY_BYTES {
+                    return Err(UpstreamError::Garbage("response too large".into()));
+                }
+            }
+            Ok(out)
+        }
+    }
+}

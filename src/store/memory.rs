@@ -1,0 +1,105 @@
+//! In-memory implementations of the store traits, for native tests. Same contracts as D1.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::*;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    servers: RefCell<BTreeMap<String, ServerRecord>>,
+    tools: RefCell<BTreeMap<String, Vec<ToolRecord>>>,
+    keys: RefCell<Vec<ApiKeyRecord>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn sorted(mut tools: Vec<ToolRecord>) -> Vec<ToolRecord> {
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    tools
+}
+
+#[async_trait(?Send)]
+impl Registry for MemoryStore {
+    async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+        let mut servers = self.servers.borrow_mut();
+        if servers.contains_key(&server.slug) {
+            return Err(StoreError::Conflict);
+        }
+        servers.insert(server.slug.clone(), server.clone());
+        self.tools.borrow_mut().insert(server.slug.clone(), sorted(tools.to_vec()));
+        Ok(())
+    }
+
+    async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>> {
+        Ok(self.servers.borrow().get(slug).cloned())
+    }
+
+    async fn list_servers(&self) -> StoreResult<Vec<ServerRecord>> {
+        Ok(self.servers.borrow().values().cloned().collect())
+    }
+
+    async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
+        Ok(match self.servers.borrow_mut().get_mut(&server.slug) {
+            Some(s) => {
+                *s = server.clone();
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete_server(&self, slug: &str) -> StoreResult<bool> {
+        self.tools.borrow_mut().remove(slug);
+        Ok(self.servers.borrow_mut().remove(slug).is_some())
+    }
+
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+        if !self.update_server(server).await? {
+            return Err(StoreError::Backend(format!("no server {}", server.slug)));
+        }
+        self.tools.borrow_mut().insert(server.slug.clone(), sorted(tools.to_vec()));
+        Ok(())
+    }
+
+    async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
+        Ok(self.tools.borrow().get(slug).cloned().unwrap_or_default())
+    }
+}
+
+#[async_trait(?Send)]
+impl ApiKeys for MemoryStore {
+    async fn create_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let mut keys = self.keys.borrow_mut();
+        if keys.iter().any(|k| k.id == key.id || k.key_hash == key.key_hash) {
+            return Err(StoreError::Conflict);
+        }
+        keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut keys = self.keys.borrow().clone();
+        keys.reverse();
+        Ok(keys)
+    }
+
+    async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(self.keys.borrow().iter().find(|k| k.key_hash == hash).cloned())
+    }
+
+    async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool> {
+        Ok(match self.keys.borrow_mut().iter_mut().find(|k| k.id == id && k.revoked_at.is_none()) {
+            Some(k) => {
+                k.revoked_at = Some(at.to_string());
+                true
+            }
+            None => false,
+        })
+    }
+}

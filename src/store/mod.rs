@@ -1,0 +1,110 @@
+//! Storage traits: what the core needs from D1/KV, with documented contracts. The platform
+//! module implements them over Cloudflare bindings; `memory` implements them for native tests.
+//!
+//! Traits are `?Send` because Workers handles are not `Send`.
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::mcp::version::Era;
+
+pub mod memory;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key already exists (e.g. a server slug).
+    #[error("already exists")]
+    Conflict,
+    /// The backing store failed; the text is for logs, never for clients.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A registered upstream MCP server (D1 table `servers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub slug: String,
+    pub name: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// `active` or `disabled`; disabled servers are not served.
+    pub status: String,
+    /// The MCP era the upstream speaks, detected at sync.
+    pub era: Option<Era>,
+    /// The revision negotiated with the upstream at the last sync.
+    pub protocol_version: Option<String>,
+    /// Per-server request timeout; `None` uses the gateway default.
+    pub timeout_ms: Option<u32>,
+    /// What the upstream said about itself at the last sync (capabilities, serverInfo, instructions).
+    pub server_info: Option<Value>,
+    pub capabilities: Option<Value>,
+    pub instructions: Option<String>,
+    pub last_synced_at: Option<String>,
+    pub last_sync_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One tool of a server's catalog (D1 table `tools`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    pub server_slug: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub input_schema: Value,
+    pub output_schema: Option<Value>,
+    pub annotations: Option<Value>,
+    /// SHA-256 over the canonical JSON of the definition (see `gateway::catalog`).
+    pub definition_hash: String,
+    pub discovered_at: String,
+}
+
+/// A gateway API key (D1 table `api_keys`). The secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, for people to recognise it.
+    pub prefix: String,
+    /// Hex SHA-256 of the whole key.
+    #[serde(skip_serializing)]
+    pub key_hash: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// Servers and their tool catalogs.
+#[async_trait(?Send)]
+pub trait Registry {
+    /// Inserts a server and its catalog atomically. `Conflict` if the slug exists.
+    async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()>;
+    async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>>;
+    /// All servers, ordered by slug.
+    async fn list_servers(&self) -> StoreResult<Vec<ServerRecord>>;
+    /// Replaces the mutable fields of an existing server; `false` if it does not exist.
+    async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool>;
+    /// Deletes a server and its catalog; `false` if it did not exist.
+    async fn delete_server(&self, slug: &str) -> StoreResult<bool>;
+    /// Updates the server and replaces its whole catalog in one transaction: readers see the old
+    /// catalog or the new one, never a mix.
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()>;
+    /// A server's tools, ordered by name.
+    async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>>;
+}
+
+/// Gateway API keys.
+#[async_trait(?Send)]
+pub trait ApiKeys {
+    async fn create_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// All keys, newest first, revoked ones included.
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// The key with this hash, revoked or not (callers decide).
+    async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Marks a key revoked at `at`; `false` if no such key or already revoked.
+    async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool>;
+}
