@@ -42,13 +42,13 @@ pub struct SessionState {
     pub upstream: Option<UpstreamSession>,
     /// `logging/setLevel`, replayed as `_meta` to modern upstreams.
     pub log_level: Option<String>,
-    /// Next number for a resumable stream (event ids are `{stream}-{seq}`).
-    pub next_stream: u64,
     pub created_at: String,
 }
 
-/// The session's event log, readable for resumption.
+/// The session's event log, readable for resumption. Event ids are `{stream}-{seq}`.
 pub trait ReplayLog: EventLog {
+    /// A fresh stream number (allocated atomically, so concurrent requests never share one).
+    fn next_stream(&self) -> u64;
     /// Events of `stream` after `seq`, oldest first.
     fn replay(&self, stream: u64, after_seq: u64) -> Vec<(u64, String)>;
 }
@@ -122,7 +122,6 @@ async fn open(
         upstream_era: era,
         upstream,
         log_level: None,
-        next_stream: 1,
         created_at: svc.now(),
     };
     Ok((state, result))
@@ -210,22 +209,16 @@ async fn post_legacy_upstream(
 ) -> Result<HttpResponse, GatewayError> {
     let wire = msg.to_value();
     for attempt in 0..2 {
-        let stream = state.next_stream;
         let ex = Exchange {
             msg: &wire,
             id: request_id(msg),
             method,
             client_era: Era::Legacy,
             upstream_era: Era::Legacy,
-            log: Some((stream, log.clone() as Rc<dyn EventLog>)),
+            log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
         };
         match forward(up, state.upstream.as_ref(), ex).await {
-            Ok(r) => {
-                if r.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream")) {
-                    state.next_stream += 1;
-                }
-                return Ok(r);
-            }
+            Ok(r) => return Ok(r),
             // The upstream restarted or dropped our session: open a new one transparently and
             // resend once (the upstream refused the request unprocessed).
             Err(UpstreamError::SessionExpired) if attempt == 0 => {
@@ -262,20 +255,15 @@ async fn post_modern_upstream(
         return Err(e.into());
     }
     let wire = translate::request_to_modern(msg.to_value(), &state.client, state.log_level.as_deref());
-    let stream = state.next_stream;
     let ex = Exchange {
         msg: &wire,
         id: Some(id.clone()),
         method,
         client_era: Era::Legacy,
         upstream_era: Era::Modern,
-        log: Some((stream, log as Rc<dyn EventLog>)),
+        log: Some((log.next_stream(), log as Rc<dyn EventLog>)),
     };
-    let r = forward(up, None, ex).await.map_err(|e| GatewayError::upstream(up.slug, e))?;
-    if r.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream")) {
-        state.next_stream += 1;
-    }
-    Ok(r)
+    forward(up, None, ex).await.map_err(|e| GatewayError::upstream(up.slug, e))
 }
 
 fn request_id(msg: &Message) -> Option<Value> {
@@ -286,7 +274,7 @@ fn request_id(msg: &Message) -> Option<Value> {
 }
 
 /// GET: the server→client stream, resumed from the event log when `Last-Event-ID` is given.
-async fn get_stream(up: &Upstream<'_>, state: &mut SessionState, req: &HttpRequest, log: Rc<dyn ReplayLog>) -> HttpResponse {
+async fn get_stream(up: &Upstream<'_>, state: &SessionState, req: &HttpRequest, log: Rc<dyn ReplayLog>) -> HttpResponse {
     if let Err(e) = transport::check_get_accept(&req.headers) {
         return crate::error::mcp_error_response(None, &e.into());
     }
@@ -310,9 +298,8 @@ async fn get_stream(up: &Upstream<'_>, state: &mut SessionState, req: &HttpReque
         },
         _ => None,
     };
-    let stream_no = state.next_stream;
     let live = live.map(|s| {
-        state.next_stream += 1;
+        let stream_no = log.next_stream();
         relay::relay(
             s,
             RelayOptions { awaited: None, upstream_slug: up.slug.to_string(), transform: Box::new(Some), log: Some((stream_no, log as Rc<dyn EventLog>)) },

@@ -1,26 +1,81 @@
-//! The only module that touches the Workers runtime (`worker::`).
-use worker::*;
+//! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
+//! adapters from Cloudflare bindings to the core's traits.
+mod convert;
+mod d1;
+mod fetch;
+mod session_do;
+
+pub use session_do::McpSession;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+use crate::config::Config;
+use crate::gateway::endpoint::{self, Routed};
+use crate::gateway::Services;
+use crate::http::HttpResponse;
+
+/// Binding names (wrangler.toml).
+pub const DB_BINDING: &str = "DB";
+pub const SESSIONS_BINDING: &str = "SESSIONS";
+/// Internal headers on Worker → Durable Object requests (never accepted from clients: the
+/// Durable Object is reachable only through this Worker, which sets them itself).
+pub const CTX_HEADER: &str = "x-gateway-session-ctx";
+pub const SESSION_HEADER: &str = "x-gateway-session-id";
+
+pub fn config(env: &Env) -> Config {
+    Config::from_lookup(|k| {
+        env.secret(k).map(|s| s.to_string()).ok().or_else(|| env.var(k).map(|v| v.to_string()).ok())
+    })
+}
+
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
 
 #[event(fetch)]
-async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    match req.path().as_str() {
-        "/healthz" => Response::ok("ok"),
-        _ => Response::error("not found", 404),
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    if path == "/healthz" {
+        return Response::ok("ok");
     }
+    let core_req = match convert::request(req, max_body(&path)).await {
+        Ok(r) => r,
+        Err(resp) => return convert::response(resp),
+    };
+    let cfg = config(&env);
+    let store = d1::D1Store::new(env.d1(DB_BINDING)?);
+    let http = fetch::FetchClient;
+    let svc = Services { registry: &store, keys: &store, http: &http, config: &cfg, now_ms: now_ms() };
+    let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
+        crate::admin::handle(&svc, &core_req).await
+    } else if let Some(slug) = path.strip_prefix("/mcp/").filter(|s| !s.is_empty() && !s.contains('/')) {
+        match endpoint::handle(&svc, &core_req, slug).await {
+            Routed::Respond(r) => r,
+            Routed::Session { session_id, ctx } => return session_do::forward(&env, &core_req, &session_id, &ctx).await,
+        }
+    } else if path == "/" {
+        HttpResponse::json(200, &serde_json::json!({
+            "name": "mcp-gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "mcp": "/mcp/{server}",
+            "admin": crate::admin::PREFIX,
+        }))
+    } else {
+        HttpResponse::json(404, &serde_json::json!({"error": "not found"}))
+    };
+    convert::response(resp)
 }
 
-#[durable_object]
-pub struct McpSession {
-    state: State,
-}
-
-impl DurableObject for McpSession {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        let _ = &self.state;
-        Response::ok("session")
+/// Body limit by route: MCP messages and admin documents have their own.
+fn max_body(path: &str) -> usize {
+    if path.starts_with("/admin/") {
+        crate::admin::MAX_ADMIN_BODY_BYTES
+    } else {
+        crate::mcp::transport::MAX_BODY_BYTES
     }
 }

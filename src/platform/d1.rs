@@ -1,0 +1,334 @@
+//! D1 implementations of the registry and API-key stores (schema: migrations/, docs/storage.md).
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::mcp::version::Era;
+use crate::store::{ApiKeyRecord, ApiKeys, Registry, ServerRecord, StoreError, StoreResult, ToolRecord};
+
+pub struct D1Store {
+    db: D1Database,
+}
+
+impl D1Store {
+    pub fn new(db: D1Database) -> Self {
+        Self { db }
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
+        self.db.prepare(sql).bind(args).map_err(backend)
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    let text = e.to_string();
+    if text.contains("UNIQUE constraint failed") || text.contains("PRIMARY KEY") {
+        StoreError::Conflict
+    } else {
+        StoreError::Backend(text)
+    }
+}
+
+fn text(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+fn opt(v: &Option<String>) -> JsValue {
+    v.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+
+fn json_opt(v: &Option<Value>) -> JsValue {
+    v.as_ref().map(|j| JsValue::from_str(&j.to_string())).unwrap_or(JsValue::NULL)
+}
+
+fn parse_json(v: Option<String>) -> Option<Value> {
+    v.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+#[derive(Deserialize)]
+struct ServerRow {
+    slug: String,
+    name: String,
+    url: String,
+    description: Option<String>,
+    owner: Option<String>,
+    status: String,
+    era: Option<String>,
+    protocol_version: Option<String>,
+    timeout_ms: Option<f64>,
+    server_info: Option<String>,
+    capabilities: Option<String>,
+    instructions: Option<String>,
+    last_synced_at: Option<String>,
+    last_sync_error: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<ServerRow> for ServerRecord {
+    fn from(r: ServerRow) -> Self {
+        ServerRecord {
+            slug: r.slug,
+            name: r.name,
+            url: r.url,
+            description: r.description,
+            owner: r.owner,
+            status: r.status,
+            era: r.era.as_deref().and_then(Era::parse),
+            protocol_version: r.protocol_version,
+            timeout_ms: r.timeout_ms.map(|t| t as u32),
+            server_info: parse_json(r.server_info),
+            capabilities: parse_json(r.capabilities),
+            instructions: r.instructions,
+            last_synced_at: r.last_synced_at,
+            last_sync_error: r.last_sync_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ToolRow {
+    server_slug: String,
+    name: String,
+    title: Option<String>,
+    description: Option<String>,
+    input_schema: String,
+    output_schema: Option<String>,
+    annotations: Option<String>,
+    definition_hash: String,
+    discovered_at: String,
+}
+
+impl From<ToolRow> for ToolRecord {
+    fn from(r: ToolRow) -> Self {
+        ToolRecord {
+            server_slug: r.server_slug,
+            name: r.name,
+            title: r.title,
+            description: r.description,
+            input_schema: serde_json::from_str(&r.input_schema).unwrap_or(Value::Null),
+            output_schema: parse_json(r.output_schema),
+            annotations: parse_json(r.annotations),
+            definition_hash: r.definition_hash,
+            discovered_at: r.discovered_at,
+        }
+    }
+}
+
+const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, created_at, updated_at";
+
+fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
+    vec![
+        text(&sv.slug),
+        text(&sv.name),
+        text(&sv.url),
+        opt(&sv.description),
+        opt(&sv.owner),
+        text(&sv.status),
+        sv.era.map(|e| JsValue::from_str(e.as_str())).unwrap_or(JsValue::NULL),
+        opt(&sv.protocol_version),
+        sv.timeout_ms.map(|t| JsValue::from_f64(t as f64)).unwrap_or(JsValue::NULL),
+        json_opt(&sv.server_info),
+        json_opt(&sv.capabilities),
+        opt(&sv.instructions),
+        opt(&sv.last_synced_at),
+        opt(&sv.last_sync_error),
+        text(&sv.created_at),
+        text(&sv.updated_at),
+    ]
+}
+
+impl D1Store {
+    fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
+        let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
+        self.stmt(
+            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            &server_args(server),
+        )
+    }
+
+    fn tool_inserts(&self, tools: &[ToolRecord]) -> StoreResult<Vec<D1PreparedStatement>> {
+        tools
+            .iter()
+            .map(|t| {
+                self.stmt(
+                    "INSERT INTO tools (server_slug, name, title, description, input_schema, output_schema, annotations, \
+                     definition_hash, discovered_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                    &[
+                        text(&t.server_slug),
+                        text(&t.name),
+                        opt(&t.title),
+                        opt(&t.description),
+                        text(&t.input_schema.to_string()),
+                        json_opt(&t.output_schema),
+                        json_opt(&t.annotations),
+                        text(&t.definition_hash),
+                        text(&t.discovered_at),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    /// Runs statements in one D1 batch, which D1 executes as a single transaction.
+    async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> StoreResult<()> {
+        self.db.batch(stmts).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl Registry for D1Store {
+    async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+        let mut stmts = vec![self.upsert_server(server, true)?];
+        stmts.extend(self.tool_inserts(tools)?);
+        self.batch(stmts).await
+    }
+
+    async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>> {
+        let row: Option<ServerRow> = self
+            .stmt(&format!("SELECT {SERVER_COLUMNS} FROM servers WHERE slug = ?1"), &[text(slug)])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_servers(&self) -> StoreResult<Vec<ServerRecord>> {
+        let rows: Vec<ServerRow> = self
+            .stmt(&format!("SELECT {SERVER_COLUMNS} FROM servers ORDER BY slug"), &[])?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
+        if self.get_server(&server.slug).await?.is_none() {
+            return Ok(false);
+        }
+        let mut args = server_args(server);
+        args.remove(15);
+        args.remove(14);
+        args.push(text(&server.updated_at));
+        let res = self
+            .stmt(
+                "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
+                 timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
+                 last_sync_error=?14, updated_at=?15 WHERE slug=?1",
+                &args,
+            )?
+            .run()
+            .await
+            .map_err(backend)?;
+        Ok(res.success())
+    }
+
+    async fn delete_server(&self, slug: &str) -> StoreResult<bool> {
+        if self.get_server(slug).await?.is_none() {
+            return Ok(false);
+        }
+        self.batch(vec![
+            self.stmt("DELETE FROM tools WHERE server_slug = ?1", &[text(slug)])?,
+            self.stmt("DELETE FROM servers WHERE slug = ?1", &[text(slug)])?,
+        ])
+        .await?;
+        Ok(true)
+    }
+
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+        let mut stmts = vec![
+            self.stmt("DELETE FROM tools WHERE server_slug = ?1", &[text(&server.slug)])?,
+            self.upsert_server(server, false)?,
+        ];
+        stmts.extend(self.tool_inserts(tools)?);
+        self.batch(stmts).await
+    }
+
+    async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
+        let rows: Vec<ToolRow> = self
+            .stmt("SELECT * FROM tools WHERE server_slug = ?1 ORDER BY name", &[text(slug)])?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    key_hash: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl From<KeyRow> for ApiKeyRecord {
+    fn from(r: KeyRow) -> Self {
+        ApiKeyRecord {
+            id: r.id,
+            name: r.name,
+            prefix: r.prefix,
+            key_hash: r.key_hash,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl ApiKeys for D1Store {
+    async fn create_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        self.stmt(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?1,?2,?3,?4,?5)",
+            &[text(&k.id), text(&k.name), text(&k.prefix), text(&k.key_hash), text(&k.created_at)],
+        )?
+        .run()
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows: Vec<KeyRow> = self
+            .stmt("SELECT * FROM api_keys ORDER BY created_at DESC, id", &[])?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row: Option<KeyRow> = self
+            .stmt("SELECT * FROM api_keys WHERE key_hash = ?1", &[text(hash)])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool> {
+        let res = self
+            .stmt("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), text(at)])?
+            .run()
+            .await
+            .map_err(backend)?;
+        let changed = res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0);
+        Ok(changed > 0)
+    }
+}

@@ -1,0 +1,67 @@
+//! The upstream HTTP client: `worker::Fetch` with a timeout (an AbortController raced against a
+//! timer) and bounded, typed bodies.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use worker::{AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
+
+use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError, MAX_UPSTREAM_BODY_BYTES};
+use crate::http::{Body, HttpResponse, Method};
+
+pub struct FetchClient;
+
+fn method(m: Method) -> WMethod {
+    match m {
+        Method::Get => WMethod::Get,
+        Method::Put => WMethod::Put,
+        Method::Patch => WMethod::Patch,
+        Method::Delete => WMethod::Delete,
+        Method::Options => WMethod::Options,
+        Method::Post | Method::Other => WMethod::Post,
+    }
+}
+
+#[async_trait(?Send)]
+impl HttpClient for FetchClient {
+    async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError> {
+        let headers = Headers::new();
+        for (k, v) in req.headers.iter() {
+            headers.set(k, v).map_err(|e| UpstreamError::Unreachable(format!("bad header {k}: {e}")))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method(req.method)).with_headers(headers);
+        if let Some(b) = &req.body {
+            init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+        }
+        let request = Request::new_with_init(&req.url, &init).map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let sending = Box::pin(fetch.send_with_signal(&signal));
+        let timer = Box::pin(Delay::from(Duration::from_millis(req.timeout_ms as u64)));
+        let mut resp = match select(sending, timer).await {
+            Either::Left((Ok(r), _)) => r,
+            Either::Left((Err(e), _)) => return Err(UpstreamError::Unreachable(e.to_string())),
+            Either::Right(_) => {
+                controller.abort();
+                return Err(UpstreamError::Timeout(req.timeout_ms));
+            }
+        };
+        let status = resp.status_code();
+        let headers = crate::http::Headers(resp.headers().entries().collect());
+        let is_sse = headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+        let body = if is_sse {
+            let stream = resp.stream().map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+            Body::Stream(stream.map(|r| r.map_err(|e| e.to_string())).boxed_local())
+        } else {
+            let bytes = resp.bytes().await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+            if bytes.len() > MAX_UPSTREAM_BODY_BYTES {
+                return Err(UpstreamError::Garbage("response too large".into()));
+            }
+            Body::Bytes(bytes)
+        };
+        Ok(HttpResponse { status, headers, body })
+    }
+}

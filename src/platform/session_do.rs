@@ -1,0 +1,181 @@
+//! The `McpSession` Durable Object: one per legacy MCP session. Its SQLite storage holds the
+//! session state (table `session`) and the resumable event log (table `events`); an alarm
+//! deletes everything once the session has been idle for `SESSION_IDLE_TTL_MS`.
+use std::rc::Rc;
+use std::time::Duration;
+
+use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State};
+
+use super::{config, convert, d1::D1Store, fetch::FetchClient, now_ms, CTX_HEADER, DB_BINDING, SESSIONS_BINDING, SESSION_HEADER};
+use crate::gateway::endpoint::SessionCtx;
+use crate::gateway::relay::EventLog;
+use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
+use crate::gateway::{GatewayError, Services};
+use crate::http::HttpRequest;
+
+/// Sends a legacy-era request to its session's Durable Object (named by the session id).
+pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &SessionCtx) -> Result<Response> {
+    let ns = env.durable_object(SESSIONS_BINDING)?;
+    let stub = ns.id_from_name(session_id)?.get_stub()?;
+    let headers = worker::Headers::new();
+    for (k, v) in req.headers.iter() {
+        headers.append(k, v)?;
+    }
+    headers.set(CTX_HEADER, &serde_json::to_string(ctx)?)?;
+    headers.set(SESSION_HEADER, session_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::from(req.method.as_str().to_string())).with_headers(headers);
+    if !req.body.is_empty() {
+        init.with_body(Some(js_sys::Uint8Array::from(req.body.as_slice()).into()));
+    }
+    let inner = Request::new_with_init(&format!("https://session.internal{}", req.path), &init)?;
+    stub.fetch_with_request(inner).await
+}
+
+/// The session's event log in Durable Object SQLite.
+struct SqlLog {
+    sql: SqlStorage,
+}
+
+impl EventLog for SqlLog {
+    fn append(&self, stream: u64, seq: u64, data: &str) {
+        let _ = self.sql.exec(
+            "INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?, ?, ?)",
+            vec![(stream as i64).into(), (seq as i64).into(), data.into()],
+        );
+        // Keep the log bounded: drop the oldest events beyond the limit.
+        let _ = self.sql.exec(
+            "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
+            vec![(MAX_LOGGED_EVENTS as i64).into()],
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Row {
+    seq: f64,
+    data: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Counter {
+    n: f64,
+}
+
+impl ReplayLog for SqlLog {
+    fn next_stream(&self) -> u64 {
+        let _ = self.sql.exec("UPDATE meta SET v = v + 1 WHERE k = 'stream'", None);
+        self.sql
+            .exec("SELECT v AS n FROM meta WHERE k = 'stream'", None)
+            .and_then(|c| c.one::<Counter>())
+            .map(|c| c.n as u64)
+            .unwrap_or(1)
+    }
+
+    fn replay(&self, stream: u64, after_seq: u64) -> Vec<(u64, String)> {
+        self.sql
+            .exec(
+                "SELECT seq, data FROM events WHERE stream = ? AND seq > ? ORDER BY seq",
+                vec![(stream as i64).into(), (after_seq as i64).into()],
+            )
+            .and_then(|c| c.to_array::<Row>())
+            .map(|rows| rows.into_iter().map(|r| (r.seq as u64, r.data)).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[durable_object]
+pub struct McpSession {
+    state: State,
+    env: Env,
+}
+
+#[derive(serde::Deserialize)]
+struct StateRow {
+    v: String,
+}
+
+impl McpSession {
+    fn sql(&self) -> SqlStorage {
+        let sql = self.state.storage().sql();
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS session (k TEXT PRIMARY KEY, v TEXT NOT NULL)", None);
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)", None);
+        let _ = sql.exec("INSERT OR IGNORE INTO meta (k, v) VALUES ('stream', 0)", None);
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS events (stream INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, \
+             PRIMARY KEY (stream, seq))",
+            None,
+        );
+        sql
+    }
+
+    fn load(sql: &SqlStorage) -> Option<SessionState> {
+        let rows: Vec<StateRow> = sql.exec("SELECT v FROM session WHERE k = 'state'", None).ok()?.to_array().ok()?;
+        rows.into_iter().next().and_then(|r| serde_json::from_str(&r.v).ok())
+    }
+
+    fn save(sql: &SqlStorage, st: &SessionState) -> Result<()> {
+        sql.exec(
+            "INSERT OR REPLACE INTO session (k, v) VALUES ('state', ?)",
+            vec![serde_json::to_string(st)?.into()],
+        )?;
+        Ok(())
+    }
+
+    async fn touch(&self) -> Result<()> {
+        self.state.storage().set_alarm(Duration::from_millis(SESSION_IDLE_TTL_MS)).await
+    }
+}
+
+impl DurableObject for McpSession {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let ctx: SessionCtx = match req.headers().get(CTX_HEADER)?.and_then(|h| serde_json::from_str(&h).ok()) {
+            Some(c) => c,
+            None => return Response::error("missing session context", 400),
+        };
+        let session_id = req.headers().get(SESSION_HEADER)?.unwrap_or_default();
+        let core_req = match convert::request(req, crate::mcp::transport::MAX_BODY_BYTES).await {
+            Ok(r) => r,
+            Err(resp) => return convert::response(resp),
+        };
+        let cfg = config(&self.env);
+        let store = D1Store::new(self.env.d1(DB_BINDING)?);
+        let http = FetchClient;
+        let svc = Services { registry: &store, keys: &store, http: &http, config: &cfg, now_ms: now_ms() };
+        let sql = self.sql();
+        let current = Self::load(&sql);
+        if ctx.initialize {
+            if current.is_some() {
+                return convert::response(crate::error::mcp_error_response(None, &GatewayError::SessionNotFound));
+            }
+            let (st, resp) = session::initialize(&svc, &ctx, &session_id, &core_req).await;
+            if let Some(st) = st {
+                Self::save(&sql, &st)?;
+                self.touch().await?;
+            }
+            return convert::response(resp);
+        }
+        let Some(mut st) = current else {
+            return convert::response(crate::error::mcp_error_response(None, &GatewayError::SessionNotFound));
+        };
+        let log = Rc::new(SqlLog { sql: sql.clone() });
+        let (resp, after) = session::handle(&svc, &ctx, &mut st, &core_req, log).await;
+        match after {
+            After::Keep => {
+                Self::save(&sql, &st)?;
+                self.touch().await?;
+            }
+            After::End => self.state.storage().delete_all().await?,
+        }
+        convert::response(resp)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.state.storage().delete_all().await?;
+        Response::ok("session expired")
+    }
+}
