@@ -11,6 +11,9 @@ pub mod sync;
 pub mod translate;
 pub mod upstream;
 
+#[cfg(test)]
+mod e2e_tests;
+
 use crate::config::{clamp_timeout, Config};
 use crate::http::Headers;
 use crate::store::{ApiKeys, Registry, ServerRecord};
