@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-bash scripts/setup.sh
-cargo test
-bash scripts/build.sh
+step() { local t=$SECONDS; echo "==> $*"; "$@"; echo "==> $* ok ($((SECONDS - t)) s)"; }
+step bash scripts/setup.sh
+step cargo test
+step bash scripts/build.sh
 # Node 22 takes globs, not directories ("tests/" fails with MODULE_NOT_FOUND).
-node --test --test-concurrency=1 'tests/**/*.test.mjs'
+step node --test --test-concurrency=1 'tests/**/*.test.mjs'

@@ -11,7 +11,8 @@
 //   const r = await gw.admin("POST", "/admin/servers", { name: "everything", url: up.url });
 //   assert.equal(r.status, 201, r.text);
 //
-// Set HARNESS_LOG=1 to see the Worker's console output and the upstreams' output.
+// Set HARNESS_LOG=1 to see all of the Worker's console output and the upstreams' output
+// (Worker errors and warnings are always shown).
 
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
@@ -55,7 +56,10 @@ export async function startGateway({ vars = {}, d1Database = "DB" } = {}) {
       port: 0, // random free port, read back from mf.ready
       cf: false, // offline: don't fetch the Request.cf object
       log: new Log(LOG ? LogLevel.DEBUG : LogLevel.WARN),
-      ...(LOG ? {} : { handleStructuredLogs: () => {} }),
+      // The Worker's console output: errors/warnings (e.g. Rust panics) always, the rest with HARNESS_LOG=1.
+      handleStructuredLogs: ({ level, message }) => {
+        if (LOG || level === "error" || level === "warn") process.stderr.write(`[worker:${level}] ${message}\n`);
+      },
       // No resourcePersistencePath: D1 / KV / Durable Objects live in a temp dir that
       // dispose() removes, so every startGateway() starts empty.
     }),
@@ -202,4 +206,117 @@ export async function startPyServer() {
   });
   const port = Number(p.match[1]);
   return { url: `http://127.0.0.1:${port}/mcp`, port, stop: p.stop, output: p.output };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared scenario helpers used by the test files.
+
+/**
+ * A gateway with real upstreams registered and an API key issued.
+ * @param {{ everything?: boolean, py?: boolean, vars?: Record<string,string> }} opts
+ * @returns {Promise<{ gw, key: string, keyId: string, upstreams: Record<string, {url,stop}>, stop: () => Promise<void> }>}
+ */
+export async function setupGateway({ everything = false, py = false, vars = {} } = {}) {
+  const [gw, ev, pys] = await Promise.all([
+    startGateway({ vars }),
+    everything ? startEverythingServer() : null,
+    py ? startPyServer() : null,
+  ]);
+  const upstreams = {};
+  if (ev) upstreams.everything = ev;
+  if (pys) upstreams.py = pys;
+  for (const [slug, up] of Object.entries(upstreams)) {
+    const r = await gw.admin("POST", "/admin/v1/servers", { slug, name: slug, url: up.url });
+    if (r.status !== 201) throw new Error(`registering ${slug}: ${r.status} ${r.text}`);
+  }
+  const k = await gw.admin("POST", "/admin/v1/api-keys", { name: "tests" });
+  if (k.status !== 201) throw new Error(`issuing a key: ${k.status} ${k.text}`);
+  return {
+    gw,
+    key: k.body.key,
+    keyId: k.body.id,
+    upstreams,
+    stop: async () => {
+      await Promise.all([gw.stop(), ...Object.values(upstreams).map((u) => u.stop())]);
+    },
+  };
+}
+
+/**
+ * Runs one of the real-client scripts (tests/clients) and returns its JSON line.
+ * client: "py" (Python SDK), "ts-v1" (@modelcontextprotocol/sdk 1.x), "ts-v2" (@modelcontextprotocol/client).
+ */
+export async function runClient(client, { url, token, era = "auto" }) {
+  const [cmd, args] =
+    client === "py"
+      ? [join(ROOT, ".venv/bin/python"), ["tests/clients/py_client.py"]]
+      : [process.execPath, ["tests/clients/ts_client.mjs", "--sdk", client === "ts-v1" ? "v1" : "v2"]];
+  const proc = spawn(cmd, [...args, "--url", url, "--token", token, "--era", era], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  proc.stdout.on("data", (d) => (out += d));
+  proc.stderr.on("data", (d) => (err += d));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  await new Promise((r) => proc.once("exit", r));
+  clearTimeout(timer);
+  const line = out.trim().split("\n").pop() || "";
+  try {
+    return JSON.parse(line);
+  } catch {
+    return { error: `no JSON from ${client}: ${out}\n${err}` };
+  }
+}
+
+export const MODERN = "2026-07-28";
+
+/** `_meta` every 2026-07-28 request carries. */
+export function modernMeta(extra = {}) {
+  return {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "raw-test", version: "1" },
+    ...extra,
+  };
+}
+
+/**
+ * A raw POST to an MCP endpoint. `modern` fills headers and `_meta` for 2026-07-28.
+ * Returns { status, headers, body (parsed JSON or SSE messages array), text }.
+ */
+export async function mcpPost(gw, path, message, { key, headers = {}, modern = false, raw } = {}) {
+  const h = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    ...(key ? { authorization: `Bearer ${key}` } : {}),
+  };
+  let msg = message;
+  if (modern && message?.method) {
+    msg = { ...message, params: { ...(message.params ?? {}), _meta: { ...modernMeta(), ...(message.params?._meta ?? {}) } } };
+    h["mcp-protocol-version"] = MODERN;
+    h["mcp-method"] = message.method;
+    const name = message.params?.name ?? message.params?.uri;
+    if (name && ["tools/call", "resources/read", "prompts/get"].includes(message.method)) h["mcp-name"] = name;
+  }
+  const res = await gw.fetch(path, { method: "POST", headers: { ...h, ...headers }, body: raw ?? JSON.stringify(msg) });
+  const text = await res.text();
+  let body = null;
+  if ((res.headers.get("content-type") || "").startsWith("text/event-stream")) {
+    body = text
+      .split(/\r?\n\r?\n/)
+      .map((ev) => ev.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n"))
+      .filter((d) => d)
+      .map((d) => JSON.parse(d));
+  } else if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+  }
+  return { status: res.status, headers: res.headers, body, text };
+}
+
+/** The final JSON-RPC response in a reply (the last SSE message, or the JSON body). */
+export function final(reply) {
+  return Array.isArray(reply.body) ? reply.body[reply.body.length - 1] : reply.body;
 }

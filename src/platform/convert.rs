@@ -46,7 +46,7 @@ pub fn response(resp: HttpResponse) -> Result<Response> {
     let builder = ResponseBuilder::new().with_status(resp.status).with_headers(headers);
     match resp.body {
         Body::Empty => Ok(builder.empty()),
-        Body::Bytes(b) => builder.from_bytes(b),
+        Body::Bytes(b) => Ok(builder.fixed(b)),
         Body::Stream(s) => builder.from_stream(s.map(|r| r.map_err(worker::Error::RustError))),
     }
 }

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
 
 use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError, MAX_UPSTREAM_BODY_BYTES};
-use crate::http::{Body, HttpResponse, Method};
+use crate::http::{Body, ByteStream, HttpResponse, Method};
 
 pub struct FetchClient;
 
@@ -54,7 +54,10 @@ impl HttpClient for FetchClient {
         let is_sse = headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
         let body = if is_sse {
             let stream = resp.stream().map_err(|e| UpstreamError::Garbage(e.to_string()))?;
-            Body::Stream(stream.map(|r| r.map_err(|e| e.to_string())).boxed_local())
+            let stream = stream.map(|r| r.map_err(|e| e.to_string())).boxed_local();
+            // A response stream that goes quiet for longer than the timeout has failed; the
+            // long-lived GET stream may legitimately be quiet, so it has no idle limit.
+            Body::Stream(if req.method == Method::Post { idle_timeout(stream, req.timeout_ms) } else { stream })
         } else {
             let bytes = resp.bytes().await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
             if bytes.len() > MAX_UPSTREAM_BODY_BYTES {
@@ -64,4 +67,24 @@ impl HttpClient for FetchClient {
         };
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// Ends a stream with an error when no chunk arrives within `ms`.
+fn idle_timeout(stream: ByteStream, ms: u32) -> ByteStream {
+    futures_util::stream::unfold(Some(stream), move |st| async move {
+        let mut s = st?;
+        let outcome = {
+            let timer = Box::pin(Delay::from(Duration::from_millis(ms as u64)));
+            match select(s.next(), timer).await {
+                Either::Left((item, _)) => Ok(item),
+                Either::Right(_) => Err(()),
+            }
+        };
+        match outcome {
+            Ok(Some(item)) => Some((item, Some(s))),
+            Ok(None) => None,
+            Err(()) => Some((Err(format!("no data for {ms} ms")), None)),
+        }
+    })
+    .boxed_local()
 }

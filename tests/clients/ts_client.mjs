@@ -1,6 +1,8 @@
 //! Test client: a real MCP client built on the official TypeScript SDK.
 //!
-//! Usage: node tests/clients/ts_client.mjs --url URL --token TOKEN [--era legacy|modern|auto]
+//! Usage: node tests/clients/ts_client.mjs --url URL --token TOKEN [--era legacy|modern|auto] [--sdk v1|v2]
+//!
+//! `--sdk v1` forces `@modelcontextprotocol/sdk` 1.x (the most deployed client; legacy era only).
 //!
 //! Uses `@modelcontextprotocol/client` (TS SDK v2, speaks 2025-era *and* 2026-07-28) when it
 //! is installed, else `@modelcontextprotocol/sdk` 1.x (2025-era only: `--era modern` fails,
@@ -18,8 +20,9 @@ import { parseArgs } from 'node:util';
 
 const MODERN = '2026-07-28';
 
-async function loadSdk() {
+async function loadSdk(prefer) {
   try {
+    if (prefer === 'v1') throw Object.assign(new Error('v1 requested'), { code: 'ERR_MODULE_NOT_FOUND' });
     const m = await import('@modelcontextprotocol/client');
     return { v2: true, name: '@modelcontextprotocol/client', Client: m.Client, Transport: m.StreamableHTTPClientTransport };
   } catch (e) {
@@ -32,8 +35,8 @@ async function loadSdk() {
 
 const textOf = (r) => (r.content ?? []).map((c) => c.text ?? '').join('');
 
-async function run({ url, token, era }) {
-  const sdk = await loadSdk();
+async function run({ url, token, era, sdk: prefer }) {
+  const sdk = await loadSdk(prefer);
   if (!sdk.v2 && era === 'modern') throw new Error(`${sdk.name} 1.x cannot speak ${MODERN}; install @modelcontextprotocol/client`);
   const mode = era === 'modern' ? { pin: MODERN } : era;
   const client = new sdk.Client(
@@ -80,7 +83,7 @@ async function run({ url, token, era }) {
 }
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, token: { type: 'string' }, era: { type: 'string', default: 'auto' } },
+  options: { url: { type: 'string' }, token: { type: 'string' }, era: { type: 'string', default: 'auto' }, sdk: { type: 'string', default: 'v2' } },
 });
 try {
   if (!values.url || !values.token) throw new Error('usage: ts_client.mjs --url URL --token TOKEN [--era legacy|modern|auto]');
