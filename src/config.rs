@@ -20,13 +20,22 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let admin_token = get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty());
         let allowed_origins = get("ALLOWED_ORIGINS")
-            .map(|s| s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let upstream_timeout_ms = get("UPSTREAM_TIMEOUT_MS")
             .and_then(|s| s.trim().parse().ok())
             .map(clamp_timeout)
             .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
-        Self { admin_token, allowed_origins, upstream_timeout_ms }
+        Self {
+            admin_token,
+            allowed_origins,
+            upstream_timeout_ms,
+        }
     }
 }
 
@@ -50,6 +59,9 @@ mod tests {
         assert_eq!(c.allowed_origins, vec!["http://a", "http://b"]);
         assert_eq!(c.upstream_timeout_ms, MIN_UPSTREAM_TIMEOUT_MS);
         let d = Config::from_lookup(|_| None);
-        assert_eq!((d.admin_token, d.upstream_timeout_ms), (None, DEFAULT_UPSTREAM_TIMEOUT_MS));
+        assert_eq!(
+            (d.admin_token, d.upstream_timeout_ms),
+            (None, DEFAULT_UPSTREAM_TIMEOUT_MS)
+        );
     }
 }

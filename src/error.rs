@@ -20,7 +20,11 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
     match e {
         GatewayError::Protocol(r) => r.clone(),
         GatewayError::Auth(AuthError::Store(s)) | GatewayError::Store(s) => internal(s),
-        GatewayError::Auth(_) => RpcError::new(codes::UNAUTHORIZED, "unauthorized: a valid gateway API key is required", 401),
+        GatewayError::Auth(_) => RpcError::new(
+            codes::UNAUTHORIZED,
+            "unauthorized: a valid gateway API key is required",
+            401,
+        ),
         GatewayError::UnknownServer => RpcError::new(codes::INVALID_PARAMS, "unknown server", 404),
         GatewayError::SessionNotFound => RpcError::new(codes::SESSION_NOT_FOUND, "session not found", 404),
         GatewayError::Upstream { slug, cause } => {
@@ -82,7 +86,9 @@ pub fn problem(e: &ApiError) -> HttpResponse {
             tracing::warn!(upstream = %slug, cause = %cause, "sync failed");
             format!("could not read the catalog of '{slug}': {}", safe_upstream_text(cause))
         }
-        ApiError::Unauthorized(AuthError::AdminDisabled) => "the admin API is disabled: set the ADMIN_TOKEN secret".into(),
+        ApiError::Unauthorized(AuthError::AdminDisabled) => {
+            "the admin API is disabled: set the ADMIN_TOKEN secret".into()
+        }
         ApiError::Unauthorized(_) => "a valid admin bearer token is required".into(),
         other => other.to_string(),
     };

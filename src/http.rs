@@ -51,7 +51,10 @@ impl Headers {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -104,7 +107,11 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Headers::new(), body: Body::Empty }
+        Self {
+            status,
+            headers: Headers::new(),
+            body: Body::Empty,
+        }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {

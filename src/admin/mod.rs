@@ -73,7 +73,13 @@ fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         return Err(ApiError::TooLarge);
     }
     let ct = req.headers.get("content-type").unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         return Err(ApiError::UnsupportedMediaType);
     }
     let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::BadJson(e.to_string()))?;
@@ -81,5 +87,8 @@ fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 }
 
 fn json(status: u16, v: &impl serde::Serialize) -> ApiResult {
-    Ok(HttpResponse::json(status, &serde_json::to_value(v).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?))
+    Ok(HttpResponse::json(
+        status,
+        &serde_json::to_value(v).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?,
+    ))
 }

@@ -79,7 +79,10 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     validate_text("description", b.description.as_deref())?;
     validate_text("owner", b.owner.as_deref())?;
     if svc.registry.get_server(&b.slug).await?.is_some() {
-        return Err(ApiError::Conflict(format!("a server with slug '{}' already exists", b.slug)));
+        return Err(ApiError::Conflict(format!(
+            "a server with slug '{}' already exists",
+            b.slug
+        )));
     }
     let now = svc.now();
     let draft = ServerRecord {
@@ -101,16 +104,22 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         updated_at: now,
     };
     // Read the catalog before storing anything: an unreachable upstream leaves no half-made row.
-    let (server, tools) =
-        sync::sync(svc, &draft).await.map_err(|cause| ApiError::Upstream { slug: draft.slug.clone(), cause })?;
+    let (server, tools) = sync::sync(svc, &draft).await.map_err(|cause| ApiError::Upstream {
+        slug: draft.slug.clone(),
+        cause,
+    })?;
     match svc.registry.create_server(&server, &tools).await {
         Err(StoreError::Conflict) => {
-            return Err(ApiError::Conflict(format!("a server with slug '{}' already exists", server.slug)))
+            return Err(ApiError::Conflict(format!(
+                "a server with slug '{}' already exists",
+                server.slug
+            )))
         }
         other => other?,
     }
     let mut resp = json(201, &server)?;
-    resp.headers.set("location", format!("{}/servers/{}", super::PREFIX, server.slug));
+    resp.headers
+        .set("location", format!("{}/servers/{}", super::PREFIX, server.slug));
     Ok(resp)
 }
 
@@ -127,7 +136,10 @@ async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecor
             failed.last_sync_error = Some(cause.to_string());
             failed.updated_at = svc.now();
             svc.registry.update_server(&failed).await?;
-            Err(ApiError::Upstream { slug: server.slug.clone(), cause })
+            Err(ApiError::Upstream {
+                slug: server.slug.clone(),
+                cause,
+            })
         }
     }
 }
@@ -163,8 +175,10 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
         Some(u) if u != current.url => {
             validate_url(&u)?;
             s.url = u;
-            let (synced, tools) =
-                sync::sync(svc, &s).await.map_err(|cause| ApiError::Upstream { slug: s.slug.clone(), cause })?;
+            let (synced, tools) = sync::sync(svc, &s).await.map_err(|cause| ApiError::Upstream {
+                slug: s.slug.clone(),
+                cause,
+            })?;
             svc.registry.replace_catalog(&synced, &tools).await?;
             json(200, &synced)
         }
@@ -178,24 +192,32 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
 pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
     let ok = !slug.is_empty()
         && slug.len() <= MAX_SLUG_LEN
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Validation(format!("slug must match [a-z0-9-]{{1,{MAX_SLUG_LEN}}}")))
+        Err(ApiError::Validation(format!(
+            "slug must match [a-z0-9-]{{1,{MAX_SLUG_LEN}}}"
+        )))
     }
 }
 
 fn validate_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(ApiError::Validation(format!("name must be 1 to {MAX_NAME_LEN} characters")));
+        return Err(ApiError::Validation(format!(
+            "name must be 1 to {MAX_NAME_LEN} characters"
+        )));
     }
     Ok(())
 }
 
 fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {
     match v {
-        Some(t) if t.len() > MAX_TEXT_LEN => Err(ApiError::Validation(format!("{field} exceeds {MAX_TEXT_LEN} characters"))),
+        Some(t) if t.len() > MAX_TEXT_LEN => Err(ApiError::Validation(format!(
+            "{field} exceeds {MAX_TEXT_LEN} characters"
+        ))),
         _ => Ok(()),
     }
 }

@@ -6,8 +6,8 @@ use crate::crypto;
 use crate::mcp::version::Era;
 use crate::store::ToolRecord;
 
-use super::upstream::{ClientContext, Upstream, UpstreamError, UpstreamSession};
 use super::upstream::modern_request;
+use super::upstream::{ClientContext, Upstream, UpstreamError, UpstreamSession};
 
 /// Upper bound on `tools/list` pages per sync, so a server that cycles cursors cannot loop us.
 pub const MAX_CATALOG_PAGES: usize = 100;
@@ -35,7 +35,10 @@ pub async fn fetch_tools(
         };
         let reply = up.request(era, &msg, session).await?;
         let result = reply.get("result").ok_or_else(|| {
-            UpstreamError::Garbage(format!("tools/list failed: {}", reply.get("error").cloned().unwrap_or_default()))
+            UpstreamError::Garbage(format!(
+                "tools/list failed: {}",
+                reply.get("error").cloned().unwrap_or_default()
+            ))
         })?;
         let list = result
             .get("tools")
@@ -45,7 +48,9 @@ pub async fn fetch_tools(
             tools.push(tool_record(up.slug, t, now)?);
         }
         if tools.len() > MAX_TOOLS_PER_SERVER {
-            return Err(UpstreamError::Garbage(format!("more than {MAX_TOOLS_PER_SERVER} tools")));
+            return Err(UpstreamError::Garbage(format!(
+                "more than {MAX_TOOLS_PER_SERVER} tools"
+            )));
         }
         cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
         if cursor.is_none() {
@@ -54,7 +59,9 @@ pub async fn fetch_tools(
             return Ok(tools);
         }
     }
-    Err(UpstreamError::Garbage(format!("tools/list did not end within {MAX_CATALOG_PAGES} pages")))
+    Err(UpstreamError::Garbage(format!(
+        "tools/list did not end within {MAX_CATALOG_PAGES} pages"
+    )))
 }
 
 /// Validates one tool definition (via rmcp's model) and turns it into a catalog row.
@@ -116,15 +123,16 @@ fn canonical(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let inner: Vec<String> =
-                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k]))).collect();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
+                .collect();
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(canonical).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

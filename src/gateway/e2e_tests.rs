@@ -57,10 +57,18 @@ impl HttpClient for FakeUpstream {
             self.sessions.borrow_mut().insert(id.clone());
             let version = msg["params"]["protocolVersion"].clone();
             let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}});
-            return Ok(HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":msg["id"],"result":result})).with_header("mcp-session-id", id));
+            return Ok(
+                HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":msg["id"],"result":result}))
+                    .with_header("mcp-session-id", id),
+            );
         }
         // A legacy server refuses a modern probe (no session).
-        let Some(sid) = sid else { return Ok(HttpResponse::json(400, &json!({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: Server not initialized"}}))) };
+        let Some(sid) = sid else {
+            return Ok(HttpResponse::json(
+                400,
+                &json!({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: Server not initialized"}}),
+            ));
+        };
         if !self.sessions.borrow().contains(&sid) {
             return Ok(HttpResponse::new(404));
         }
@@ -69,9 +77,12 @@ impl HttpClient for FakeUpstream {
         }
         let id = msg["id"].clone();
         match method {
-            "tools/list" => Ok(HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":id,"result":{"tools":[
+            "tools/list" => Ok(HttpResponse::json(
+                200,
+                &json!({"jsonrpc":"2.0","id":id,"result":{"tools":[
                 {"name":"echo","description":"Echo","inputSchema":{"type":"object","properties":{"message":{"type":"string"}}}},
-                {"name":"slow","inputSchema":{"type":"object"}}]}}))),
+                {"name":"slow","inputSchema":{"type":"object"}}]}}),
+            )),
             "tools/call" if msg["params"]["name"] == "slow" => {
                 let token = msg["params"]["_meta"]["progressToken"].clone();
                 let events = vec![
@@ -84,9 +95,15 @@ impl HttpClient for FakeUpstream {
             }
             "tools/call" => {
                 let text = format!("echo: {}", msg["params"]["arguments"]["message"].as_str().unwrap_or(""));
-                Ok(HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":text}]}})))
+                Ok(HttpResponse::json(
+                    200,
+                    &json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":text}]}}),
+                ))
             }
-            _ => Ok(HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":id,"error":{"code":-32601,"message":"Method not found"}}))),
+            _ => Ok(HttpResponse::json(
+                200,
+                &json!({"jsonrpc":"2.0","id":id,"error":{"code":-32601,"message":"Method not found"}}),
+            )),
         }
     }
 }
@@ -112,12 +129,27 @@ impl Fixture {
             revoked_at: None,
         }))
         .unwrap();
-        let config = Config { admin_token: Some("root".into()), allowed_origins: vec![], upstream_timeout_ms: 1000 };
-        Self { store, up: FakeUpstream::default(), config, key }
+        let config = Config {
+            admin_token: Some("root".into()),
+            allowed_origins: vec![],
+            upstream_timeout_ms: 1000,
+        };
+        Self {
+            store,
+            up: FakeUpstream::default(),
+            config,
+            key,
+        }
     }
 
     fn svc(&self) -> Services<'_> {
-        Services { registry: &self.store, keys: &self.store, http: &self.up, config: &self.config, now_ms: 0 }
+        Services {
+            registry: &self.store,
+            keys: &self.store,
+            http: &self.up,
+            config: &self.config,
+            now_ms: 0,
+        }
     }
 
     fn admin(&self, method: Method, path: &str, body: Value) -> HttpResponse {
@@ -125,14 +157,20 @@ impl Fixture {
             method,
             path: path.into(),
             query: None,
-            headers: Headers::new().with("authorization", "Bearer root").with("content-type", "application/json"),
+            headers: Headers::new()
+                .with("authorization", "Bearer root")
+                .with("content-type", "application/json"),
             body: body.to_string().into_bytes(),
         };
         block_on(crate::admin::handle(&self.svc(), &req))
     }
 
     fn register(&self) {
-        let r = self.admin(Method::Post, "/admin/v1/servers", json!({"slug":"fake","name":"Fake","url":"http://up.test/mcp"}));
+        let r = self.admin(
+            Method::Post,
+            "/admin/v1/servers",
+            json!({"slug":"fake","name":"Fake","url":"http://up.test/mcp"}),
+        );
         assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(r.bytes().unwrap()));
     }
 
@@ -141,7 +179,13 @@ impl Fixture {
             .with("authorization", format!("Bearer {}", self.key))
             .with("content-type", "application/json")
             .with("accept", "application/json, text/event-stream");
-        let req = HttpRequest { method: Method::Post, path: "/mcp/fake".into(), query: None, headers, body: body.to_string().into_bytes() };
+        let req = HttpRequest {
+            method: Method::Post,
+            path: "/mcp/fake".into(),
+            query: None,
+            headers,
+            body: body.to_string().into_bytes(),
+        };
         block_on(endpoint::handle(&self.svc(), &req, "fake"))
     }
 }
@@ -149,7 +193,9 @@ impl Fixture {
 fn modern(method: &str, params: Value) -> (Headers, Value) {
     let mut p = params;
     p["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":"tok"});
-    let mut h = Headers::new().with("mcp-protocol-version", "2026-07-28").with("mcp-method", method);
+    let mut h = Headers::new()
+        .with("mcp-protocol-version", "2026-07-28")
+        .with("mcp-method", method);
     if let Some(n) = p.get("name").and_then(Value::as_str) {
         h.set("mcp-name", n);
     }
@@ -169,7 +215,11 @@ fn body_messages(resp: HttpResponse) -> Vec<Value> {
         Body::Stream(s) => {
             let bytes: Vec<u8> = block_on(s.map(|c| c.unwrap()).concat());
             let mut p = sse::Parser::new();
-            p.push(&bytes).unwrap().into_iter().map(|e| serde_json::from_str(&e.data).unwrap()).collect()
+            p.push(&bytes)
+                .unwrap()
+                .into_iter()
+                .map(|e| serde_json::from_str(&e.data).unwrap())
+                .collect()
         }
         Body::Empty => vec![],
     }
@@ -182,8 +232,15 @@ fn registration_detects_legacy_era_and_stores_catalog() {
     let s = block_on(f.svc().registry.get_server("fake")).unwrap().unwrap();
     assert_eq!(s.era, Some(crate::mcp::version::Era::Legacy));
     let tools = block_on(f.svc().registry.list_tools("fake")).unwrap();
-    assert_eq!(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["echo", "slow"]);
-    let dup = f.admin(Method::Post, "/admin/v1/servers", json!({"slug":"fake","name":"Fake","url":"http://up.test/mcp"}));
+    assert_eq!(
+        tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        vec!["echo", "slow"]
+    );
+    let dup = f.admin(
+        Method::Post,
+        "/admin/v1/servers",
+        json!({"slug":"fake","name":"Fake","url":"http://up.test/mcp"}),
+    );
     assert_eq!(dup.status, 409);
 }
 
@@ -191,7 +248,11 @@ fn registration_detects_legacy_era_and_stores_catalog() {
 fn unreachable_upstream_stores_nothing() {
     let f = Fixture::new();
     *f.up.down.borrow_mut() = true;
-    let r = f.admin(Method::Post, "/admin/v1/servers", json!({"slug":"gone","name":"Gone","url":"http://127.0.0.1:9/mcp"}));
+    let r = f.admin(
+        Method::Post,
+        "/admin/v1/servers",
+        json!({"slug":"gone","name":"Gone","url":"http://127.0.0.1:9/mcp"}),
+    );
     assert_eq!(r.status, 502);
     assert_eq!(r.headers.get("content-type"), Some("application/problem+json"));
     assert!(block_on(f.svc().registry.get_server("gone")).unwrap().is_none());
@@ -210,7 +271,12 @@ fn modern_client_is_served_by_a_legacy_upstream_and_survives_a_dropped_session()
     let msgs = body_messages(respond(f.mcp(h, b)));
     assert_eq!(msgs[0]["result"]["content"][0]["text"], "echo: hi");
     // The agent's key never travels upstream.
-    assert!(f.up.seen_headers.borrow().iter().all(|h| h.get("authorization").is_none()));
+    assert!(f
+        .up
+        .seen_headers
+        .borrow()
+        .iter()
+        .all(|h| h.get("authorization").is_none()));
 }
 
 #[test]
@@ -255,7 +321,12 @@ impl ReplayLog for MemLog {
         *self.1.borrow()
     }
     fn replay(&self, stream: u64, after: u64) -> Vec<(u64, String)> {
-        self.0.borrow().iter().filter(|e| e.0 == stream && e.1 > after).map(|e| (e.1, e.2.clone())).collect()
+        self.0
+            .borrow()
+            .iter()
+            .filter(|e| e.0 == stream && e.1 > after)
+            .map(|e| (e.1, e.2.clone()))
+            .collect()
     }
 }
 
@@ -264,15 +335,35 @@ fn legacy_session_lifecycle_with_resumable_events() {
     let f = Fixture::new();
     f.register();
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let Routed::Session { session_id, ctx } = f.mcp(Headers::new(), init.clone()) else { panic!("initialize goes to a session") };
-    let req = |h: Headers, body: Value| HttpRequest { method: Method::Post, path: "/mcp/fake".into(), query: None, headers: h, body: body.to_string().into_bytes() };
-    let (st, resp) = block_on(session::initialize(&f.svc(), &ctx, &session_id, &req(Headers::new(), init)));
+    let Routed::Session { session_id, ctx } = f.mcp(Headers::new(), init.clone()) else {
+        panic!("initialize goes to a session")
+    };
+    let req = |h: Headers, body: Value| HttpRequest {
+        method: Method::Post,
+        path: "/mcp/fake".into(),
+        query: None,
+        headers: h,
+        body: body.to_string().into_bytes(),
+    };
+    let (st, resp) = block_on(session::initialize(
+        &f.svc(),
+        &ctx,
+        &session_id,
+        &req(Headers::new(), init),
+    ));
     let mut st = st.unwrap();
     assert_eq!(resp.headers.get("mcp-session-id"), Some(session_id.as_str()));
     assert_eq!(body_messages(resp)[0]["result"]["protocolVersion"], "2025-06-18");
     let log = Rc::new(MemLog::default());
-    let call = json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow","_meta":{"progressToken":1}}});
-    let (resp, after) = block_on(session::handle(&f.svc(), &ctx, &mut st, &req(Headers::new(), call), log.clone()));
+    let call =
+        json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow","_meta":{"progressToken":1}}});
+    let (resp, after) = block_on(session::handle(
+        &f.svc(),
+        &ctx,
+        &mut st,
+        &req(Headers::new(), call),
+        log.clone(),
+    ));
     assert_eq!(after, After::Keep);
     let msgs = body_messages(resp);
     assert_eq!(msgs.len(), 2);
@@ -281,14 +372,32 @@ fn legacy_session_lifecycle_with_resumable_events() {
     assert!(replayed[0].1.contains("done"));
     // Wrong protocol version header on the session.
     let ping = json!({"jsonrpc":"2.0","id":2,"method":"ping"});
-    let (resp, _) = block_on(session::handle(&f.svc(), &ctx, &mut st, &req(Headers::new().with("mcp-protocol-version", "2024-11-05"), ping.clone()), log.clone()));
+    let (resp, _) = block_on(session::handle(
+        &f.svc(),
+        &ctx,
+        &mut st,
+        &req(Headers::new().with("mcp-protocol-version", "2024-11-05"), ping.clone()),
+        log.clone(),
+    ));
     assert_eq!(resp.status, 400);
     // Another key cannot use the session.
     let mut other = ctx.clone();
     other.principal.key_id = "key_b".into();
-    let (resp, _) = block_on(session::handle(&f.svc(), &other, &mut st, &req(Headers::new(), ping), log.clone()));
+    let (resp, _) = block_on(session::handle(
+        &f.svc(),
+        &other,
+        &mut st,
+        &req(Headers::new(), ping),
+        log.clone(),
+    ));
     assert_eq!(resp.status, 404);
-    let del = HttpRequest { method: Method::Delete, path: "/mcp/fake".into(), query: None, headers: Headers::new(), body: vec![] };
+    let del = HttpRequest {
+        method: Method::Delete,
+        path: "/mcp/fake".into(),
+        query: None,
+        headers: Headers::new(),
+        body: vec![],
+    };
     let (_, after) = block_on(session::handle(&f.svc(), &ctx, &mut st, &del, log));
     assert_eq!(after, After::End);
 }

@@ -13,7 +13,7 @@ use crate::store::ServerRecord;
 
 use super::forward::{forward, Exchange};
 use super::upstream::{legacy_init_params, ClientContext, UpstreamError};
-use super::{pool, translate, traceparent, GatewayError, Services};
+use super::{pool, traceparent, translate, GatewayError, Services};
 
 /// Client requests the gateway relays to an upstream (both eras).
 pub const FORWARDED_METHODS: &[&str] = &[
@@ -31,7 +31,10 @@ pub const FORWARDED_METHODS: &[&str] = &[
 pub enum Routed {
     Respond(HttpResponse),
     /// A legacy-era request: run it in the session's Durable Object.
-    Session { session_id: String, ctx: SessionCtx },
+    Session {
+        session_id: String,
+        ctx: Box<SessionCtx>,
+    },
 }
 
 /// What a session needs to know about the request's caller and target (set by the Worker).
@@ -61,12 +64,20 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Routed
 async fn route(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
     let principal = policy::authenticate_api_key(svc.keys, &req.headers).await?;
-    let server = svc.registry.get_server(slug).await?.ok_or(GatewayError::UnknownServer)?;
+    let server = svc
+        .registry
+        .get_server(slug)
+        .await?
+        .ok_or(GatewayError::UnknownServer)?;
     let permit = policy::authorize_server(&principal, &server).ok_or(GatewayError::UnknownServer)?;
     let session_header = req.headers.get(transport::HEADER_SESSION).map(str::to_string);
     let to_session = |session_id: String, initialize: bool| Routed::Session {
         session_id,
-        ctx: SessionCtx { principal: principal.clone(), server: server.clone(), initialize },
+        ctx: Box::new(SessionCtx {
+            principal: principal.clone(),
+            server: server.clone(),
+            initialize,
+        }),
     };
     match req.method {
         Method::Get | Method::Delete => Ok(match session_header {
@@ -75,7 +86,9 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Rout
         }),
         Method::Post => {
             if req.body.len() > transport::MAX_BODY_BYTES {
-                return Err(RpcError::new(crate::mcp::error::codes::INVALID_REQUEST, "request body too large", 413).into());
+                return Err(
+                    RpcError::new(crate::mcp::error::codes::INVALID_REQUEST, "request body too large", 413).into(),
+                );
             }
             transport::check_content_type(&req.headers)?;
             transport::check_post_accept(&req.headers)?;
@@ -110,7 +123,12 @@ async fn serve_modern(svc: &Services<'_>, permit: &Permit, req: &HttpRequest, ms
     }
 }
 
-async fn modern(svc: &Services<'_>, permit: &Permit, req: &HttpRequest, msg: &Message) -> Result<HttpResponse, GatewayError> {
+async fn modern(
+    svc: &Services<'_>,
+    permit: &Permit,
+    req: &HttpRequest,
+    msg: &Message,
+) -> Result<HttpResponse, GatewayError> {
     let server = permit.server();
     let Message::Request { id, method, .. } = msg else {
         // The only client notification of 2026-07-28 is `notifications/cancelled`, which over HTTP
@@ -132,8 +150,17 @@ async fn modern(svc: &Services<'_>, permit: &Permit, req: &HttpRequest, msg: &Me
     let wire = msg.to_value();
     match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
-            let ex = Exchange { msg: &wire, id: Some(id.clone()), method, client_era: Era::Modern, upstream_era: Era::Modern, log: None };
-            forward(&up, None, ex).await.map_err(|e| GatewayError::upstream(&server.slug, e))
+            let ex = Exchange {
+                msg: &wire,
+                id: Some(id.clone()),
+                method,
+                client_era: Era::Modern,
+                upstream_era: Era::Modern,
+                log: None,
+            };
+            forward(&up, None, ex)
+                .await
+                .map_err(|e| GatewayError::upstream(&server.slug, e))
         }
         Era::Legacy => {
             let legacy_msg = translate::request_to_legacy(wire);
@@ -144,12 +171,22 @@ async fn modern(svc: &Services<'_>, permit: &Permit, req: &HttpRequest, msg: &Me
                     Some(s) => s,
                     None => {
                         let params = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
-                        let (s, _) = up.initialize(params).await.map_err(|e| GatewayError::upstream(&server.slug, e))?;
+                        let (s, _) = up
+                            .initialize(params)
+                            .await
+                            .map_err(|e| GatewayError::upstream(&server.slug, e))?;
                         pool::put(&server.slug, &server.url, s.clone());
                         s
                     }
                 };
-                let ex = Exchange { msg: &legacy_msg, id: Some(id.clone()), method, client_era: Era::Modern, upstream_era: Era::Legacy, log: None };
+                let ex = Exchange {
+                    msg: &legacy_msg,
+                    id: Some(id.clone()),
+                    method,
+                    client_era: Era::Modern,
+                    upstream_era: Era::Legacy,
+                    log: None,
+                };
                 match forward(&up, Some(&session), ex).await {
                     Err(UpstreamError::SessionExpired) if attempt == 0 => pool::forget(&server.slug, &server.url),
                     Err(e) => {

@@ -26,6 +26,9 @@ pub enum GatewayError {
 
 impl GatewayError {
     pub fn upstream(slug: &str, cause: UpstreamError) -> Self {
-        GatewayError::Upstream { slug: slug.to_string(), cause }
+        GatewayError::Upstream {
+            slug: slug.to_string(),
+            cause,
+        }
     }
 }

@@ -63,14 +63,22 @@ pub async fn forward(
             HttpResponse::new(resp.status)
         });
     };
-    let is_sse = resp.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    let is_sse = resp
+        .headers
+        .get("content-type")
+        .is_some_and(|c| c.starts_with("text/event-stream"));
     if is_sse && resp.status == 200 {
         let Body::Stream(stream) = resp.body else {
             // A buffered SSE body (tests, small replies): parse it whole.
             let v = upstream::read_response(resp, &id).await?;
             return Ok(json_reply(200, tf(v)));
         };
-        let opts = RelayOptions { awaited: Some(id), upstream_slug: up.slug.to_string(), transform: tf, log: ex.log };
+        let opts = RelayOptions {
+            awaited: Some(id),
+            upstream_slug: up.slug.to_string(),
+            transform: tf,
+            log: ex.log,
+        };
         return Ok(HttpResponse::sse(relay::relay(stream, opts)));
     }
     let status = resp.status;
@@ -86,7 +94,10 @@ fn json_reply(status: u16, v: Option<Value>) -> HttpResponse {
         Some(v) => HttpResponse::json(status, &v),
         None => HttpResponse::json(
             200,
-            &jsonrpc::error_response(None, &RpcError::new(codes::INTERNAL_ERROR, "untranslatable upstream reply", 200)),
+            &jsonrpc::error_response(
+                None,
+                &RpcError::new(codes::INTERNAL_ERROR, "untranslatable upstream reply", 200),
+            ),
         ),
     }
 }

@@ -48,7 +48,10 @@ impl<'a> Services<'a> {
             http: self.http,
             url: &server.url,
             slug: &server.slug,
-            timeout_ms: server.timeout_ms.map(clamp_timeout).unwrap_or(self.config.upstream_timeout_ms),
+            timeout_ms: server
+                .timeout_ms
+                .map(clamp_timeout)
+                .unwrap_or(self.config.upstream_timeout_ms),
             extra_headers: extra,
         }
     }

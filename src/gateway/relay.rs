@@ -62,10 +62,9 @@ impl State {
             if ev.data.trim().is_empty() {
                 continue; // priming / keep-alive events carry nothing to relay
             }
-            match serde_json::from_str::<Value>(&ev.data) {
-                Ok(v) => self.emit(v, out),
-                // Non-JSON data from an upstream is dropped: the client only ever sees JSON-RPC.
-                Err(_) => {}
+            // Non-JSON data from an upstream is dropped: the client only ever sees JSON-RPC.
+            if let Ok(v) = serde_json::from_str::<Value>(&ev.data) {
+                self.emit(v, out);
             }
         }
     }
@@ -89,7 +88,14 @@ impl State {
 
 /// Turns an upstream SSE body into the client's SSE body.
 pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
-    let st = State { upstream: Some(upstream), parser: sse::Parser::new(), opts, seq: 0, answered: false, done: false };
+    let st = State {
+        upstream: Some(upstream),
+        parser: sse::Parser::new(),
+        opts,
+        seq: 0,
+        answered: false,
+        done: false,
+    };
     futures_util::stream::unfold(st, |mut st| async move {
         loop {
             if st.done {
@@ -145,7 +151,11 @@ mod tests {
     fn collect(s: ByteStream) -> Vec<Value> {
         let bytes: Vec<u8> = futures_executor::block_on(s.map(|c| c.unwrap()).concat());
         let mut p = sse::Parser::new();
-        p.push(&bytes).unwrap().into_iter().map(|e| serde_json::from_str(&e.data).unwrap()).collect()
+        p.push(&bytes)
+            .unwrap()
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect()
     }
 
     #[derive(Default)]
@@ -183,13 +193,21 @@ mod tests {
         assert_eq!(msgs[1]["id"], 5);
         assert!(msgs.iter().all(|m| m["seen"] == true));
         let logged = log.0.borrow();
-        assert_eq!(logged.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(), vec![(3, 1), (3, 2)]);
+        assert_eq!(
+            logged.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(),
+            vec![(3, 1), (3, 2)]
+        );
     }
 
     #[test]
     fn missing_response_becomes_an_error_naming_the_upstream() {
         let up = chunks(&["data: not json\n\n"]);
-        let opts = RelayOptions { awaited: Some(json!("a")), upstream_slug: "flaky".into(), transform: Box::new(Some), log: None };
+        let opts = RelayOptions {
+            awaited: Some(json!("a")),
+            upstream_slug: "flaky".into(),
+            transform: Box::new(Some),
+            log: None,
+        };
         let msgs = collect(relay(up, opts));
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0]["id"], "a");

@@ -88,7 +88,10 @@ async fn open(
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let client = ClientContext {
         capabilities: params.get("capabilities").cloned().unwrap_or(json!({})),
-        client_info: params.get("clientInfo").cloned().unwrap_or(json!({"name": "unknown", "version": "0"})),
+        client_info: params
+            .get("clientInfo")
+            .cloned()
+            .unwrap_or(json!({"name": "unknown", "version": "0"})),
     };
     let up = svc.upstream(server, traceparent(&req.headers));
     let era = server.era.unwrap_or(Era::Legacy);
@@ -96,7 +99,10 @@ async fn open(
         Era::Legacy => {
             // The upstream negotiates with the client's own parameters: a faithful proxy.
             let init = legacy_init_params(Some(version::negotiate_legacy(requested)), &client);
-            let (us, result) = up.initialize(init).await.map_err(|e| GatewayError::upstream(&server.slug, e))?;
+            let (us, result) = up
+                .initialize(init)
+                .await
+                .map_err(|e| GatewayError::upstream(&server.slug, e))?;
             let negotiated = version::negotiate_legacy(Some(&us.protocol_version)).to_string();
             let mut result = result;
             result["protocolVersion"] = json!(negotiated);
@@ -145,7 +151,10 @@ pub async fn handle(
 ) -> (HttpResponse, After) {
     // A session is usable only by the key that created it; to anyone else it does not exist.
     if ctx.principal.key_id != state.key_id || ctx.server.slug != state.server_slug {
-        return (crate::error::mcp_error_response(None, &GatewayError::SessionNotFound), After::Keep);
+        return (
+            crate::error::mcp_error_response(None, &GatewayError::SessionNotFound),
+            After::Keep,
+        );
     }
     let permit = match ctx.permit() {
         Ok(p) => p,
@@ -223,7 +232,10 @@ async fn post_legacy_upstream(
             // resend once (the upstream refused the request unprocessed).
             Err(UpstreamError::SessionExpired) if attempt == 0 => {
                 let init = legacy_init_params(Some(&state.protocol_version), &state.client);
-                let (us, _) = up.initialize(init).await.map_err(|e| GatewayError::upstream(up.slug, e))?;
+                let (us, _) = up
+                    .initialize(init)
+                    .await
+                    .map_err(|e| GatewayError::upstream(up.slug, e))?;
                 state.upstream = Some(us);
             }
             Err(e) => return Err(GatewayError::upstream(up.slug, e)),
@@ -246,7 +258,11 @@ async fn post_modern_upstream(
         return Ok(HttpResponse::new(202));
     };
     if method == "logging/setLevel" {
-        state.log_level = params.as_ref().and_then(|p| p.get("level")).and_then(Value::as_str).map(str::to_string);
+        state.log_level = params
+            .as_ref()
+            .and_then(|p| p.get("level"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({}))));
     }
     if !FORWARDED_METHODS.contains(&method) {
@@ -263,7 +279,9 @@ async fn post_modern_upstream(
         upstream_era: Era::Modern,
         log: Some((log.next_stream(), log as Rc<dyn EventLog>)),
     };
-    forward(up, None, ex).await.map_err(|e| GatewayError::upstream(up.slug, e))
+    forward(up, None, ex)
+        .await
+        .map_err(|e| GatewayError::upstream(up.slug, e))
 }
 
 fn request_id(msg: &Message) -> Option<Value> {
@@ -274,7 +292,12 @@ fn request_id(msg: &Message) -> Option<Value> {
 }
 
 /// GET: the server→client stream, resumed from the event log when `Last-Event-ID` is given.
-async fn get_stream(up: &Upstream<'_>, state: &SessionState, req: &HttpRequest, log: Rc<dyn ReplayLog>) -> HttpResponse {
+async fn get_stream(
+    up: &Upstream<'_>,
+    state: &SessionState,
+    req: &HttpRequest,
+    log: Rc<dyn ReplayLog>,
+) -> HttpResponse {
     if let Err(e) = transport::check_get_accept(&req.headers) {
         return crate::error::mcp_error_response(None, &e.into());
     }
@@ -285,7 +308,13 @@ async fn get_stream(up: &Upstream<'_>, state: &SessionState, req: &HttpRequest, 
         .map(|(stream, seq)| {
             log.replay(stream, seq)
                 .into_iter()
-                .map(|(n, data)| sse::Event { id: Some(format!("{stream}-{n}")), ..sse::Event::message(data) }.encode())
+                .map(|(n, data)| {
+                    sse::Event {
+                        id: Some(format!("{stream}-{n}")),
+                        ..sse::Event::message(data)
+                    }
+                    .encode()
+                })
                 .collect::<String>()
         });
     let live = match (state.upstream_era, &state.upstream) {
@@ -302,7 +331,12 @@ async fn get_stream(up: &Upstream<'_>, state: &SessionState, req: &HttpRequest, 
         let stream_no = log.next_stream();
         relay::relay(
             s,
-            RelayOptions { awaited: None, upstream_slug: up.slug.to_string(), transform: Box::new(Some), log: Some((stream_no, log as Rc<dyn EventLog>)) },
+            RelayOptions {
+                awaited: None,
+                upstream_slug: up.slug.to_string(),
+                transform: Box::new(Some),
+                log: Some((stream_no, log as Rc<dyn EventLog>)),
+            },
         )
     });
     match (replayed, live) {

@@ -8,7 +8,12 @@ use super::upstream::ClientContext;
 /// Result fields that exist only in 2026-07-28.
 const MODERN_RESULT_FIELDS: &[&str] = &["resultType", "ttlMs", "cacheScope"];
 /// `_meta` keys that exist only in 2026-07-28 requests.
-const MODERN_META_KEYS: &[&str] = &[meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES, meta::CLIENT_INFO, meta::LOG_LEVEL];
+const MODERN_META_KEYS: &[&str] = &[
+    meta::PROTOCOL_VERSION,
+    meta::CLIENT_CAPABILITIES,
+    meta::CLIENT_INFO,
+    meta::LOG_LEVEL,
+];
 /// Methods whose results are cacheable lists in 2026-07-28 and so need `ttlMs`/`cacheScope`.
 const CACHEABLE: &[&str] = &[
     "tools/list",
@@ -27,7 +32,11 @@ pub fn request_to_legacy(mut msg: Value) -> Value {
             m.remove(*k);
         }
     }
-    if msg.pointer("/params/_meta").and_then(Value::as_object).is_some_and(Map::is_empty) {
+    if msg
+        .pointer("/params/_meta")
+        .and_then(Value::as_object)
+        .is_some_and(Map::is_empty)
+    {
         if let Some(Value::Object(p)) = msg.get_mut("params") {
             p.remove("_meta");
         }
@@ -72,7 +81,10 @@ pub fn response_to_modern(mut msg: Value, method: &str) -> Value {
 /// expressed in the legacy era (an `input_required` result needs server→client requests).
 pub fn response_to_legacy(mut msg: Value) -> Option<Value> {
     if let Some(Value::Object(r)) = msg.get_mut("result") {
-        if r.get("resultType").and_then(Value::as_str).is_some_and(|t| t != "complete") {
+        if r.get("resultType")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "complete")
+        {
             return None;
         }
         for f in MODERN_RESULT_FIELDS {
@@ -100,7 +112,12 @@ pub fn discover_result(capabilities: &Value, server_info: &Value, instructions: 
 }
 
 /// The `initialize` result a legacy client gets for a modern upstream.
-pub fn initialize_result(version: &str, capabilities: &Value, server_info: &Value, instructions: Option<&str>) -> Value {
+pub fn initialize_result(
+    version: &str,
+    capabilities: &Value,
+    server_info: &Value,
+    instructions: Option<&str>,
+) -> Value {
     let mut r = json!({
         "protocolVersion": version,
         "capabilities": capabilities,
@@ -126,9 +143,15 @@ mod tests {
         assert_eq!(back["params"]["_meta"][meta::PROTOCOL_VERSION], "2026-07-28");
         assert_eq!(back["params"]["_meta"][meta::LOG_LEVEL], "info");
         assert_eq!(back["params"]["_meta"]["progressToken"], 7);
-        let bare = request_to_legacy(json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}));
+        let bare = request_to_legacy(
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}),
+        );
         assert_eq!(bare["params"], json!({}));
-        let none = request_to_modern(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}), &ClientContext::default(), None);
+        let none = request_to_modern(
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+            &ClientContext::default(),
+            None,
+        );
         assert!(none["params"]["_meta"][meta::CLIENT_CAPABILITIES].is_object());
     }
 
@@ -142,7 +165,10 @@ mod tests {
         let l = response_to_legacy(r).unwrap();
         assert_eq!(l["result"], json!({"tools": []}));
         assert!(response_to_legacy(json!({"id":1,"result":{"resultType":"input_required"}})).is_none());
-        let e = response_to_modern(json!({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}), "tools/list");
+        let e = response_to_modern(
+            json!({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}),
+            "tools/list",
+        );
         assert!(e.get("result").is_none());
     }
 }

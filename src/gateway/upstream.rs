@@ -105,7 +105,11 @@ impl<'a> Upstream<'a> {
     }
 
     /// POSTs a legacy-era message; the raw response is returned for streaming.
-    pub async fn post_legacy(&self, msg: &Value, session: Option<&UpstreamSession>) -> Result<HttpResponse, UpstreamError> {
+    pub async fn post_legacy(
+        &self,
+        msg: &Value,
+        session: Option<&UpstreamSession>,
+    ) -> Result<HttpResponse, UpstreamError> {
         let mut headers = self.base_headers();
         if let Some(s) = session {
             if let Some(id) = &s.id {
@@ -135,7 +139,11 @@ impl<'a> Upstream<'a> {
     }
 
     /// Opens the legacy server→client stream.
-    pub async fn get_stream(&self, session: &UpstreamSession, last_event_id: Option<&str>) -> Result<HttpResponse, UpstreamError> {
+    pub async fn get_stream(
+        &self,
+        session: &UpstreamSession,
+        last_event_id: Option<&str>,
+    ) -> Result<HttpResponse, UpstreamError> {
         let mut headers = self.extra_headers.clone();
         headers.set("accept", "text/event-stream");
         headers.set(HEADER_PROTOCOL_VERSION, session.protocol_version.clone());
@@ -157,7 +165,12 @@ impl<'a> Upstream<'a> {
         let _ = self.send(Method::Delete, headers, None).await;
     }
 
-    async fn send(&self, method: Method, headers: Headers, body: Option<&Value>) -> Result<HttpResponse, UpstreamError> {
+    async fn send(
+        &self,
+        method: Method,
+        headers: Headers,
+        body: Option<&Value>,
+    ) -> Result<HttpResponse, UpstreamError> {
         self.http
             .send(OutboundRequest {
                 method,
@@ -170,7 +183,12 @@ impl<'a> Upstream<'a> {
     }
 
     /// Sends a request and waits for its one response (from JSON or an SSE stream).
-    pub async fn request(&self, era: Era, msg: &Value, session: Option<&UpstreamSession>) -> Result<Value, UpstreamError> {
+    pub async fn request(
+        &self,
+        era: Era,
+        msg: &Value,
+        session: Option<&UpstreamSession>,
+    ) -> Result<Value, UpstreamError> {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
         let resp = match era {
             Era::Legacy => self.post_legacy(msg, session).await?,
@@ -186,13 +204,19 @@ impl<'a> Upstream<'a> {
         let sid = resp.headers.get(HEADER_SESSION).map(str::to_string);
         let reply = read_response(resp, &json!("gw-init")).await?;
         let result = reply.get("result").cloned().ok_or_else(|| {
-            UpstreamError::Garbage(format!("initialize failed: {}", reply.get("error").cloned().unwrap_or_default()))
+            UpstreamError::Garbage(format!(
+                "initialize failed: {}",
+                reply.get("error").cloned().unwrap_or_default()
+            ))
         })?;
         let pv = result
             .get("protocolVersion")
             .and_then(Value::as_str)
             .ok_or_else(|| UpstreamError::Garbage("initialize result has no protocolVersion".into()))?;
-        let session = UpstreamSession { id: sid, protocol_version: pv.to_string() };
+        let session = UpstreamSession {
+            id: sid,
+            protocol_version: pv.to_string(),
+        };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let ack = self.post_legacy(&note, Some(&session)).await?;
         if !(200..300).contains(&ack.status) {
@@ -203,7 +227,12 @@ impl<'a> Upstream<'a> {
 
     /// Detects the upstream's era: a modern `server/discover` first, `initialize` on refusal.
     pub async fn detect(&self) -> Result<Detected, UpstreamError> {
-        let probe = modern_request(json!("gw-discover"), "server/discover", json!({}), &ClientContext::default());
+        let probe = modern_request(
+            json!("gw-discover"),
+            "server/discover",
+            json!({}),
+            &ClientContext::default(),
+        );
         let resp = self.post_modern(&probe).await?;
         if resp.status == 200 {
             if let Ok(reply) = read_response(resp, &json!("gw-discover")).await {
@@ -231,7 +260,9 @@ impl<'a> Upstream<'a> {
         } else if resp.status >= 500 {
             return Err(UpstreamError::Status(resp.status));
         }
-        let (session, result) = self.initialize(legacy_init_params(None, &ClientContext::default())).await?;
+        let (session, result) = self
+            .initialize(legacy_init_params(None, &ClientContext::default()))
+            .await?;
         Ok(Detected {
             era: Era::Legacy,
             protocol_version: session.protocol_version.clone(),
@@ -254,7 +285,9 @@ pub fn legacy_init_params(version: Option<&str>, client: &ClientContext) -> Valu
 
 /// A modern request with the `_meta` every 2026-07-28 request carries.
 pub fn modern_request(id: RequestId, method: &str, mut params: Value, client: &ClientContext) -> Value {
-    let meta = params.as_object_mut().map(|p| p.entry("_meta").or_insert_with(|| json!({})));
+    let meta = params
+        .as_object_mut()
+        .map(|p| p.entry("_meta").or_insert_with(|| json!({})));
     if let Some(Value::Object(m)) = meta {
         m.insert(meta::PROTOCOL_VERSION.into(), json!(version::MODERN));
         m.insert(meta::CLIENT_CAPABILITIES.into(), client.capabilities.clone());
@@ -275,7 +308,10 @@ pub async fn read_response(resp: HttpResponse, id: &RequestId) -> Result<Value, 
         }
         return Err(UpstreamError::Status(resp.status));
     }
-    let is_sse = resp.headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    let is_sse = resp
+        .headers
+        .get("content-type")
+        .is_some_and(|c| c.starts_with("text/event-stream"));
     match resp.body {
         Body::Stream(mut stream) if is_sse => {
             let mut parser = sse::Parser::new();
@@ -308,12 +344,14 @@ pub async fn read_response(resp: HttpResponse, id: &RequestId) -> Result<Value, 
                     .find_map(|ev| response_in_event(ev, id))
                     .ok_or_else(|| UpstreamError::Garbage("stream ended without a response".into()));
             }
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|_| UpstreamError::Garbage("response is not JSON".into()))?;
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|_| UpstreamError::Garbage("response is not JSON".into()))?;
             if jsonrpc::is_response_to(&v, id) {
                 Ok(v)
             } else {
-                Err(UpstreamError::Garbage("response is not a JSON-RPC response to the request".into()))
+                Err(UpstreamError::Garbage(
+                    "response is not a JSON-RPC response to the request".into(),
+                ))
             }
         }
     }

@@ -35,7 +35,12 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>, http_status: u16) -> Self {
-        Self { code, message: message.into(), data: None, http_status }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+            http_status,
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {

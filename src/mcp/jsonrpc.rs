@@ -22,7 +22,10 @@ pub enum Message {
         params: Option<Value>,
     },
     /// A response or error sent by the client (e.g. to a server-initiated request).
-    Response { id: RequestId, body: Value },
+    Response {
+        id: RequestId,
+        body: Value,
+    },
 }
 
 impl Message {
@@ -79,8 +82,7 @@ impl Message {
 /// Batches were removed from MCP in 2025-06-18; an array is answered with "invalid request" rather
 /// than half-processed.
 pub fn parse_message(body: &[u8]) -> Result<Message, RpcError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| RpcError::parse(format!("invalid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| RpcError::parse(format!("invalid JSON: {e}")))?;
     classify(value)
 }
 

@@ -11,7 +11,10 @@ pub struct Event {
 
 impl Event {
     pub fn message(data: impl Into<String>) -> Self {
-        Self { data: data.into(), ..Default::default() }
+        Self {
+            data: data.into(),
+            ..Default::default()
+        }
     }
 
     /// Wire form, terminated by a blank line. Multi-line data is split into several `data:` lines.
@@ -134,11 +137,18 @@ mod tests {
     #[test]
     fn parses_events_split_across_chunks() {
         let mut p = Parser::new();
-        let mut out = p.push(b"id: 1
+        let mut out = p
+            .push(
+                b"id: 1
 event: message
-da").unwrap();
+da",
+            )
+            .unwrap();
         assert!(out.is_empty());
-        out.extend(p.push(b"ta: {\"a\":1}\r\n\r\n: keepalive\n\ndata: x\ndata: y\n\n").unwrap());
+        out.extend(
+            p.push(b"ta: {\"a\":1}\r\n\r\n: keepalive\n\ndata: x\ndata: y\n\n")
+                .unwrap(),
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].id.as_deref(), Some("1"));
         assert_eq!(out[0].event.as_deref(), Some("message"));
@@ -150,14 +160,25 @@ da").unwrap();
     fn priming_event_with_empty_data_and_final_unterminated_event() {
         let mut p = Parser::new();
         let out = p.push(b"id: abc\ndata:\n\ndata: tail").unwrap();
-        assert_eq!(out, vec![Event { id: Some("abc".into()), ..Default::default() }]);
+        assert_eq!(
+            out,
+            vec![Event {
+                id: Some("abc".into()),
+                ..Default::default()
+            }]
+        );
         assert_eq!(p.finish().unwrap().data, "tail");
         assert!(p.finish().is_none());
     }
 
     #[test]
     fn encode_round_trips() {
-        let ev = Event { id: Some("s-3".into()), event: None, data: "a\nb".into(), retry: Some(5) };
+        let ev = Event {
+            id: Some("s-3".into()),
+            event: None,
+            data: "a\nb".into(),
+            retry: Some(5),
+        };
         let mut p = Parser::new();
         let out = p.push(ev.encode().as_bytes()).unwrap();
         assert_eq!(out, vec![ev]);

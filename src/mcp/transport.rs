@@ -69,16 +69,30 @@ pub fn check_get_accept(headers: &Headers) -> Result<(), RpcError> {
     if accepts(headers, "text/event-stream") {
         Ok(())
     } else {
-        Err(RpcError::new(codes::INVALID_REQUEST, "Accept must include text/event-stream", 406))
+        Err(RpcError::new(
+            codes::INVALID_REQUEST,
+            "Accept must include text/event-stream",
+            406,
+        ))
     }
 }
 
 pub fn check_content_type(headers: &Headers) -> Result<(), RpcError> {
     let ct = headers.get("content-type").unwrap_or("");
-    if ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    if ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         Ok(())
     } else {
-        Err(RpcError::new(codes::INVALID_REQUEST, "Content-Type must be application/json", 415))
+        Err(RpcError::new(
+            codes::INVALID_REQUEST,
+            "Content-Type must be application/json",
+            415,
+        ))
     }
 }
 
@@ -91,7 +105,10 @@ pub fn classify_post(headers: &Headers, msg: &Message) -> Result<PostKind, RpcEr
     if msg.method() == Some("initialize") {
         return Ok(PostKind::Initialize);
     }
-    let meta_version = msg.meta().and_then(|m| m.get(meta::PROTOCOL_VERSION)).and_then(|v| v.as_str());
+    let meta_version = msg
+        .meta()
+        .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+        .and_then(|v| v.as_str());
     let header_version = headers.get(HEADER_PROTOCOL_VERSION);
     match (meta_version, header_version) {
         (Some(v), _) => validate_modern(headers, msg, v).map(|()| PostKind::Modern(v.to_string())),
@@ -110,12 +127,10 @@ pub fn classify_post(headers: &Headers, msg: &Message) -> Result<PostKind, RpcEr
 /// the body.
 fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcError> {
     if v != version::MODERN {
-        return Err(RpcError::new(
-            codes::UNSUPPORTED_PROTOCOL_VERSION,
-            "Unsupported protocol version",
-            400,
-        )
-        .with_data(json!({"supported": version::supported_versions(), "requested": v})));
+        return Err(
+            RpcError::new(codes::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version", 400)
+                .with_data(json!({"supported": version::supported_versions(), "requested": v})),
+        );
     }
     let Message::Request { method, params, .. } = msg else {
         // Notifications need no further checks; responses have no place in the modern era.
@@ -135,13 +150,19 @@ fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcE
     match headers.get(HEADER_PROTOCOL_VERSION) {
         Some(h) if h == v => {}
         Some(h) => {
-            return Err(mismatch(format!("MCP-Protocol-Version header '{h}' does not match body '{v}'")))
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header '{h}' does not match body '{v}'"
+            )))
         }
         None => return Err(mismatch("missing MCP-Protocol-Version header".into())),
     }
     match headers.get(HEADER_METHOD) {
         Some(h) if h == method => {}
-        Some(h) => return Err(mismatch(format!("Mcp-Method header '{h}' does not match body '{method}'"))),
+        Some(h) => {
+            return Err(mismatch(format!(
+                "Mcp-Method header '{h}' does not match body '{method}'"
+            )))
+        }
         None => return Err(mismatch("missing Mcp-Method header".into())),
     }
     if NAMED_METHODS.contains(&method.as_str()) {
@@ -153,7 +174,9 @@ fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcE
         match headers.get(HEADER_NAME).map(decode_header_value) {
             Some(Some(h)) if h == body_name => {}
             Some(Some(h)) => {
-                return Err(mismatch(format!("Mcp-Name header '{h}' does not match body '{body_name}'")))
+                return Err(mismatch(format!(
+                    "Mcp-Name header '{h}' does not match body '{body_name}'"
+                )))
             }
             Some(None) => return Err(mismatch("Mcp-Name header is not valid".into())),
             None => return Err(mismatch("missing Mcp-Name header".into())),
@@ -241,7 +264,9 @@ mod tests {
         let m = modern_call("echo");
         let e = classify_post(&modern_headers("other"), &m).unwrap_err();
         assert_eq!((e.code, e.http_status), (codes::HEADER_MISMATCH, 400));
-        let h = Headers::new().with("MCP-Protocol-Version", "2026-07-28").with("Mcp-Name", "echo");
+        let h = Headers::new()
+            .with("MCP-Protocol-Version", "2026-07-28")
+            .with("Mcp-Name", "echo");
         assert_eq!(classify_post(&h, &m).unwrap_err().code, codes::HEADER_MISMATCH);
         let h = modern_headers("echo").with("MCP-Protocol-Version", "2025-11-25");
         assert_eq!(classify_post(&h, &m).unwrap_err().code, codes::HEADER_MISMATCH);
@@ -266,7 +291,9 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
         )
         .unwrap();
-        let h = Headers::new().with("MCP-Protocol-Version", "2026-07-28").with("Mcp-Method", "tools/list");
+        let h = Headers::new()
+            .with("MCP-Protocol-Version", "2026-07-28")
+            .with("Mcp-Method", "tools/list");
         let e = classify_post(&h, &m).unwrap_err();
         assert_eq!((e.code, e.http_status), (codes::INVALID_PARAMS, 400));
     }
@@ -277,12 +304,22 @@ mod tests {
         assert!(check_post_accept(&ok).is_ok());
         let e = check_post_accept(&Headers::new().with("accept", "application/json")).unwrap_err();
         assert_eq!(e.http_status, 406);
-        assert_eq!(check_content_type(&Headers::new().with("content-type", "text/plain")).unwrap_err().http_status, 415);
+        assert_eq!(
+            check_content_type(&Headers::new().with("content-type", "text/plain"))
+                .unwrap_err()
+                .http_status,
+            415
+        );
         assert!(check_content_type(&Headers::new().with("content-type", "application/json; charset=utf-8")).is_ok());
         let allowed = vec!["http://localhost:8787".to_string()];
         assert!(check_origin(&Headers::new(), &allowed).is_ok());
         assert!(check_origin(&Headers::new().with("origin", "http://localhost:8787"), &allowed).is_ok());
-        assert_eq!(check_origin(&Headers::new().with("origin", "http://evil.test"), &allowed).unwrap_err().http_status, 403);
+        assert_eq!(
+            check_origin(&Headers::new().with("origin", "http://evil.test"), &allowed)
+                .unwrap_err()
+                .http_status,
+            403
+        );
     }
 
     #[test]

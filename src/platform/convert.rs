@@ -9,10 +9,19 @@ use crate::mcp::jsonrpc;
 /// Reads a request, refusing bodies over `max_body` with 413 before buffering them whole.
 pub async fn request(mut req: Request, max_body: usize) -> std::result::Result<HttpRequest, HttpResponse> {
     let too_large = || {
-        let e = RpcError::new(codes::INVALID_REQUEST, format!("request body exceeds {max_body} bytes"), 413);
+        let e = RpcError::new(
+            codes::INVALID_REQUEST,
+            format!("request body exceeds {max_body} bytes"),
+            413,
+        );
         HttpResponse::json(413, &jsonrpc::error_response(None, &e))
     };
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         return Err(too_large());
     }
@@ -29,7 +38,7 @@ pub async fn request(mut req: Request, max_body: usize) -> std::result::Result<H
         }
     }
     Ok(HttpRequest {
-        method: Method::parse(&req.method().to_string()),
+        method: Method::parse(req.method().as_ref()),
         path: url.path().to_string(),
         query: url.query().map(str::to_string),
         headers,

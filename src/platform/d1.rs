@@ -40,7 +40,9 @@ fn opt(v: &Option<String>) -> JsValue {
 }
 
 fn json_opt(v: &Option<Value>) -> JsValue {
-    v.as_ref().map(|j| JsValue::from_str(&j.to_string())).unwrap_or(JsValue::NULL)
+    v.as_ref()
+        .map(|j| JsValue::from_str(&j.to_string()))
+        .unwrap_or(JsValue::NULL)
 }
 
 fn parse_json(v: Option<String>) -> Option<Value> {
@@ -132,7 +134,9 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         text(&sv.status),
         sv.era.map(|e| JsValue::from_str(e.as_str())).unwrap_or(JsValue::NULL),
         opt(&sv.protocol_version),
-        sv.timeout_ms.map(|t| JsValue::from_f64(t as f64)).unwrap_or(JsValue::NULL),
+        sv.timeout_ms
+            .map(|t| JsValue::from_f64(t as f64))
+            .unwrap_or(JsValue::NULL),
         json_opt(&sv.server_info),
         json_opt(&sv.capabilities),
         opt(&sv.instructions),
@@ -192,7 +196,10 @@ impl Registry for D1Store {
 
     async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>> {
         let row: Option<ServerRow> = self
-            .stmt(&format!("SELECT {SERVER_COLUMNS} FROM servers WHERE slug = ?1"), &[text(slug)])?
+            .stmt(
+                &format!("SELECT {SERVER_COLUMNS} FROM servers WHERE slug = ?1"),
+                &[text(slug)],
+            )?
             .first(None)
             .await
             .map_err(backend)?;
@@ -254,7 +261,10 @@ impl Registry for D1Store {
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
         let rows: Vec<ToolRow> = self
-            .stmt("SELECT * FROM tools WHERE server_slug = ?1 ORDER BY name", &[text(slug)])?
+            .stmt(
+                "SELECT * FROM tools WHERE server_slug = ?1 ORDER BY name",
+                &[text(slug)],
+            )?
             .all()
             .await
             .map_err(backend)?
@@ -294,7 +304,13 @@ impl ApiKeys for D1Store {
     async fn create_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
         self.stmt(
             "INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?1,?2,?3,?4,?5)",
-            &[text(&k.id), text(&k.name), text(&k.prefix), text(&k.key_hash), text(&k.created_at)],
+            &[
+                text(&k.id),
+                text(&k.name),
+                text(&k.prefix),
+                text(&k.key_hash),
+                text(&k.created_at),
+            ],
         )?
         .run()
         .await
@@ -324,7 +340,10 @@ impl ApiKeys for D1Store {
 
     async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool> {
         let res = self
-            .stmt("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", &[text(id), text(at)])?
+            .stmt(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                &[text(id), text(at)],
+            )?
             .run()
             .await
             .map_err(backend)?;

@@ -28,7 +28,9 @@ impl HttpClient for FetchClient {
     async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError> {
         let headers = Headers::new();
         for (k, v) in req.headers.iter() {
-            headers.set(k, v).map_err(|e| UpstreamError::Unreachable(format!("bad header {k}: {e}")))?;
+            headers
+                .set(k, v)
+                .map_err(|e| UpstreamError::Unreachable(format!("bad header {k}: {e}")))?;
         }
         let mut init = RequestInit::new();
         init.with_method(method(req.method)).with_headers(headers);
@@ -51,15 +53,24 @@ impl HttpClient for FetchClient {
         };
         let status = resp.status_code();
         let headers = crate::http::Headers(resp.headers().entries().collect());
-        let is_sse = headers.get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+        let is_sse = headers
+            .get("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"));
         let body = if is_sse {
             let stream = resp.stream().map_err(|e| UpstreamError::Garbage(e.to_string()))?;
             let stream = stream.map(|r| r.map_err(|e| e.to_string())).boxed_local();
             // A response stream that goes quiet for longer than the timeout has failed; the
             // long-lived GET stream may legitimately be quiet, so it has no idle limit.
-            Body::Stream(if req.method == Method::Post { idle_timeout(stream, req.timeout_ms) } else { stream })
+            Body::Stream(if req.method == Method::Post {
+                idle_timeout(stream, req.timeout_ms)
+            } else {
+                stream
+            })
         } else {
-            let bytes = resp.bytes().await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
             if bytes.len() > MAX_UPSTREAM_BODY_BYTES {
                 return Err(UpstreamError::Garbage("response too large".into()));
             }

@@ -24,7 +24,10 @@ pub const SESSION_HEADER: &str = "x-gateway-session-id";
 
 pub fn config(env: &Env) -> Config {
     Config::from_lookup(|k| {
-        env.secret(k).map(|s| s.to_string()).ok().or_else(|| env.var(k).map(|v| v.to_string()).ok())
+        env.secret(k)
+            .map(|s| s.to_string())
+            .ok()
+            .or_else(|| env.var(k).map(|v| v.to_string()).ok())
     })
 }
 
@@ -35,6 +38,15 @@ pub fn now_ms() -> u64 {
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    // Structured JSON logs to the Workers console (Workers Logs / `wrangler tail`). The runtime
+    // stamps each line itself, hence no timer.
+    use tracing_subscriber::prelude::*;
+    let fmt = tracing_subscriber::fmt::layer()
+        .json()
+        .with_ansi(false)
+        .without_time()
+        .with_writer(tracing_web::MakeConsoleWriter);
+    let _ = tracing_subscriber::registry().with(fmt).try_init();
 }
 
 #[event(fetch)]
@@ -50,21 +62,32 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let cfg = config(&env);
     let store = d1::D1Store::new(env.d1(DB_BINDING)?);
     let http = fetch::FetchClient;
-    let svc = Services { registry: &store, keys: &store, http: &http, config: &cfg, now_ms: now_ms() };
+    let svc = Services {
+        registry: &store,
+        keys: &store,
+        http: &http,
+        config: &cfg,
+        now_ms: now_ms(),
+    };
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, &core_req).await
     } else if let Some(slug) = path.strip_prefix("/mcp/").filter(|s| !s.is_empty() && !s.contains('/')) {
         match endpoint::handle(&svc, &core_req, slug).await {
             Routed::Respond(r) => r,
-            Routed::Session { session_id, ctx } => return session_do::forward(&env, &core_req, &session_id, &ctx).await,
+            Routed::Session { session_id, ctx } => {
+                return session_do::forward(&env, &core_req, &session_id, &ctx).await
+            }
         }
     } else if path == "/" {
-        HttpResponse::json(200, &serde_json::json!({
-            "name": "mcp-gateway",
-            "version": env!("CARGO_PKG_VERSION"),
-            "mcp": "/mcp/{server}",
-            "admin": crate::admin::PREFIX,
-        }))
+        HttpResponse::json(
+            200,
+            &serde_json::json!({
+                "name": "mcp-gateway",
+                "version": env!("CARGO_PKG_VERSION"),
+                "mcp": "/mcp/{server}",
+                "admin": crate::admin::PREFIX,
+            }),
+        )
     } else {
         HttpResponse::json(404, &serde_json::json!({"error": "not found"}))
     };

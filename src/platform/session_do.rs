@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State};
 
-use super::{config, convert, d1::D1Store, fetch::FetchClient, now_ms, CTX_HEADER, DB_BINDING, SESSIONS_BINDING, SESSION_HEADER};
+use super::{
+    config, convert, d1::D1Store, fetch::FetchClient, now_ms, CTX_HEADER, DB_BINDING, SESSIONS_BINDING, SESSION_HEADER,
+};
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
 use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
@@ -24,7 +26,8 @@ pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &Sessi
     headers.set(CTX_HEADER, &serde_json::to_string(ctx)?)?;
     headers.set(SESSION_HEADER, session_id)?;
     let mut init = RequestInit::new();
-    init.with_method(worker::Method::from(req.method.as_str().to_string())).with_headers(headers);
+    init.with_method(worker::Method::from(req.method.as_str().to_string()))
+        .with_headers(headers);
     if !req.body.is_empty() {
         init.with_body(Some(js_sys::Uint8Array::from(req.body.as_slice()).into()));
     }
@@ -98,8 +101,14 @@ struct StateRow {
 impl McpSession {
     fn sql(&self) -> SqlStorage {
         let sql = self.state.storage().sql();
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS session (k TEXT PRIMARY KEY, v TEXT NOT NULL)", None);
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)", None);
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS session (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            None,
+        );
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+            None,
+        );
         let _ = sql.exec("INSERT OR IGNORE INTO meta (k, v) VALUES ('stream', 0)", None);
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS events (stream INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, \
@@ -110,7 +119,11 @@ impl McpSession {
     }
 
     fn load(sql: &SqlStorage) -> Option<SessionState> {
-        let rows: Vec<StateRow> = sql.exec("SELECT v FROM session WHERE k = 'state'", None).ok()?.to_array().ok()?;
+        let rows: Vec<StateRow> = sql
+            .exec("SELECT v FROM session WHERE k = 'state'", None)
+            .ok()?
+            .to_array()
+            .ok()?;
         rows.into_iter().next().and_then(|r| serde_json::from_str(&r.v).ok())
     }
 
@@ -123,7 +136,10 @@ impl McpSession {
     }
 
     async fn touch(&self) -> Result<()> {
-        self.state.storage().set_alarm(Duration::from_millis(SESSION_IDLE_TTL_MS)).await
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(SESSION_IDLE_TTL_MS))
+            .await
     }
 }
 
@@ -133,7 +149,11 @@ impl DurableObject for McpSession {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let ctx: SessionCtx = match req.headers().get(CTX_HEADER)?.and_then(|h| serde_json::from_str(&h).ok()) {
+        let ctx: SessionCtx = match req
+            .headers()
+            .get(CTX_HEADER)?
+            .and_then(|h| serde_json::from_str(&h).ok())
+        {
             Some(c) => c,
             None => return Response::error("missing session context", 400),
         };
@@ -145,7 +165,13 @@ impl DurableObject for McpSession {
         let cfg = config(&self.env);
         let store = D1Store::new(self.env.d1(DB_BINDING)?);
         let http = FetchClient;
-        let svc = Services { registry: &store, keys: &store, http: &http, config: &cfg, now_ms: now_ms() };
+        let svc = Services {
+            registry: &store,
+            keys: &store,
+            http: &http,
+            config: &cfg,
+            now_ms: now_ms(),
+        };
         let sql = self.sql();
         let current = Self::load(&sql);
         if ctx.initialize {

@@ -57,7 +57,10 @@ pub enum AuthError {
 pub fn bearer(headers: &Headers) -> Option<&str> {
     let v = headers.get("authorization")?.trim();
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Authenticates an agent by gateway API key. Keys are looked up by hash, and the stored hash
@@ -75,13 +78,19 @@ pub async fn authenticate_api_key(keys: &dyn ApiKeys, headers: &Headers) -> Resu
     if rec.revoked_at.is_some() {
         return Err(AuthError::Revoked);
     }
-    Ok(Principal { key_id: rec.id, key_name: rec.name })
+    Ok(Principal {
+        key_id: rec.id,
+        key_name: rec.name,
+    })
 }
 
 /// Every key may use every active server until grants arrive; a disabled server is refused
 /// as if it did not exist.
 pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<Permit> {
-    (server.status == "active").then(|| Permit { principal: principal.clone(), server: server.clone() })
+    (server.status == "active").then(|| Permit {
+        principal: principal.clone(),
+        server: server.clone(),
+    })
 }
 
 pub fn authorize_admin(config: &Config, headers: &Headers) -> Result<AdminPermit, AuthError> {
@@ -116,21 +125,49 @@ mod tests {
         };
         block_on(store.create_key(&rec)).unwrap();
         let h = |t: &str| Headers::new().with("Authorization", format!("Bearer {t}"));
-        assert_eq!(block_on(authenticate_api_key(&store, &h(&key))).unwrap().key_id, "key_1");
-        assert_eq!(block_on(authenticate_api_key(&store, &Headers::new())).unwrap_err(), AuthError::Missing);
-        assert_eq!(block_on(authenticate_api_key(&store, &h("mcpgw_forged"))).unwrap_err(), AuthError::Invalid);
-        assert_eq!(block_on(authenticate_api_key(&store, &h("other"))).unwrap_err(), AuthError::Invalid);
+        assert_eq!(
+            block_on(authenticate_api_key(&store, &h(&key))).unwrap().key_id,
+            "key_1"
+        );
+        assert_eq!(
+            block_on(authenticate_api_key(&store, &Headers::new())).unwrap_err(),
+            AuthError::Missing
+        );
+        assert_eq!(
+            block_on(authenticate_api_key(&store, &h("mcpgw_forged"))).unwrap_err(),
+            AuthError::Invalid
+        );
+        assert_eq!(
+            block_on(authenticate_api_key(&store, &h("other"))).unwrap_err(),
+            AuthError::Invalid
+        );
         block_on(store.revoke_key("key_1", "later")).unwrap();
-        assert_eq!(block_on(authenticate_api_key(&store, &h(&key))).unwrap_err(), AuthError::Revoked);
+        assert_eq!(
+            block_on(authenticate_api_key(&store, &h(&key))).unwrap_err(),
+            AuthError::Revoked
+        );
     }
 
     #[test]
     fn admin_token() {
-        let cfg = Config { admin_token: Some("root".into()), allowed_origins: vec![], upstream_timeout_ms: 1000 };
+        let cfg = Config {
+            admin_token: Some("root".into()),
+            allowed_origins: vec![],
+            upstream_timeout_ms: 1000,
+        };
         assert!(authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer root")).is_ok());
-        assert_eq!(authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer roo")).unwrap_err(), AuthError::Invalid);
+        assert_eq!(
+            authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer roo")).unwrap_err(),
+            AuthError::Invalid
+        );
         assert_eq!(authorize_admin(&cfg, &Headers::new()).unwrap_err(), AuthError::Missing);
-        let off = Config { admin_token: None, ..cfg };
-        assert_eq!(authorize_admin(&off, &Headers::new()).unwrap_err(), AuthError::AdminDisabled);
+        let off = Config {
+            admin_token: None,
+            ..cfg
+        };
+        assert_eq!(
+            authorize_admin(&off, &Headers::new()).unwrap_err(),
+            AuthError::AdminDisabled
+        );
     }
 }

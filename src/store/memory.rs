@@ -32,7 +32,9 @@ impl Registry for MemoryStore {
             return Err(StoreError::Conflict);
         }
         servers.insert(server.slug.clone(), server.clone());
-        self.tools.borrow_mut().insert(server.slug.clone(), sorted(tools.to_vec()));
+        self.tools
+            .borrow_mut()
+            .insert(server.slug.clone(), sorted(tools.to_vec()));
         Ok(())
     }
 
@@ -63,7 +65,9 @@ impl Registry for MemoryStore {
         if !self.update_server(server).await? {
             return Err(StoreError::Backend(format!("no server {}", server.slug)));
         }
-        self.tools.borrow_mut().insert(server.slug.clone(), sorted(tools.to_vec()));
+        self.tools
+            .borrow_mut()
+            .insert(server.slug.clone(), sorted(tools.to_vec()));
         Ok(())
     }
 
@@ -94,12 +98,19 @@ impl ApiKeys for MemoryStore {
     }
 
     async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool> {
-        Ok(match self.keys.borrow_mut().iter_mut().find(|k| k.id == id && k.revoked_at.is_none()) {
-            Some(k) => {
-                k.revoked_at = Some(at.to_string());
-                true
-            }
-            None => false,
-        })
+        Ok(
+            match self
+                .keys
+                .borrow_mut()
+                .iter_mut()
+                .find(|k| k.id == id && k.revoked_at.is_none())
+            {
+                Some(k) => {
+                    k.revoked_at = Some(at.to_string());
+                    true
+                }
+                None => false,
+            },
+        )
     }
 }

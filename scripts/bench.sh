@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# bench.sh — benchmark the gateway: install what is missing (setup.sh), build the release
+# Worker (build.sh), then run bench/bench.mjs on Node 22, which serves build/ in
+# Miniflare/workerd next to the test upstreams (all on 127.0.0.1) and prints tools/call
+# latency p50/p99 and req/s direct vs. through the gateway (both eras), the gateway/direct
+# ratios, and the raw and gzipped size of build/index_bg.wasm. It stops every process it
+# started. Knobs (env): BENCH_N (300 sequential requests for latency), BENCH_TOTAL (600
+# requests for throughput), BENCH_CONCURRENCY (8), BENCH_WARMUP (30), BENCH_TIMEOUT_S (300).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+bash scripts/setup.sh
+bash scripts/build.sh
+node bench/bench.mjs "$@"
