@@ -24,7 +24,10 @@ const int = (name, dflt) => {
   const v = process.env[name];
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`bench: ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    process.exit(2);
+  }
   return n;
 };
 const N = int("BENCH_N", 300);

@@ -94,6 +94,24 @@ describe("bad input", () => {
   });
 });
 
+describe("browsers (CORS)", () => {
+  test("preflight from an allowed origin → 204; a foreign one → 403", async () => {
+    const ok = await env.gw.fetch(PY, { method: "OPTIONS", headers: { origin: "http://localhost:8787", "access-control-request-method": "POST" } });
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers.get("access-control-allow-origin"), "http://localhost:8787");
+    assert.match(ok.headers.get("access-control-allow-headers"), /mcp-session-id/);
+    const bad = await env.gw.fetch(PY, { method: "OPTIONS", headers: { origin: "http://evil.example" } });
+    assert.equal(bad.status, 403);
+  });
+  test("an allowed browser client can read its Mcp-Session-Id", async () => {
+    const r = await mcpPost(env.gw, "/mcp/everything", init(), { key: env.key, headers: { origin: "http://localhost:8787" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("access-control-allow-origin"), "http://localhost:8787");
+    assert.match(r.headers.get("access-control-expose-headers"), /mcp-session-id/);
+    assert.ok(r.headers.get("mcp-session-id"));
+  });
+});
+
 describe("modern era (2026-07-28)", () => {
   test("server/discover names the supported versions", async () => {
     const r = await mcpPost(env.gw, PY, { jsonrpc: "2.0", id: 1, method: "server/discover", params: {} }, { key: env.key, modern: true });

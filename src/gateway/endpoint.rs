@@ -146,10 +146,17 @@ async fn modern(
     if !FORWARDED_METHODS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
-    let up = svc.upstream(server, traceparent(&req.headers));
+    let mut up = svc.upstream(server, traceparent(&req.headers));
     let wire = msg.to_value();
     match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
+            // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
+            // upstream checks them against the body.
+            for (k, v) in req.headers.iter() {
+                if k.len() > 10 && k[..10].eq_ignore_ascii_case("mcp-param-") {
+                    up.extra_headers.set(k, v);
+                }
+            }
             let ex = Exchange {
                 msg: &wire,
                 id: Some(id.clone()),

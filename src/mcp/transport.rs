@@ -42,6 +42,44 @@ pub fn check_origin(headers: &Headers, allowed: &[String]) -> Result<(), RpcErro
     }
 }
 
+/// CORS response headers for a browser client whose `Origin` is allowed (none otherwise).
+/// `Mcp-Session-Id` must be exposed, or browser clients cannot read their session.
+pub fn cors_headers(headers: &Headers, allowed: &[String]) -> Vec<(&'static str, String)> {
+    let Some(origin) = headers.get("origin") else {
+        return Vec::new();
+    };
+    if check_origin(headers, allowed).is_err() {
+        return Vec::new();
+    }
+    vec![
+        ("access-control-allow-origin", origin.to_string()),
+        (
+            "access-control-expose-headers",
+            "mcp-session-id, www-authenticate".to_string(),
+        ),
+        ("vary", "origin".to_string()),
+    ]
+}
+
+/// Answers a CORS preflight: 204 with the allowed methods and headers, or 403 for a foreign origin.
+pub fn preflight(headers: &Headers, allowed: &[String]) -> crate::http::HttpResponse {
+    if headers.get("origin").is_none() || check_origin(headers, allowed).is_err() {
+        return crate::http::HttpResponse::new(403);
+    }
+    let mut resp = crate::http::HttpResponse::new(204)
+        .with_header("access-control-allow-methods", "GET, POST, DELETE, OPTIONS")
+        .with_header(
+            "access-control-allow-headers",
+            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, \
+             last-event-id, traceparent, tracestate",
+        )
+        .with_header("access-control-max-age", "600");
+    for (k, v) in cors_headers(headers, allowed) {
+        resp.headers.set(k, v);
+    }
+    resp
+}
+
 fn accepts(headers: &Headers, media: &str) -> bool {
     headers.get("accept").is_some_and(|a| {
         a.split(',').any(|part| {
@@ -320,6 +358,20 @@ mod tests {
                 .http_status,
             403
         );
+    }
+
+    #[test]
+    fn cors_only_for_allowed_origins() {
+        let allowed = vec!["http://localhost:6274".to_string()];
+        let ok = Headers::new().with("origin", "http://localhost:6274");
+        assert_eq!(preflight(&ok, &allowed).status, 204);
+        assert!(cors_headers(&ok, &allowed)
+            .iter()
+            .any(|(k, v)| *k == "access-control-expose-headers" && v.contains("mcp-session-id")));
+        let evil = Headers::new().with("origin", "http://evil.test");
+        assert_eq!(preflight(&evil, &allowed).status, 403);
+        assert!(cors_headers(&evil, &allowed).is_empty());
+        assert!(cors_headers(&Headers::new(), &allowed).is_empty());
     }
 
     #[test]

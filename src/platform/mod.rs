@@ -12,7 +12,8 @@ use worker::{event, Context, Env, Request, Response, Result};
 use crate::config::Config;
 use crate::gateway::endpoint::{self, Routed};
 use crate::gateway::Services;
-use crate::http::HttpResponse;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::mcp::transport;
 
 /// Binding names (wrangler.toml).
 pub const DB_BINDING: &str = "DB";
@@ -55,28 +56,36 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if path == "/healthz" {
         return Response::ok("ok");
     }
+    let cfg = config(&env);
     let core_req = match convert::request(req, max_body(&path)).await {
         Ok(r) => r,
         Err(resp) => return convert::response(resp),
     };
-    let cfg = config(&env);
+    let cors = transport::cors_headers(&core_req.headers, &cfg.allowed_origins);
+    let resp = route(&env, &cfg, &path, &core_req).await?;
+    with_headers(resp, &cors)
+}
+
+async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> Result<Response> {
+    let is_mcp = path.starts_with("/mcp/");
+    if is_mcp && core_req.method == Method::Options {
+        return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
+    }
     let store = d1::D1Store::new(env.d1(DB_BINDING)?);
     let http = fetch::FetchClient;
     let svc = Services {
         registry: &store,
         keys: &store,
         http: &http,
-        config: &cfg,
+        config: cfg,
         now_ms: now_ms(),
     };
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
-        crate::admin::handle(&svc, &core_req).await
+        crate::admin::handle(&svc, core_req).await
     } else if let Some(slug) = path.strip_prefix("/mcp/").filter(|s| !s.is_empty() && !s.contains('/')) {
-        match endpoint::handle(&svc, &core_req, slug).await {
+        match endpoint::handle(&svc, core_req, slug).await {
             Routed::Respond(r) => r,
-            Routed::Session { session_id, ctx } => {
-                return session_do::forward(&env, &core_req, &session_id, &ctx).await
-            }
+            Routed::Session { session_id, ctx } => return session_do::forward(env, core_req, &session_id, &ctx).await,
         }
     } else if path == "/" {
         HttpResponse::json(
@@ -92,6 +101,21 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         HttpResponse::json(404, &serde_json::json!({"error": "not found"}))
     };
     convert::response(resp)
+}
+
+/// Adds headers to a response (copying them: a response from a Durable Object has immutable ones).
+fn with_headers(resp: Response, extra: &[(&str, String)]) -> Result<Response> {
+    if extra.is_empty() {
+        return Ok(resp);
+    }
+    let headers = worker::Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v)?;
+    }
+    for (k, v) in extra {
+        headers.set(k, v)?;
+    }
+    Ok(resp.with_headers(headers))
 }
 
 /// Body limit by route: MCP messages and admin documents have their own.
