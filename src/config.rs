@@ -2,6 +2,8 @@
 
 /// Upstream timeout when neither the server nor `UPSTREAM_TIMEOUT_MS` sets one.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 30_000;
+/// Items per page of lists the gateway builds itself (aggregated tools, resources, prompts).
+pub const DEFAULT_LIST_PAGE_SIZE: usize = 500;
 /// Bounds on any configured upstream timeout.
 pub const MIN_UPSTREAM_TIMEOUT_MS: u32 = 100;
 pub const MAX_UPSTREAM_TIMEOUT_MS: u32 = 300_000;
@@ -13,6 +15,10 @@ pub struct Config {
     /// Browser origins allowed on the MCP endpoints (`ALLOWED_ORIGINS`, comma-separated; `*` = any).
     pub allowed_origins: Vec<String>,
     pub upstream_timeout_ms: u32,
+    /// Key for signing pagination cursors: `GATEWAY_SECRET`, else derived from `ADMIN_TOKEN`.
+    pub cursor_key: Vec<u8>,
+    /// `LIST_PAGE_SIZE`: items per page on `/mcp` and virtual servers.
+    pub list_page_size: usize,
 }
 
 impl Config {
@@ -31,10 +37,20 @@ impl Config {
             .and_then(|s| s.trim().parse().ok())
             .map(clamp_timeout)
             .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
+        let secret = get("GATEWAY_SECRET").filter(|t| !t.trim().is_empty());
+        // Domain-separated, so the admin token itself is never the signing key.
+        let seed = secret.or(admin_token.clone()).unwrap_or_default();
+        let cursor_key = crate::crypto::sha256_hex(format!("mcp-gateway cursor key\n{seed}").as_bytes()).into_bytes();
+        let list_page_size = get("LIST_PAGE_SIZE")
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_LIST_PAGE_SIZE);
         Self {
             admin_token,
             allowed_origins,
             upstream_timeout_ms,
+            cursor_key,
+            list_page_size,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Every error leaves as an RFC 9457 problem document (mapping in `crate::error`).
 mod keys;
 mod servers;
+mod virtuals;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -63,6 +64,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     match parts.as_slice() {
         ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,
         ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
+        ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
 }

@@ -23,6 +23,7 @@ struct CreateServer {
     description: Option<String>,
     owner: Option<String>,
     timeout_ms: Option<u32>,
+    new_tool_policy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -34,6 +35,7 @@ struct PatchServer {
     owner: Option<String>,
     status: Option<String>,
     timeout_ms: Option<u32>,
+    new_tool_policy: Option<String>,
 }
 
 pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
@@ -56,9 +58,29 @@ pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest,
         }
         ([slug, "tools"], Method::Get) => {
             get(svc, slug).await?;
-            json(200, &json!({"tools": svc.registry.list_tools(slug).await?}))
+            let status = query_param(req, "status");
+            let tools: Vec<_> = svc
+                .registry
+                .list_tools(slug)
+                .await?
+                .into_iter()
+                .filter(|t| status.as_deref().is_none_or(|s| s == t.status))
+                .collect();
+            json(200, &json!({"tools": tools}))
         }
-        ([] | [_] | [_, "sync" | "tools"], _) => Err(ApiError::MethodNotAllowed),
+        ([slug, "tools", tool, "approve"], Method::Post) => {
+            if !svc.registry.approve_tool(slug, tool).await? {
+                return Err(ApiError::NotFound(format!("server '{slug}' has no tool '{tool}'")));
+            }
+            let t = svc
+                .registry
+                .list_tools(slug)
+                .await?
+                .into_iter()
+                .find(|t| t.name == *tool);
+            json(200, &t)
+        }
+        ([] | [_] | [_, "sync" | "tools"] | [_, "tools", _, "approve"], _) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
 }
@@ -78,6 +100,8 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     validate_url(&b.url)?;
     validate_text("description", b.description.as_deref())?;
     validate_text("owner", b.owner.as_deref())?;
+    let new_tool_policy = b.new_tool_policy.unwrap_or_else(|| "approve".into());
+    validate_policy(&new_tool_policy)?;
     if svc.registry.get_server(&b.slug).await?.is_some() {
         return Err(ApiError::Conflict(format!(
             "a server with slug '{}' already exists",
@@ -100,14 +124,17 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         instructions: None,
         last_synced_at: None,
         last_sync_error: None,
+        new_tool_policy,
         created_at: now.clone(),
         updated_at: now,
     };
     // Read the catalog before storing anything: an unreachable upstream leaves no half-made row.
-    let (server, tools) = sync::sync(svc, &draft).await.map_err(|cause| ApiError::Upstream {
-        slug: draft.slug.clone(),
-        cause,
-    })?;
+    let (server, tools) = sync::sync(svc, &draft, None)
+        .await
+        .map_err(|cause| ApiError::Upstream {
+            slug: draft.slug.clone(),
+            cause,
+        })?;
     match svc.registry.create_server(&server, &tools).await {
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict(format!(
@@ -126,7 +153,8 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
 /// Syncs an existing server and stores the result atomically; on failure the error is recorded
 /// on the server and the old catalog stays.
 async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecord, ApiError> {
-    match sync::sync(svc, server).await {
+    let previous = svc.registry.list_tools(&server.slug).await?;
+    match sync::sync(svc, server, Some(&previous)).await {
         Ok((updated, tools)) => {
             svc.registry.replace_catalog(&updated, &tools).await?;
             Ok(updated)
@@ -169,16 +197,23 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
     if b.timeout_ms.is_some() {
         s.timeout_ms = b.timeout_ms;
     }
+    if let Some(p) = b.new_tool_policy {
+        validate_policy(&p)?;
+        s.new_tool_policy = p;
+    }
     s.updated_at = svc.now();
     match b.url {
         // A new URL is a new upstream: its catalog is read before the change is stored.
         Some(u) if u != current.url => {
             validate_url(&u)?;
             s.url = u;
-            let (synced, tools) = sync::sync(svc, &s).await.map_err(|cause| ApiError::Upstream {
-                slug: s.slug.clone(),
-                cause,
-            })?;
+            let previous = svc.registry.list_tools(&s.slug).await?;
+            let (synced, tools) = sync::sync(svc, &s, Some(&previous))
+                .await
+                .map_err(|cause| ApiError::Upstream {
+                    slug: s.slug.clone(),
+                    cause,
+                })?;
             svc.registry.replace_catalog(&synced, &tools).await?;
             json(200, &synced)
         }
@@ -187,6 +222,25 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
             json(200, &s)
         }
     }
+}
+
+fn validate_policy(p: &str) -> Result<(), ApiError> {
+    match p {
+        "approve" | "quarantine" => Ok(()),
+        _ => Err(ApiError::Validation(
+            "new_tool_policy must be \"approve\" or \"quarantine\"".into(),
+        )),
+    }
+}
+
+/// A query-string parameter (no percent-decoding needed for the values used here).
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    req.query
+        .as_deref()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), ApiError> {

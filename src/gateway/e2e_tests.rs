@@ -129,11 +129,11 @@ impl Fixture {
             revoked_at: None,
         }))
         .unwrap();
-        let config = Config {
-            admin_token: Some("root".into()),
-            allowed_origins: vec![],
-            upstream_timeout_ms: 1000,
-        };
+        let config = Config::from_lookup(|k| match k {
+            "ADMIN_TOKEN" => Some("root".into()),
+            "UPSTREAM_TIMEOUT_MS" => Some("1000".into()),
+            _ => None,
+        });
         Self {
             store,
             up: FakeUpstream::default(),
@@ -146,6 +146,7 @@ impl Fixture {
         Services {
             registry: &self.store,
             keys: &self.store,
+            virtuals: &self.store,
             http: &self.up,
             config: &self.config,
             now_ms: 0,
@@ -186,7 +187,11 @@ impl Fixture {
             headers,
             body: body.to_string().into_bytes(),
         };
-        block_on(endpoint::handle(&self.svc(), &req, "fake"))
+        block_on(endpoint::handle(
+            &self.svc(),
+            &req,
+            endpoint::Target::Server("fake".into()),
+        ))
     }
 }
 

@@ -1,19 +1,23 @@
-//! The MCP endpoint `/mcp/{slug}`: checks every request (origin, auth, size, headers, JSON-RPC),
-//! serves the modern era statelessly, and hands legacy-era requests to their session.
+//! The MCP endpoints — `/mcp/{slug}` (one server), `/mcp` (all of them) and `/mcp/v/{slug}` (a
+//! virtual server): checks every request (origin, auth, size, headers, JSON-RPC), serves the
+//! modern era statelessly, and hands legacy-era requests to their session.
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::mcp::error::RpcError;
+use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, Message};
 use crate::mcp::transport::{self, PostKind};
 use crate::mcp::version::Era;
 use crate::policy::{self, Permit, Principal};
 use crate::store::ServerRecord;
 
-use super::forward::{forward, Exchange};
-use super::upstream::{legacy_init_params, ClientContext, UpstreamError};
-use super::{pool, traceparent, translate, GatewayError, Services};
+use super::aggregate::{self, Aggregate, View};
+use super::forward::PostFilter;
+use super::link::{self, PoolLinks};
+use super::{catalog, traceparent, translate, GatewayError, Services};
 
 /// Client requests the gateway relays to an upstream (both eras).
 pub const FORWARDED_METHODS: &[&str] = &[
@@ -26,6 +30,35 @@ pub const FORWARDED_METHODS: &[&str] = &[
     "prompts/get",
     "completion/complete",
 ];
+
+/// What an MCP request addresses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// `/mcp/{slug}`: one server, original names.
+    Server(String),
+    /// `/mcp` or `/mcp/v/{slug}`.
+    View(View),
+}
+
+impl Target {
+    /// The target of an MCP path, or `None` if the path is not an MCP endpoint.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/mcp")?;
+        let valid = |s: &str| !s.is_empty() && !s.contains('/');
+        match rest {
+            "" | "/" => Some(Target::View(View::All)),
+            r => match r.strip_prefix("/v/") {
+                Some(v) if valid(v) => Some(Target::View(View::Virtual(v.to_string()))),
+                Some(_) => None,
+                None => r
+                    .strip_prefix('/')
+                    .filter(|s| valid(s))
+                    .map(|s| Target::Server(s.to_string())),
+            },
+        }
+    }
+}
 
 /// What the platform does next with a request.
 pub enum Routed {
@@ -41,7 +74,9 @@ pub enum Routed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionCtx {
     pub principal: Principal,
-    pub server: ServerRecord,
+    pub target: Target,
+    /// The server record, for a `Server` target.
+    pub server: Option<ServerRecord>,
     /// Whether this request is the `initialize` that creates the session.
     pub initialize: bool,
 }
@@ -49,33 +84,47 @@ pub struct SessionCtx {
 impl SessionCtx {
     /// Re-establishes the permit inside the session's Durable Object (same rule, same proof).
     pub fn permit(&self) -> Result<Permit, GatewayError> {
-        policy::authorize_server(&self.principal, &self.server).ok_or(GatewayError::UnknownServer)
+        let server = self.server.as_ref().ok_or(GatewayError::UnknownServer)?;
+        policy::authorize_server(&self.principal, server).ok_or(GatewayError::UnknownServer)
     }
 }
 
-/// Entry point for `/mcp/{slug}`.
-pub async fn handle(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Routed {
-    match route(svc, req, slug).await {
+/// Entry point for every MCP endpoint.
+pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Routed {
+    match route(svc, req, target).await {
         Ok(r) => r,
         Err(e) => Routed::Respond(crate::error::mcp_error_response(None, &e)),
     }
 }
 
-async fn route(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Routed, GatewayError> {
+async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
     let principal = policy::authenticate_api_key(svc.keys, &req.headers).await?;
-    let server = svc
-        .registry
-        .get_server(slug)
-        .await?
-        .ok_or(GatewayError::UnknownServer)?;
-    let permit = policy::authorize_server(&principal, &server).ok_or(GatewayError::UnknownServer)?;
+    let permit = match &target {
+        Target::Server(slug) => {
+            let server = svc
+                .registry
+                .get_server(slug)
+                .await?
+                .ok_or(GatewayError::UnknownServer)?;
+            Some(policy::authorize_server(&principal, &server).ok_or(GatewayError::UnknownServer)?)
+        }
+        Target::View(View::Virtual(slug)) => {
+            svc.virtuals
+                .get_virtual(slug)
+                .await?
+                .ok_or(GatewayError::UnknownServer)?;
+            None
+        }
+        Target::View(View::All) => None,
+    };
     let session_header = req.headers.get(transport::HEADER_SESSION).map(str::to_string);
     let to_session = |session_id: String, initialize: bool| Routed::Session {
         session_id,
         ctx: Box::new(SessionCtx {
             principal: principal.clone(),
-            server: server.clone(),
+            target: target.clone(),
+            server: permit.as_ref().map(|p| p.server().clone()),
             initialize,
         }),
     };
@@ -86,9 +135,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Rout
         }),
         Method::Post => {
             if req.body.len() > transport::MAX_BODY_BYTES {
-                return Err(
-                    RpcError::new(crate::mcp::error::codes::INVALID_REQUEST, "request body too large", 413).into(),
-                );
+                return Err(RpcError::new(codes::INVALID_REQUEST, "request body too large", 413).into());
             }
             transport::check_content_type(&req.headers)?;
             transport::check_post_accept(&req.headers)?;
@@ -96,7 +143,17 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Rout
             match transport::classify_post(&req.headers, &msg) {
                 Ok(PostKind::Initialize) => Ok(to_session(new_session_id(), true)),
                 Ok(PostKind::Session(sid)) => Ok(to_session(sid, false)),
-                Ok(PostKind::Modern(_)) => Ok(Routed::Respond(serve_modern(svc, &permit, req, &msg).await)),
+                Ok(PostKind::Modern(_)) => {
+                    let id = msg.id().cloned();
+                    let r = match (&permit, &target) {
+                        (Some(p), _) => modern_server(svc, p, req, &msg).await,
+                        (None, Target::View(view)) => modern_view(svc, &principal, view, req, &msg).await,
+                        (None, Target::Server(_)) => Err(GatewayError::UnknownServer),
+                    };
+                    Ok(Routed::Respond(
+                        r.unwrap_or_else(|e| crate::error::mcp_error_response(id.as_ref(), &e)),
+                    ))
+                }
                 // Errors found after parsing keep the request id, so clients can match them.
                 Err(e) => Ok(Routed::Respond(crate::error::mcp_error_response(msg.id(), &e.into()))),
             }
@@ -114,16 +171,8 @@ pub fn new_session_id() -> String {
     crate::crypto::random_token::<32>()
 }
 
-/// Serves one 2026-07-28 request statelessly.
-async fn serve_modern(svc: &Services<'_>, permit: &Permit, req: &HttpRequest, msg: &Message) -> HttpResponse {
-    let id = msg.id().cloned();
-    match modern(svc, permit, req, msg).await {
-        Ok(r) => r,
-        Err(e) => crate::error::mcp_error_response(id.as_ref(), &e),
-    }
-}
-
-async fn modern(
+/// One 2026-07-28 request on `/mcp/{slug}`, served statelessly.
+async fn modern_server(
     svc: &Services<'_>,
     permit: &Permit,
     req: &HttpRequest,
@@ -147,63 +196,77 @@ async fn modern(
         return Err(RpcError::method_not_found(method).into());
     }
     let mut up = svc.upstream(server, traceparent(&req.headers));
-    let wire = msg.to_value();
-    match server.era.unwrap_or(Era::Legacy) {
-        Era::Modern => {
-            // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
-            // upstream checks them against the body.
-            for (k, v) in req.headers.iter() {
-                if k.len() > 10 && k[..10].eq_ignore_ascii_case("mcp-param-") {
-                    up.extra_headers.set(k, v);
-                }
+    if server.era == Some(Era::Modern) {
+        // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
+        // upstream checks them against the body.
+        for (k, v) in req.headers.iter() {
+            if k.len() > 10 && k[..10].eq_ignore_ascii_case("mcp-param-") {
+                up.extra_headers.set(k, v);
             }
-            let ex = Exchange {
-                msg: &wire,
-                id: Some(id.clone()),
-                method,
-                client_era: Era::Modern,
-                upstream_era: Era::Modern,
-                log: None,
-            };
-            forward(&up, None, ex)
-                .await
-                .map_err(|e| GatewayError::upstream(&server.slug, e))
         }
-        Era::Legacy => {
-            let legacy_msg = translate::request_to_legacy(wire);
-            // One retry when the pooled upstream session turns out to be gone: the upstream
-            // refused the request without running it, so resending is safe.
-            for attempt in 0..2 {
-                let session = match pool::get(&server.slug, &server.url) {
-                    Some(s) => s,
-                    None => {
-                        let params = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
-                        let (s, _) = up
-                            .initialize(params)
-                            .await
-                            .map_err(|e| GatewayError::upstream(&server.slug, e))?;
-                        pool::put(&server.slug, &server.url, s.clone());
-                        s
-                    }
-                };
-                let ex = Exchange {
-                    msg: &legacy_msg,
-                    id: Some(id.clone()),
-                    method,
-                    client_era: Era::Modern,
-                    upstream_era: Era::Legacy,
-                    log: None,
-                };
-                match forward(&up, Some(&session), ex).await {
-                    Err(UpstreamError::SessionExpired) if attempt == 0 => pool::forget(&server.slug, &server.url),
-                    Err(e) => {
-                        pool::forget(&server.slug, &server.url);
-                        return Err(GatewayError::upstream(&server.slug, e));
-                    }
-                    Ok(r) => return Ok(r),
-                }
-            }
-            Err(GatewayError::upstream(&server.slug, UpstreamError::SessionExpired))
+    }
+    let post = pinning(svc, server, msg).await?;
+    link::send(&up, server, &PoolLinks, msg, Era::Modern, None, post).await
+}
+
+/// Tool pinning on `/mcp/{slug}`: a call must name an active catalog tool, and a live tool list
+/// is filtered against the approved definitions.
+pub async fn pinning(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    msg: &Message,
+) -> Result<Option<PostFilter>, GatewayError> {
+    match msg.method() {
+        Some("tools/call") => {
+            let tools = svc.registry.list_tools(&server.slug).await?;
+            catalog::check_call(msg, &tools)?;
+            Ok(None)
         }
+        Some("tools/list") => {
+            let tools = svc.registry.list_tools(&server.slug).await?;
+            Ok(Some(Rc::new(move |m| catalog::filter_tools_result(m, &tools))))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// One 2026-07-28 request on `/mcp` or a virtual server, served statelessly.
+async fn modern_view(
+    svc: &Services<'_>,
+    principal: &Principal,
+    view: &View,
+    req: &HttpRequest,
+    msg: &Message,
+) -> Result<HttpResponse, GatewayError> {
+    let catalog = aggregate::load(svc, principal, view).await?;
+    let agg = Aggregate {
+        svc,
+        view,
+        catalog: &catalog,
+        links: &PoolLinks,
+        client_era: Era::Modern,
+        trace: traceparent(&req.headers),
+        log: None,
+    };
+    aggregate::handle(&agg, msg).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_from_paths() {
+        assert_eq!(Target::from_path("/mcp"), Some(Target::View(View::All)));
+        assert_eq!(Target::from_path("/mcp/"), Some(Target::View(View::All)));
+        assert_eq!(Target::from_path("/mcp/py"), Some(Target::Server("py".into())));
+        assert_eq!(
+            Target::from_path("/mcp/v/ops"),
+            Some(Target::View(View::Virtual("ops".into())))
+        );
+        assert_eq!(Target::from_path("/mcp/v/"), None);
+        assert_eq!(Target::from_path("/mcp/a/b"), None);
+        assert_eq!(Target::from_path("/mcpx"), None);
+        assert_eq!(Target::from_path("/admin"), None);
     }
 }

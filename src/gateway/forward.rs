@@ -23,7 +23,12 @@ pub struct Exchange<'m> {
     pub upstream_era: Era,
     /// Event log for resumable legacy streams: `(stream number, log)`.
     pub log: Option<(u64, Rc<dyn EventLog>)>,
+    /// Applied to every message after era translation (policy filters, e.g. pinned tools).
+    pub post: Option<PostFilter>,
 }
+
+/// A filter over messages on their way to the client.
+pub type PostFilter = Rc<dyn Fn(Value) -> Value>;
 
 /// The per-message translation from the upstream's era to the client's.
 fn transform(client: Era, upstream: Era, method: &str) -> Transform {
@@ -55,6 +60,10 @@ pub async fn forward(
         return Err(UpstreamError::Status(resp.status));
     }
     let mut tf = transform(ex.client_era, ex.upstream_era, ex.method);
+    if let Some(post) = ex.post.clone() {
+        let mut era = tf;
+        tf = Box::new(move |m| era(m).map(|m| post(m)));
+    }
     let Some(id) = ex.id else {
         // Notifications and client responses: the upstream's acceptance is all there is to say.
         return Ok(if (200..300).contains(&resp.status) {

@@ -1,9 +1,13 @@
 //! The gateway core: routing MCP requests to upstream servers in either era, the legacy
 //! sessions, catalog sync, and streaming relays. Platform access comes in through `Services`.
+pub mod aggregate;
 pub mod catalog;
+pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod forward;
+pub mod link;
+pub mod names;
 pub mod pool;
 pub mod relay;
 pub mod session;
@@ -16,7 +20,7 @@ mod e2e_tests;
 
 use crate::config::{clamp_timeout, Config};
 use crate::http::Headers;
-use crate::store::{ApiKeys, Registry, ServerRecord};
+use crate::store::{ApiKeys, Registry, ServerRecord, VirtualServers};
 
 pub use error::GatewayError;
 use upstream::{HttpClient, Upstream};
@@ -25,6 +29,7 @@ use upstream::{HttpClient, Upstream};
 pub struct Services<'a> {
     pub registry: &'a dyn Registry,
     pub keys: &'a dyn ApiKeys,
+    pub virtuals: &'a dyn VirtualServers,
     pub http: &'a dyn HttpClient,
     pub config: &'a Config,
     /// Milliseconds since the Unix epoch, read once per request.

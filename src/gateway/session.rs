@@ -1,25 +1,28 @@
 //! Legacy-era (2025-11-25 and earlier) sessions: `initialize` mints one, later requests carry
 //! its `Mcp-Session-Id`. A session lives in its own Durable Object; this is the logic it runs.
-//! It holds the caller's identity, the negotiated version, the upstream session it opened and
-//! the numbering of its resumable event log.
+//! It holds the caller's identity, the negotiated version, the upstream sessions it opened (one
+//! per server, lazily on aggregated views) and the numbering of its resumable event log.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::http::{Body, ByteStream, HttpRequest, HttpResponse, Method};
 use crate::mcp::error::RpcError;
 use crate::mcp::jsonrpc::{self, Message};
 use crate::mcp::sse;
 use crate::mcp::transport;
 use crate::mcp::version::{self, Era};
 
-use super::endpoint::{SessionCtx, FORWARDED_METHODS};
-use super::forward::{forward, Exchange};
+use super::aggregate::{self, Aggregate};
+use super::endpoint::{SessionCtx, Target, FORWARDED_METHODS};
+use super::link::{self, SessionLinks};
 use super::relay::{self, EventLog, RelayOptions};
 use super::translate;
-use super::upstream::{legacy_init_params, ClientContext, Upstream, UpstreamError, UpstreamSession};
+use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
 use super::{traceparent, GatewayError, Services};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
@@ -33,13 +36,12 @@ pub struct SessionState {
     pub id: String,
     /// The API key that created the session; no other key may use it.
     pub key_id: String,
-    pub server_slug: String,
+    pub target: Target,
     /// The version negotiated with the client.
     pub protocol_version: String,
     pub client: ClientContext,
-    pub upstream_era: Era,
-    /// The upstream's own session (legacy upstreams).
-    pub upstream: Option<UpstreamSession>,
+    /// The upstream sessions opened so far, by server slug.
+    pub upstreams: BTreeMap<String, UpstreamSession>,
     /// `logging/setLevel`, replayed as `_meta` to modern upstreams.
     pub log_level: Option<String>,
     pub created_at: String,
@@ -82,8 +84,6 @@ async fn open(
     req: &HttpRequest,
     msg: &Message,
 ) -> Result<(SessionState, Value), GatewayError> {
-    let permit = ctx.permit()?;
-    let server = permit.server();
     let params = msg.params().cloned().unwrap_or(json!({}));
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let client = ClientContext {
@@ -93,40 +93,52 @@ async fn open(
             .cloned()
             .unwrap_or(json!({"name": "unknown", "version": "0"})),
     };
-    let up = svc.upstream(server, traceparent(&req.headers));
-    let era = server.era.unwrap_or(Era::Legacy);
-    let (upstream, result, negotiated) = match era {
-        Era::Legacy => {
-            // The upstream negotiates with the client's own parameters: a faithful proxy.
-            let init = legacy_init_params(Some(version::negotiate_legacy(requested)), &client);
-            let (us, result) = up
-                .initialize(init)
-                .await
-                .map_err(|e| GatewayError::upstream(&server.slug, e))?;
-            let negotiated = version::negotiate_legacy(Some(&us.protocol_version)).to_string();
-            let mut result = result;
-            result["protocolVersion"] = json!(negotiated);
-            (Some(us), result, negotiated)
+    let mut negotiated = version::negotiate_legacy(requested).to_string();
+    let mut upstreams = BTreeMap::new();
+    let result = match &ctx.target {
+        Target::Server(_) => {
+            let permit = ctx.permit()?;
+            let server = permit.server();
+            match server.era.unwrap_or(Era::Legacy) {
+                Era::Legacy => {
+                    // The upstream negotiates with the client's own parameters: a faithful proxy.
+                    let up = svc.upstream(server, traceparent(&req.headers));
+                    let init = legacy_init_params(Some(&negotiated), &client);
+                    let (us, mut result) = up
+                        .initialize(init)
+                        .await
+                        .map_err(|e| GatewayError::upstream(&server.slug, e))?;
+                    negotiated = version::negotiate_legacy(Some(&us.protocol_version)).to_string();
+                    result["protocolVersion"] = json!(negotiated);
+                    upstreams.insert(server.slug.clone(), us);
+                    result
+                }
+                Era::Modern => translate::initialize_result(
+                    &negotiated,
+                    server.capabilities.as_ref().unwrap_or(&json!({})),
+                    server.server_info.as_ref().unwrap_or(&json!({})),
+                    server.instructions.as_deref(),
+                ),
+            }
         }
-        Era::Modern => {
-            let negotiated = version::negotiate_legacy(requested).to_string();
-            let result = translate::initialize_result(
+        // Aggregated views open upstream sessions lazily, on first use of each server.
+        Target::View(view) => {
+            let catalog = aggregate::load(svc, &ctx.principal, view).await?;
+            translate::initialize_result(
                 &negotiated,
-                server.capabilities.as_ref().unwrap_or(&json!({})),
-                server.server_info.as_ref().unwrap_or(&json!({})),
-                server.instructions.as_deref(),
-            );
-            (None, result, negotiated)
+                &aggregate::capabilities(&catalog),
+                &aggregate::server_info(),
+                None,
+            )
         }
     };
     let state = SessionState {
         id: session_id.to_string(),
-        key_id: permit.principal().key_id.clone(),
-        server_slug: server.slug.clone(),
+        key_id: ctx.principal.key_id.clone(),
+        target: ctx.target.clone(),
         protocol_version: negotiated,
         client,
-        upstream_era: era,
-        upstream,
+        upstreams,
         log_level: None,
         created_at: svc.now(),
     };
@@ -149,151 +161,133 @@ pub async fn handle(
     req: &HttpRequest,
     log: Rc<dyn ReplayLog>,
 ) -> (HttpResponse, After) {
-    // A session is usable only by the key that created it; to anyone else it does not exist.
-    if ctx.principal.key_id != state.key_id || ctx.server.slug != state.server_slug {
+    // A session is usable only by the key that created it, on the endpoint that created it;
+    // to anyone else it does not exist.
+    if ctx.principal.key_id != state.key_id || ctx.target != state.target {
         return (
             crate::error::mcp_error_response(None, &GatewayError::SessionNotFound),
             After::Keep,
         );
     }
-    let permit = match ctx.permit() {
-        Ok(p) => p,
-        Err(e) => return (crate::error::mcp_error_response(None, &e), After::Keep),
+    let links = SessionLinks {
+        sessions: RefCell::new(state.upstreams.clone()),
+        version: state.protocol_version.clone(),
+        client: state.client.clone(),
+        log_level: state.log_level.clone(),
     };
-    let up = svc.upstream(permit.server(), traceparent(&req.headers));
-    match req.method {
+    let out = match req.method {
         Method::Delete => {
-            if let Some(us) = &state.upstream {
-                up.close(us).await;
+            close_all(svc, state, req).await;
+            return (HttpResponse::new(200), After::End);
+        }
+        Method::Get => get_stream(svc, state, req, log).await,
+        _ => match jsonrpc::parse_message(&req.body) {
+            Err(e) => crate::error::mcp_error_response(None, &e.into()),
+            Ok(msg) => {
+                let id = msg.id().cloned();
+                post(svc, ctx, state, req, &msg, &links, log)
+                    .await
+                    .unwrap_or_else(|e| crate::error::mcp_error_response(id.as_ref(), &e))
             }
-            (HttpResponse::new(200), After::End)
-        }
-        Method::Get => (get_stream(&up, state, req, log).await, After::Keep),
-        _ => {
-            let msg = match jsonrpc::parse_message(&req.body) {
-                Ok(m) => m,
-                Err(e) => return (crate::error::mcp_error_response(None, &e.into()), After::Keep),
-            };
-            let id = msg.id().cloned();
-            let resp = match post(&up, state, req, &msg, log).await {
-                Ok(r) => r,
-                Err(e) => crate::error::mcp_error_response(id.as_ref(), &e),
-            };
-            (resp, After::Keep)
-        }
-    }
+        },
+    };
+    state.upstreams = links.sessions.into_inner();
+    (out, After::Keep)
 }
 
 async fn post(
-    up: &Upstream<'_>,
+    svc: &Services<'_>,
+    ctx: &SessionCtx,
     state: &mut SessionState,
     req: &HttpRequest,
     msg: &Message,
+    links: &SessionLinks,
     log: Rc<dyn ReplayLog>,
 ) -> Result<HttpResponse, GatewayError> {
     transport::check_legacy_version(&req.headers, &state.protocol_version)?;
     let method = msg.method().unwrap_or("").to_string();
-    match (&msg, method.as_str()) {
+    match (msg, method.as_str()) {
         (Message::Request { id, .. }, "ping") => return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({})))),
         (Message::Request { .. }, "initialize") => {
             return Err(RpcError::invalid_request("session already initialized").into())
         }
-        // The gateway completed the upstream handshake itself at `initialize`.
+        // The gateway completed the upstream handshakes itself.
         (Message::Notification { .. }, "notifications/initialized") => return Ok(HttpResponse::new(202)),
         _ => {}
     }
-    match state.upstream_era {
-        Era::Legacy => post_legacy_upstream(up, state, msg, &method, log).await,
-        Era::Modern => post_modern_upstream(up, state, msg, &method, log).await,
-    }
-}
-
-/// Same era on both sides: the message goes through unchanged (ids included).
-async fn post_legacy_upstream(
-    up: &Upstream<'_>,
-    state: &mut SessionState,
-    msg: &Message,
-    method: &str,
-    log: Rc<dyn ReplayLog>,
-) -> Result<HttpResponse, GatewayError> {
-    let wire = msg.to_value();
-    for attempt in 0..2 {
-        let ex = Exchange {
-            msg: &wire,
-            id: request_id(msg),
-            method,
-            client_era: Era::Legacy,
-            upstream_era: Era::Legacy,
-            log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
-        };
-        match forward(up, state.upstream.as_ref(), ex).await {
-            Ok(r) => return Ok(r),
-            // The upstream restarted or dropped our session: open a new one transparently and
-            // resend once (the upstream refused the request unprocessed).
-            Err(UpstreamError::SessionExpired) if attempt == 0 => {
-                let init = legacy_init_params(Some(&state.protocol_version), &state.client);
-                let (us, _) = up
-                    .initialize(init)
-                    .await
-                    .map_err(|e| GatewayError::upstream(up.slug, e))?;
-                state.upstream = Some(us);
+    let trace = traceparent(&req.headers);
+    match &ctx.target {
+        Target::Server(_) => {
+            let permit = ctx.permit()?;
+            let server = permit.server();
+            if server.era == Some(Era::Modern) {
+                if let Some(r) = modern_only(state, msg, &method) {
+                    return r;
+                }
             }
-            Err(e) => return Err(GatewayError::upstream(up.slug, e)),
+            let post = super::endpoint::pinning(svc, server, msg).await?;
+            let up = svc.upstream(server, trace);
+            let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
+            link::send(&up, server, links, msg, Era::Legacy, stream, post).await
+        }
+        Target::View(view) => {
+            if let (Message::Request { id, params, .. }, "logging/setLevel") = (msg, method.as_str()) {
+                state.log_level = level(params);
+                return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({}))));
+            }
+            let catalog = aggregate::load(svc, &ctx.principal, view).await?;
+            let agg = Aggregate {
+                svc,
+                view,
+                catalog: &catalog,
+                links,
+                client_era: Era::Legacy,
+                trace,
+                log: Some(log),
+            };
+            aggregate::handle(&agg, msg).await
         }
     }
-    Err(GatewayError::upstream(up.slug, UpstreamError::SessionExpired))
 }
 
-/// Legacy client, modern upstream: the session's knowledge travels in each request's `_meta`.
-async fn post_modern_upstream(
-    up: &Upstream<'_>,
-    state: &mut SessionState,
-    msg: &Message,
-    method: &str,
-    log: Rc<dyn ReplayLog>,
-) -> Result<HttpResponse, GatewayError> {
+/// Legacy methods a modern upstream lacks, answered by the session itself.
+fn modern_only(state: &mut SessionState, msg: &Message, method: &str) -> Option<Result<HttpResponse, GatewayError>> {
     let Message::Request { id, params, .. } = msg else {
-        // Client notifications (cancelled, roots changed) and responses have no modern-era
-        // counterpart over HTTP; they are accepted and dropped.
-        return Ok(HttpResponse::new(202));
+        return None;
     };
     if method == "logging/setLevel" {
-        state.log_level = params
-            .as_ref()
-            .and_then(|p| p.get("level"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({}))));
+        state.log_level = level(params);
+        return Some(Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({})))));
     }
     if !FORWARDED_METHODS.contains(&method) {
         let mut e = RpcError::method_not_found(method);
         e.http_status = 200;
-        return Err(e.into());
+        return Some(Err(e.into()));
     }
-    let wire = translate::request_to_modern(msg.to_value(), &state.client, state.log_level.as_deref());
-    let ex = Exchange {
-        msg: &wire,
-        id: Some(id.clone()),
-        method,
-        client_era: Era::Legacy,
-        upstream_era: Era::Modern,
-        log: Some((log.next_stream(), log as Rc<dyn EventLog>)),
-    };
-    forward(up, None, ex)
-        .await
-        .map_err(|e| GatewayError::upstream(up.slug, e))
+    None
 }
 
-fn request_id(msg: &Message) -> Option<Value> {
-    match msg {
-        Message::Request { id, .. } => Some(id.clone()),
-        _ => None,
+fn level(params: &Option<Value>) -> Option<String> {
+    params
+        .as_ref()
+        .and_then(|p| p.get("level"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Ends every upstream session the gateway session opened.
+async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest) {
+    for (slug, us) in &state.upstreams {
+        if let Ok(Some(server)) = svc.registry.get_server(slug).await {
+            svc.upstream(&server, traceparent(&req.headers)).close(us).await;
+        }
     }
 }
 
-/// GET: the server→client stream, resumed from the event log when `Last-Event-ID` is given.
+/// GET: the server→client stream, resumed from the event log when `Last-Event-ID` is given,
+/// then merged from the upstream sessions' own streams (legacy upstreams).
 async fn get_stream(
-    up: &Upstream<'_>,
+    svc: &Services<'_>,
     state: &SessionState,
     req: &HttpRequest,
     log: Rc<dyn ReplayLog>,
@@ -317,39 +311,32 @@ async fn get_stream(
                 })
                 .collect::<String>()
         });
-    let live = match (state.upstream_era, &state.upstream) {
-        (Era::Legacy, Some(us)) => match up.get_stream(us, None).await {
-            Ok(r) if r.status == 200 => match r.body {
-                crate::http::Body::Stream(s) => Some(s),
-                _ => None,
-            },
-            _ => None,
-        },
-        _ => None,
-    };
-    let live = live.map(|s| {
-        let stream_no = log.next_stream();
-        relay::relay(
-            s,
-            RelayOptions {
-                awaited: None,
-                upstream_slug: up.slug.to_string(),
-                transform: Box::new(Some),
-                log: Some((stream_no, log as Rc<dyn EventLog>)),
-            },
-        )
-    });
-    match (replayed, live) {
-        (None, None) => HttpResponse::new(405).with_header("allow", "POST, DELETE"),
-        (r, l) => {
-            let head = futures_util::stream::iter(r.map(|s| Ok(s.into_bytes())));
-            let body = match l {
-                Some(l) => head.chain(l).boxed_local(),
-                None => head.boxed_local(),
-            };
-            HttpResponse::sse(body)
+    let mut live: Vec<ByteStream> = Vec::new();
+    for (slug, us) in &state.upstreams {
+        let Ok(Some(server)) = svc.registry.get_server(slug).await else {
+            continue;
+        };
+        if server.era != Some(Era::Legacy) {
+            continue;
+        }
+        let up = svc.upstream(&server, traceparent(&req.headers));
+        if let Ok(r) = up.get_stream(us, None).await {
+            if let (200, Body::Stream(s)) = (r.status, r.body) {
+                let opts = RelayOptions {
+                    awaited: None,
+                    upstream_slug: slug.clone(),
+                    transform: Box::new(Some),
+                    log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
+                };
+                live.push(relay::relay(s, opts));
+            }
         }
     }
+    if replayed.is_none() && live.is_empty() {
+        return HttpResponse::new(405).with_header("allow", "POST, DELETE");
+    }
+    let head = futures_util::stream::iter(replayed.map(|s| Ok(s.into_bytes())));
+    HttpResponse::sse(head.chain(futures_util::stream::select_all(live)).boxed_local())
 }
 
 /// `"{stream}-{seq}"` → numbers.

@@ -7,9 +7,14 @@ use super::pool;
 use super::upstream::UpstreamError;
 use super::Services;
 
-/// Detects the era, pages through `tools/list`, and closes the session it opened.
+/// Detects the era, pages through `tools/list`, closes the session it opened, and pins the
+/// definitions against `previous` (the stored catalog; `None` at registration).
 /// Nothing is stored here, so a failure leaves the previous catalog untouched.
-pub async fn sync(svc: &Services<'_>, server: &ServerRecord) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
+pub async fn sync(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    previous: Option<&[ToolRecord]>,
+) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
     let up = svc.upstream(server, None);
     let det = up.detect().await?;
@@ -17,7 +22,7 @@ pub async fn sync(svc: &Services<'_>, server: &ServerRecord) -> Result<(ServerRe
     if let Some(s) = &det.session {
         up.close(s).await;
     }
-    let tools = tools?;
+    let tools = catalog::reconcile(previous, tools?, &server.new_tool_policy);
     // The era or URL may have changed: pooled upstream sessions start afresh.
     pool::forget(&server.slug, &server.url);
     let mut s = server.clone();

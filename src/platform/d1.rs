@@ -6,7 +6,9 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::mcp::version::Era;
-use crate::store::{ApiKeyRecord, ApiKeys, Registry, ServerRecord, StoreError, StoreResult, ToolRecord};
+use crate::store::{
+    ApiKeyRecord, ApiKeys, Registry, ServerRecord, StoreError, StoreResult, ToolRecord, VirtualServer, VirtualServers,
+};
 
 pub struct D1Store {
     db: D1Database,
@@ -65,6 +67,7 @@ struct ServerRow {
     instructions: Option<String>,
     last_synced_at: Option<String>,
     last_sync_error: Option<String>,
+    new_tool_policy: String,
     created_at: String,
     updated_at: String,
 }
@@ -86,6 +89,7 @@ impl From<ServerRow> for ServerRecord {
             instructions: r.instructions,
             last_synced_at: r.last_synced_at,
             last_sync_error: r.last_sync_error,
+            new_tool_policy: r.new_tool_policy,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -103,6 +107,9 @@ struct ToolRow {
     annotations: Option<String>,
     definition_hash: String,
     discovered_at: String,
+    status: String,
+    approved_hash: Option<String>,
+    approved_definition: Option<String>,
 }
 
 impl From<ToolRow> for ToolRecord {
@@ -117,12 +124,15 @@ impl From<ToolRow> for ToolRecord {
             annotations: parse_json(r.annotations),
             definition_hash: r.definition_hash,
             discovered_at: r.discovered_at,
+            status: r.status,
+            approved_hash: r.approved_hash,
+            approved_definition: parse_json(r.approved_definition),
         }
     }
 }
 
 const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
-     server_info, capabilities, instructions, last_synced_at, last_sync_error, created_at, updated_at";
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at";
 
 fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     vec![
@@ -142,6 +152,7 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         opt(&sv.instructions),
         opt(&sv.last_synced_at),
         opt(&sv.last_sync_error),
+        text(&sv.new_tool_policy),
         text(&sv.created_at),
         text(&sv.updated_at),
     ]
@@ -151,7 +162,7 @@ impl D1Store {
     fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
         let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
         self.stmt(
-            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
             &server_args(server),
         )
     }
@@ -162,7 +173,8 @@ impl D1Store {
             .map(|t| {
                 self.stmt(
                     "INSERT INTO tools (server_slug, name, title, description, input_schema, output_schema, annotations, \
-                     definition_hash, discovered_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                     definition_hash, discovered_at, status, approved_hash, approved_definition) \
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
                     &[
                         text(&t.server_slug),
                         text(&t.name),
@@ -173,6 +185,9 @@ impl D1Store {
                         json_opt(&t.annotations),
                         text(&t.definition_hash),
                         text(&t.discovered_at),
+                        text(&t.status),
+                        opt(&t.approved_hash),
+                        json_opt(&t.approved_definition),
                     ],
                 )
             })
@@ -221,16 +236,13 @@ impl Registry for D1Store {
         if self.get_server(&server.slug).await?.is_none() {
             return Ok(false);
         }
-        let mut args = server_args(server);
-        args.remove(15);
-        args.remove(14);
-        args.push(text(&server.updated_at));
+        // Same argument order as the INSERT: created_at (?16) is left as it was.
         let res = self
             .stmt(
                 "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
                  timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
-                 last_sync_error=?14, updated_at=?15 WHERE slug=?1",
-                &args,
+                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17 WHERE slug=?1",
+                &server_args(server),
             )?
             .run()
             .await
@@ -260,17 +272,130 @@ impl Registry for D1Store {
     }
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
+        self.tools_where("WHERE server_slug = ?1 ORDER BY name", &[text(slug)])
+            .await
+    }
+
+    async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>> {
+        self.tools_where("ORDER BY server_slug, name", &[]).await
+    }
+
+    async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool> {
+        let Some(t) = self.list_tools(slug).await?.into_iter().find(|t| t.name == name) else {
+            return Ok(false);
+        };
+        let approved = crate::gateway::catalog::tool_json(&t).to_string();
+        self.stmt(
+            "UPDATE tools SET status = 'active', approved_hash = definition_hash, approved_definition = ?3 \
+             WHERE server_slug = ?1 AND name = ?2",
+            &[text(slug), text(name), text(&approved)],
+        )?
+        .run()
+        .await
+        .map_err(backend)?;
+        Ok(true)
+    }
+}
+
+impl D1Store {
+    async fn tools_where(&self, clause: &str, args: &[JsValue]) -> StoreResult<Vec<ToolRecord>> {
         let rows: Vec<ToolRow> = self
-            .stmt(
-                "SELECT * FROM tools WHERE server_slug = ?1 ORDER BY name",
-                &[text(slug)],
-            )?
+            .stmt(&format!("SELECT * FROM tools {clause}"), args)?
             .all()
             .await
             .map_err(backend)?
             .results()
             .map_err(backend)?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct VirtualRow {
+    slug: String,
+    name: String,
+    description: Option<String>,
+    tools: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<VirtualRow> for VirtualServer {
+    fn from(r: VirtualRow) -> Self {
+        VirtualServer {
+            slug: r.slug,
+            name: r.name,
+            description: r.description,
+            tools: serde_json::from_str(&r.tools).unwrap_or_default(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn virtual_args(v: &VirtualServer) -> Vec<JsValue> {
+    vec![
+        text(&v.slug),
+        text(&v.name),
+        opt(&v.description),
+        text(&serde_json::to_string(&v.tools).unwrap_or_else(|_| "[]".into())),
+        text(&v.created_at),
+        text(&v.updated_at),
+    ]
+}
+
+#[async_trait(?Send)]
+impl VirtualServers for D1Store {
+    async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
+        self.stmt(
+            "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6)",
+            &virtual_args(v),
+        )?
+        .run()
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>> {
+        let row: Option<VirtualRow> = self
+            .stmt("SELECT * FROM virtual_servers WHERE slug = ?1", &[text(slug)])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_virtual(&self) -> StoreResult<Vec<VirtualServer>> {
+        let rows: Vec<VirtualRow> = self
+            .stmt("SELECT * FROM virtual_servers ORDER BY slug", &[])?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
+        let res = self
+            .stmt(
+                "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1",
+                &virtual_args(v),
+            )?
+            .run()
+            .await
+            .map_err(backend)?;
+        Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    async fn delete_virtual(&self, slug: &str) -> StoreResult<bool> {
+        let res = self
+            .stmt("DELETE FROM virtual_servers WHERE slug = ?1", &[text(slug)])?
+            .run()
+            .await
+            .map_err(backend)?;
+        Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0) > 0)
     }
 }
 

@@ -67,8 +67,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> Result<Response> {
-    let is_mcp = path.starts_with("/mcp/");
-    if is_mcp && core_req.method == Method::Options {
+    let target = endpoint::Target::from_path(path);
+    if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
     }
     let store = d1::D1Store::new(env.d1(DB_BINDING)?);
@@ -76,14 +76,15 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
     let svc = Services {
         registry: &store,
         keys: &store,
+        virtuals: &store,
         http: &http,
         config: cfg,
         now_ms: now_ms(),
     };
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
-    } else if let Some(slug) = path.strip_prefix("/mcp/").filter(|s| !s.is_empty() && !s.contains('/')) {
-        match endpoint::handle(&svc, core_req, slug).await {
+    } else if let Some(target) = target {
+        match endpoint::handle(&svc, core_req, target).await {
             Routed::Respond(r) => r,
             Routed::Session { session_id, ctx } => return session_do::forward(env, core_req, &session_id, &ctx).await,
         }
@@ -93,7 +94,7 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
             &serde_json::json!({
                 "name": "mcp-gateway",
                 "version": env!("CARGO_PKG_VERSION"),
-                "mcp": "/mcp/{server}",
+                "mcp": ["/mcp", "/mcp/{server}", "/mcp/v/{virtual_server}"],
                 "admin": crate::admin::PREFIX,
             }),
         )

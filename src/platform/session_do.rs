@@ -168,6 +168,7 @@ impl DurableObject for McpSession {
         let svc = Services {
             registry: &store,
             keys: &store,
+            virtuals: &store,
             http: &http,
             config: &cfg,
             now_ms: now_ms(),

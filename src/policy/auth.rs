@@ -150,11 +150,7 @@ mod tests {
 
     #[test]
     fn admin_token() {
-        let cfg = Config {
-            admin_token: Some("root".into()),
-            allowed_origins: vec![],
-            upstream_timeout_ms: 1000,
-        };
+        let cfg = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "root".to_string()));
         assert!(authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer root")).is_ok());
         assert_eq!(
             authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer roo")).unwrap_err(),

@@ -11,6 +11,7 @@ pub struct MemoryStore {
     servers: RefCell<BTreeMap<String, ServerRecord>>,
     tools: RefCell<BTreeMap<String, Vec<ToolRecord>>>,
     keys: RefCell<Vec<ApiKeyRecord>>,
+    virtuals: RefCell<BTreeMap<String, VirtualServer>>,
 }
 
 impl MemoryStore {
@@ -73,6 +74,58 @@ impl Registry for MemoryStore {
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
         Ok(self.tools.borrow().get(slug).cloned().unwrap_or_default())
+    }
+
+    async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>> {
+        Ok(self.tools.borrow().values().flatten().cloned().collect())
+    }
+
+    async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool> {
+        let mut tools = self.tools.borrow_mut();
+        let Some(t) = tools
+            .get_mut(slug)
+            .and_then(|ts| ts.iter_mut().find(|t| t.name == name))
+        else {
+            return Ok(false);
+        };
+        t.status = "active".into();
+        t.approved_hash = Some(t.definition_hash.clone());
+        t.approved_definition = Some(crate::gateway::catalog::tool_json(t));
+        Ok(true)
+    }
+}
+
+#[async_trait(?Send)]
+impl VirtualServers for MemoryStore {
+    async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
+        let mut m = self.virtuals.borrow_mut();
+        if m.contains_key(&v.slug) {
+            return Err(StoreError::Conflict);
+        }
+        m.insert(v.slug.clone(), v.clone());
+        Ok(())
+    }
+
+    async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>> {
+        Ok(self.virtuals.borrow().get(slug).cloned())
+    }
+
+    async fn list_virtual(&self) -> StoreResult<Vec<VirtualServer>> {
+        Ok(self.virtuals.borrow().values().cloned().collect())
+    }
+
+    async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
+        Ok(match self.virtuals.borrow_mut().get_mut(&v.slug) {
+            Some(x) => {
+                *x = v.clone();
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete_virtual(&self, slug: &str) -> StoreResult<bool> {
+        Ok(self.virtuals.borrow_mut().remove(slug).is_some())
     }
 }
 

@@ -44,6 +44,8 @@ pub struct ServerRecord {
     pub instructions: Option<String>,
     pub last_synced_at: Option<String>,
     pub last_sync_error: Option<String>,
+    /// What a sync does with a tool it has not seen before: `approve` or `quarantine`.
+    pub new_tool_policy: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -61,6 +63,41 @@ pub struct ToolRecord {
     /// SHA-256 over the canonical JSON of the definition (see `gateway::catalog`).
     pub definition_hash: String,
     pub discovered_at: String,
+    /// `active` (served) or `quarantined` (hidden and refused until an admin approves it).
+    pub status: String,
+    /// Hash of the definition an admin (or the server's policy) approved; `None` = never.
+    pub approved_hash: Option<String>,
+    /// The approved definition as an MCP `Tool` object, kept to show beside a changed one.
+    pub approved_definition: Option<Value>,
+}
+
+impl ToolRecord {
+    pub fn is_active(&self) -> bool {
+        self.status == "active" && self.approved_hash.as_deref() == Some(self.definition_hash.as_str())
+    }
+}
+
+/// One tool of a virtual server: a tool of a registered server, optionally renamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualTool {
+    pub server: String,
+    pub tool: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A curated tool set served at `/mcp/v/{slug}` (D1 table `virtual_servers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServer {
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub tools: Vec<VirtualTool>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 /// A gateway API key (D1 table `api_keys`). The secret itself is never stored.
@@ -95,6 +132,23 @@ pub trait Registry {
     async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()>;
     /// A server's tools, ordered by name.
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>>;
+    /// Every tool of every server, ordered by server slug then name (one query, for `/mcp`).
+    async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>>;
+    /// Approves a tool's current definition; `false` if no such tool.
+    async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool>;
+}
+
+/// Virtual servers.
+#[async_trait(?Send)]
+pub trait VirtualServers {
+    /// `Conflict` if the slug exists.
+    async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()>;
+    async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>>;
+    /// All, ordered by slug.
+    async fn list_virtual(&self) -> StoreResult<Vec<VirtualServer>>;
+    /// `false` if it does not exist.
+    async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool>;
+    async fn delete_virtual(&self, slug: &str) -> StoreResult<bool>;
 }
 
 /// Gateway API keys.

@@ -1,0 +1,386 @@
+//! The aggregated endpoints: `/mcp` (every tool the caller may use, from every server, named
+//! `{slug}__{tool}`) and `/mcp/v/{slug}` (a virtual server's curated tools). Tool lists come
+//! from the catalog in D1, so a list costs no upstream round trip; calls, reads and prompts are
+//! routed to the owning server under their original names; resource and prompt lists fan out
+//! to the servers concurrently, leaving out any that fail.
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::http::HttpResponse;
+use crate::mcp::error::RpcError;
+use crate::mcp::jsonrpc::{self, Message, RequestId};
+use crate::mcp::version::Era;
+use crate::policy::{self, Principal};
+use crate::store::{ServerRecord, ToolRecord};
+
+use super::link::{self, Links};
+use super::relay::EventLog;
+use super::session::ReplayLog;
+use super::upstream::{self, GATEWAY_NAME, GATEWAY_VERSION};
+use super::{catalog, cursor, names, translate, GatewayError, Services};
+
+/// Pages read from one upstream when fanning a list out.
+pub const MAX_FANOUT_PAGES: usize = 20;
+
+/// Which aggregated view a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "slug", rename_all = "lowercase")]
+pub enum View {
+    /// `/mcp`: every permitted server.
+    All,
+    /// `/mcp/v/{slug}`: a virtual server.
+    Virtual(String),
+}
+
+impl View {
+    fn id(&self) -> String {
+        match self {
+            View::All => "all".into(),
+            View::Virtual(s) => format!("v:{s}"),
+        }
+    }
+}
+
+/// One tool as the view exposes it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub server: Rc<ServerRecord>,
+    pub tool: ToolRecord,
+    pub description: Option<String>,
+}
+
+/// What the caller may see through a view: the permitted servers and the active tools.
+pub struct ViewCatalog {
+    pub servers: BTreeMap<String, Rc<ServerRecord>>,
+    pub entries: Vec<Entry>,
+}
+
+impl ViewCatalog {
+    fn server(&self, slug: &str) -> Option<&Rc<ServerRecord>> {
+        self.servers.get(slug)
+    }
+}
+
+/// Loads the view for a principal: only servers it is permitted to use, only active
+/// (non-quarantined) tools.
+pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Result<ViewCatalog, GatewayError> {
+    let servers: BTreeMap<String, Rc<ServerRecord>> = svc
+        .registry
+        .list_servers()
+        .await?
+        .into_iter()
+        .filter(|s| policy::authorize_server(principal, s).is_some())
+        .map(|s| (s.slug.clone(), Rc::new(s)))
+        .collect();
+    let mut entries = Vec::new();
+    match view {
+        View::All => {
+            for t in svc.registry.list_all_tools().await? {
+                if let Some(server) = servers.get(&t.server_slug).filter(|_| t.is_active()) {
+                    let name = names::exposed(&server.slug, &t.name);
+                    entries.push(Entry {
+                        name,
+                        server: server.clone(),
+                        tool: t,
+                        description: None,
+                    });
+                }
+            }
+        }
+        View::Virtual(slug) => {
+            let v = svc
+                .virtuals
+                .get_virtual(slug)
+                .await?
+                .ok_or(GatewayError::UnknownServer)?;
+            let mut catalogs: BTreeMap<String, Vec<ToolRecord>> = BTreeMap::new();
+            for vt in v.tools {
+                let Some(server) = servers.get(&vt.server) else {
+                    continue;
+                };
+                if !catalogs.contains_key(&vt.server) {
+                    catalogs.insert(vt.server.clone(), svc.registry.list_tools(&vt.server).await?);
+                }
+                let found = catalogs[&vt.server].iter().find(|t| t.name == vt.tool && t.is_active());
+                if let Some(t) = found {
+                    let name = vt.name.clone().unwrap_or_else(|| t.name.clone());
+                    entries.push(Entry {
+                        name,
+                        server: server.clone(),
+                        tool: t.clone(),
+                        description: vt.description,
+                    });
+                }
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ViewCatalog { servers, entries })
+}
+
+/// Everything one aggregated request needs.
+pub struct Aggregate<'a> {
+    pub svc: &'a Services<'a>,
+    pub view: &'a View,
+    pub catalog: &'a ViewCatalog,
+    pub links: &'a dyn Links,
+    pub client_era: Era,
+    pub trace: Option<&'a str>,
+    /// The session's event log (legacy sessions only).
+    pub log: Option<Rc<dyn ReplayLog>>,
+}
+
+/// Serves one message on an aggregated view.
+pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, GatewayError> {
+    let Message::Request { id, method, params } = msg else {
+        // Client notifications and responses cannot be attributed to one upstream here.
+        return Ok(HttpResponse::new(202));
+    };
+    let params = params.clone().unwrap_or(json!({}));
+    match method.as_str() {
+        "tools/list" => {
+            let tools: Vec<Value> = agg.catalog.entries.iter().map(entry_json).collect();
+            page(agg, id, method, &params, "tools", tools)
+        }
+        "tools/call" => {
+            let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+            let entry = agg
+                .catalog
+                .entries
+                .iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")))?;
+            let renamed = rename(msg, "/params/name", &entry.tool.name);
+            send(agg, &entry.server, &renamed).await
+        }
+        "resources/list" => fan_out(agg, id, method, &params, "resources").await,
+        "resources/templates/list" => fan_out(agg, id, method, &params, "resourceTemplates").await,
+        "prompts/list" => fan_out(agg, id, method, &params, "prompts").await,
+        "resources/read" => {
+            let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+            let (server, original) = resolve_uri(agg, uri)?;
+            send(agg, &server, &rename(msg, "/params/uri", original)).await
+        }
+        "prompts/get" => {
+            let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+            let (server, original) = resolve_prompt(agg, name)?;
+            send(agg, &server, &rename(msg, "/params/name", original)).await
+        }
+        "completion/complete" => {
+            let r = params.get("ref").cloned().unwrap_or_default();
+            let (server, pointer, original) = match r.get("type").and_then(Value::as_str) {
+                Some("ref/prompt") => {
+                    let (s, o) = resolve_prompt(agg, r.get("name").and_then(Value::as_str).unwrap_or(""))?;
+                    (s, "/params/ref/name", o)
+                }
+                Some("ref/resource") => {
+                    let (s, o) = resolve_uri(agg, r.get("uri").and_then(Value::as_str).unwrap_or(""))?;
+                    (s, "/params/ref/uri", o)
+                }
+                _ => return Err(RpcError::invalid_params("ref must be a ref/prompt or ref/resource").into()),
+            };
+            send(agg, &server, &rename(msg, pointer, original)).await
+        }
+        "server/discover" => Ok(HttpResponse::json(200, &jsonrpc::result(id, discover(agg.catalog)))),
+        _ => {
+            let mut e = RpcError::method_not_found(method);
+            if agg.client_era == Era::Legacy {
+                e.http_status = 200;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Capabilities of an aggregated view.
+pub fn capabilities(catalog: &ViewCatalog) -> Value {
+    let any = |cap: &str| {
+        catalog
+            .servers
+            .values()
+            .any(|s| s.capabilities.as_ref().is_some_and(|c| c.get(cap).is_some()))
+    };
+    let mut caps = json!({"tools": {"listChanged": true}});
+    if any("resources") {
+        caps["resources"] = json!({});
+    }
+    if any("prompts") {
+        caps["prompts"] = json!({});
+    }
+    if any("completions") {
+        caps["completions"] = json!({});
+    }
+    caps
+}
+
+pub fn server_info() -> Value {
+    json!({"name": GATEWAY_NAME, "version": GATEWAY_VERSION})
+}
+
+fn discover(catalog: &ViewCatalog) -> Value {
+    translate::discover_result(&capabilities(catalog), &server_info(), None)
+}
+
+fn entry_json(e: &Entry) -> Value {
+    let mut v = catalog::tool_json(&e.tool);
+    v["name"] = json!(e.name);
+    if let Some(d) = &e.description {
+        v["description"] = json!(d);
+    }
+    v
+}
+
+/// A copy of `msg` with the string at `pointer` replaced (the upstream's own name for a thing).
+fn rename(msg: &Message, pointer: &str, value: &str) -> Message {
+    let mut v = msg.to_value();
+    if let Some(slot) = v.pointer_mut(pointer) {
+        *slot = json!(value);
+    }
+    jsonrpc::classify(v).expect("a renamed valid message stays valid")
+}
+
+fn resolve_uri<'c>(agg: &'c Aggregate<'_>, uri: &'c str) -> Result<(Rc<ServerRecord>, &'c str), GatewayError> {
+    names::split_uri(uri)
+        .filter(|_| agg.view == &View::All)
+        .and_then(|(slug, original)| agg.catalog.server(slug).map(|s| (s.clone(), original)))
+        .ok_or_else(|| RpcError::invalid_params(format!("unknown resource: {uri}")).into())
+}
+
+fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<ServerRecord>, &'c str), GatewayError> {
+    names::split(name)
+        .filter(|_| agg.view == &View::All)
+        .and_then(|(slug, original)| agg.catalog.server(slug).map(|s| (s.clone(), original)))
+        .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt: {name}")).into())
+}
+
+async fn send(agg: &Aggregate<'_>, server: &ServerRecord, msg: &Message) -> Result<HttpResponse, GatewayError> {
+    let up = agg.svc.upstream(server, agg.trace);
+    let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
+    link::send(&up, server, agg.links, msg, agg.client_era, log, None).await
+}
+
+/// One page of a list the gateway built, with a signed cursor to the next.
+fn page(
+    agg: &Aggregate<'_>,
+    id: &RequestId,
+    method: &str,
+    params: &Value,
+    key: &str,
+    items: Vec<Value>,
+) -> Result<HttpResponse, GatewayError> {
+    let list = format!("{method}:{}", agg.view.id());
+    let cfg = agg.svc.config;
+    let offset = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(c) => c
+            .as_str()
+            .and_then(|c| cursor::decode(&cfg.cursor_key, &list, c))
+            .filter(|o| *o <= items.len())
+            .ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
+    };
+    let end = (offset + cfg.list_page_size).min(items.len());
+    let mut result = Map::new();
+    result.insert(key.into(), Value::Array(items[offset..end].to_vec()));
+    if end < items.len() {
+        result.insert("nextCursor".into(), json!(cursor::encode(&cfg.cursor_key, &list, end)));
+    }
+    let mut reply = jsonrpc::result(id, Value::Object(result));
+    if agg.client_era == Era::Modern {
+        reply = translate::response_to_modern(reply, method);
+    }
+    Ok(HttpResponse::json(200, &reply))
+}
+
+/// Lists `key` items from every permitted server that has the capability, concurrently;
+/// a server that fails is left out (and logged), the rest answer.
+async fn fan_out(
+    agg: &Aggregate<'_>,
+    id: &RequestId,
+    method: &str,
+    params: &Value,
+    key: &str,
+) -> Result<HttpResponse, GatewayError> {
+    let cap = if key == "prompts" { "prompts" } else { "resources" };
+    let servers: Vec<&Rc<ServerRecord>> = match agg.view {
+        View::All => agg
+            .catalog
+            .servers
+            .values()
+            .filter(|s| s.capabilities.as_ref().is_some_and(|c| c.get(cap).is_some()))
+            .collect(),
+        // Virtual servers curate tools only.
+        View::Virtual(_) => Vec::new(),
+    };
+    let lists = futures_util::future::join_all(servers.iter().map(|s| list_upstream(agg, s, method, key))).await;
+    let mut items = Vec::new();
+    for (server, list) in servers.iter().zip(lists) {
+        match list {
+            Ok(list) => items.extend(list.into_iter().map(|item| namespace(&server.slug, key, item))),
+            Err(e) => tracing::warn!(upstream = %server.slug, method, error = %e, "left out of an aggregated list"),
+        }
+    }
+    page(agg, id, method, params, key, items)
+}
+
+async fn list_upstream(
+    agg: &Aggregate<'_>,
+    server: &ServerRecord,
+    method: &str,
+    key: &str,
+) -> Result<Vec<Value>, GatewayError> {
+    let up = agg.svc.upstream(server, agg.trace);
+    let mut items = Vec::new();
+    let mut next: Option<String> = None;
+    for n in 0..MAX_FANOUT_PAGES {
+        let id = json!(format!("gw-list-{n}"));
+        let params = next.take().map(|c| json!({"cursor": c})).unwrap_or(json!({}));
+        let msg = Message::Request {
+            id: id.clone(),
+            method: method.into(),
+            params: Some(params),
+        };
+        // Fan-out requests are made in the legacy shape; `link::send` adds `_meta` for modern upstreams.
+        let resp = link::send(&up, server, agg.links, &msg, Era::Legacy, None, None).await?;
+        let reply = upstream::read_response(resp, &id)
+            .await
+            .map_err(|e| GatewayError::upstream(&server.slug, e))?;
+        let result = reply.get("result").ok_or_else(|| {
+            GatewayError::upstream(
+                &server.slug,
+                upstream::UpstreamError::Garbage(format!("{method} failed")),
+            )
+        })?;
+        items.extend(result.get(key).and_then(Value::as_array).cloned().unwrap_or_default());
+        match result.get("nextCursor").and_then(Value::as_str) {
+            Some(c) => next = Some(c.to_string()),
+            None => break,
+        }
+    }
+    Ok(items)
+}
+
+/// Rewrites an upstream's list item into the aggregated namespace.
+fn namespace(slug: &str, key: &str, mut item: Value) -> Value {
+    match key {
+        "resources" => {
+            if let Some(u) = item.get("uri").and_then(Value::as_str) {
+                item["uri"] = json!(names::resource_uri(slug, u));
+            }
+        }
+        "resourceTemplates" => {
+            if let Some(u) = item.get("uriTemplate").and_then(Value::as_str) {
+                item["uriTemplate"] = json!(names::resource_uri(slug, u));
+            }
+        }
+        _ => {
+            if let Some(n) = item.get("name").and_then(Value::as_str) {
+                item["name"] = json!(format!("{slug}{}{n}", names::SEP));
+            }
+        }
+    }
+    item
+}

@@ -1,0 +1,161 @@
+//! How one client message reaches one upstream in that upstream's era: translation, the legacy
+//! upstream session to use (pooled for stateless clients, per client in a legacy session), and
+//! one transparent retry when the upstream has dropped that session.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::http::HttpResponse;
+use crate::mcp::jsonrpc::Message;
+use crate::mcp::version::Era;
+use crate::store::ServerRecord;
+
+use super::forward::{forward, Exchange, PostFilter};
+use super::relay::EventLog;
+use super::upstream::{legacy_init_params, ClientContext, Upstream, UpstreamError, UpstreamSession};
+use super::{pool, translate, GatewayError};
+
+/// Where the legacy upstream sessions of a client come from, and who the client is.
+#[async_trait(?Send)]
+pub trait Links {
+    /// The session to use with `server`, opened on first use.
+    async fn session(&self, up: &Upstream<'_>, server: &ServerRecord) -> Result<UpstreamSession, UpstreamError>;
+    /// Drops a session the upstream no longer knows.
+    fn forget(&self, server: &ServerRecord);
+    /// The client identity and capabilities presented to modern upstreams in `_meta`.
+    fn client(&self) -> ClientContext;
+    fn log_level(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Stateless (modern) clients: upstream sessions the gateway owns, shared per isolate and opened
+/// with the gateway's own empty capabilities (see `pool`).
+pub struct PoolLinks;
+
+#[async_trait(?Send)]
+impl Links for PoolLinks {
+    async fn session(&self, up: &Upstream<'_>, server: &ServerRecord) -> Result<UpstreamSession, UpstreamError> {
+        if let Some(s) = pool::get(&server.slug, &server.url) {
+            return Ok(s);
+        }
+        let params = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
+        let (s, _) = up.initialize(params).await?;
+        pool::put(&server.slug, &server.url, s.clone());
+        Ok(s)
+    }
+
+    fn forget(&self, server: &ServerRecord) {
+        pool::forget(&server.slug, &server.url);
+    }
+
+    fn client(&self) -> ClientContext {
+        ClientContext::default()
+    }
+}
+
+/// A legacy client's own upstream sessions, one per server, opened lazily with the client's
+/// capabilities and negotiated version; the caller stores `sessions` back into the session state.
+pub struct SessionLinks {
+    pub sessions: RefCell<BTreeMap<String, UpstreamSession>>,
+    pub version: String,
+    pub client: ClientContext,
+    pub log_level: Option<String>,
+}
+
+#[async_trait(?Send)]
+impl Links for SessionLinks {
+    async fn session(&self, up: &Upstream<'_>, server: &ServerRecord) -> Result<UpstreamSession, UpstreamError> {
+        if let Some(s) = self.sessions.borrow().get(&server.slug) {
+            return Ok(s.clone());
+        }
+        let (s, _) = up
+            .initialize(legacy_init_params(Some(&self.version), &self.client))
+            .await?;
+        self.sessions.borrow_mut().insert(server.slug.clone(), s.clone());
+        Ok(s)
+    }
+
+    fn forget(&self, server: &ServerRecord) {
+        self.sessions.borrow_mut().remove(&server.slug);
+    }
+
+    fn client(&self) -> ClientContext {
+        self.client.clone()
+    }
+
+    fn log_level(&self) -> Option<String> {
+        self.log_level.clone()
+    }
+}
+
+/// Sends `msg` (in the client's era) to `server` and shapes the reply for the client.
+pub async fn send(
+    up: &Upstream<'_>,
+    server: &ServerRecord,
+    links: &dyn Links,
+    msg: &Message,
+    client_era: Era,
+    log: Option<(u64, Rc<dyn EventLog>)>,
+    post: Option<PostFilter>,
+) -> Result<HttpResponse, GatewayError> {
+    let method = msg.method().unwrap_or("");
+    let id = match msg {
+        Message::Request { id, .. } => Some(id.clone()),
+        _ => None,
+    };
+    let err = |e| GatewayError::upstream(&server.slug, e);
+    let upstream_era = server.era.unwrap_or(Era::Legacy);
+    if upstream_era == Era::Modern {
+        let wire: Value = match (client_era, msg) {
+            (Era::Modern, _) => msg.to_value(),
+            (Era::Legacy, Message::Request { .. }) => {
+                translate::request_to_modern(msg.to_value(), &links.client(), links.log_level().as_deref())
+            }
+            // Client notifications and responses have no modern-era counterpart over HTTP.
+            (Era::Legacy, _) => return Ok(HttpResponse::new(202)),
+        };
+        let ex = Exchange {
+            msg: &wire,
+            id,
+            method,
+            client_era,
+            upstream_era,
+            log,
+            post,
+        };
+        return forward(up, None, ex).await.map_err(err);
+    }
+    let wire = match client_era {
+        Era::Modern => translate::request_to_legacy(msg.to_value()),
+        Era::Legacy => msg.to_value(),
+    };
+    // One retry when the upstream session turns out to be gone: the upstream refused the
+    // message without running it, so resending is safe.
+    for attempt in 0..2 {
+        let session = links.session(up, server).await.map_err(err)?;
+        let ex = Exchange {
+            msg: &wire,
+            id: id.clone(),
+            method,
+            client_era,
+            upstream_era,
+            log: log.clone(),
+            post: post.clone(),
+        };
+        match forward(up, Some(&session), ex).await {
+            Ok(r) => return Ok(r),
+            Err(UpstreamError::SessionExpired) if attempt == 0 => links.forget(server),
+            Err(e) => {
+                if matches!(e, UpstreamError::SessionExpired | UpstreamError::Unreachable(_)) {
+                    links.forget(server);
+                }
+                return Err(err(e));
+            }
+        }
+    }
+    Err(err(UpstreamError::SessionExpired))
+}
