@@ -199,13 +199,17 @@ export async function startEverythingServer() {
   return { url: `http://127.0.0.1:${port}/mcp`, port, stop: p.stop, output: p.output };
 }
 
-/** The Python SDK test upstream (tests/upstreams/py_server.py, mcp==2.3.0 in .venv), at /mcp. */
-export async function startPyServer() {
-  const p = await startProcess(join(ROOT, ".venv/bin/python"), ["tests/upstreams/py_server.py", "--port", "0"], {
+/**
+ * The Python SDK test upstream (tests/upstreams/py_server.py, mcp==2.3.0 in .venv), at /mcp.
+ * `port` 0 picks a free one; pass the old port to restart "the same" server; `variants` as in py_server.py.
+ */
+export async function startPyServer({ port = 0, variants = [] } = {}) {
+  const args = ["tests/upstreams/py_server.py", "--port", String(port), ...variants.flatMap((v) => ["--variant", v])];
+  const p = await startProcess(join(ROOT, ".venv/bin/python"), args, {
     readyLine: /READY (\d+)/,
   });
-  const port = Number(p.match[1]);
-  return { url: `http://127.0.0.1:${port}/mcp`, port, stop: p.stop, output: p.output };
+  const bound = Number(p.match[1]);
+  return { url: `http://127.0.0.1:${bound}/mcp`, port: bound, stop: p.stop, output: p.output };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,12 +250,13 @@ export async function setupGateway({ everything = false, py = false, vars = {} }
  * Runs one of the real-client scripts (tests/clients) and returns its JSON line.
  * client: "py" (Python SDK), "ts-v1" (@modelcontextprotocol/sdk 1.x), "ts-v2" (@modelcontextprotocol/client).
  */
-export async function runClient(client, { url, token, era = "auto" }) {
+export async function runClient(client, { url, token, era = "auto", toolPrefix = "" }) {
   const [cmd, args] =
     client === "py"
       ? [join(ROOT, ".venv/bin/python"), ["tests/clients/py_client.py"]]
       : [process.execPath, ["tests/clients/ts_client.mjs", "--sdk", client === "ts-v1" ? "v1" : "v2"]];
-  const proc = spawn(cmd, [...args, "--url", url, "--token", token, "--era", era], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const argv = [...args, "--url", url, "--token", token, "--era", era, ...(toolPrefix ? ["--tool-prefix", toolPrefix] : [])];
+  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   proc.stdout.on("data", (d) => (out += d));

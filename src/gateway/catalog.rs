@@ -244,7 +244,11 @@ mod tests {
         )
         .unwrap();
         let extra = tool_record("s", &json!({"name":"new","inputSchema":{"type":"object"}}), "t").unwrap();
-        let out = reconcile(Some(std::slice::from_ref(&v1)), vec![v2.clone(), extra.clone()], "quarantine");
+        let out = reconcile(
+            Some(std::slice::from_ref(&v1)),
+            vec![v2.clone(), extra.clone()],
+            "quarantine",
+        );
         assert_eq!(out[0].status, "quarantined");
         assert_eq!(out[0].approved_hash, v1.approved_hash);
         assert!(!out[0].is_active());

@@ -30,7 +30,7 @@ def text_of(result) -> str:
     return "".join(getattr(c, "text", "") for c in result.content)
 
 
-async def run(url: str, token: str, era: str) -> dict:
+async def run(url: str, token: str, era: str, prefix: str = "") -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
@@ -38,12 +38,12 @@ async def run(url: str, token: str, era: str) -> dict:
         async with Client(transport, mode=MODES[era]) as client:
             version = client.protocol_version
             tools = [t.name for t in (await client.list_tools()).tools]
-            echo = text_of(await client.call_tool("echo", {"message": "hi"}))
+            echo = text_of(await client.call_tool(f"{prefix}echo", {"message": "hi"}))
 
-            if "slow" in tools:
-                name, args = "slow", {"steps": 3, "delay_ms": 200}
-            elif "trigger-long-running-operation" in tools:
-                name, args = "trigger-long-running-operation", {"duration": 1, "steps": 3}
+            if f"{prefix}slow" in tools:
+                name, args = f"{prefix}slow", {"steps": 3, "delay_ms": 200}
+            elif f"{prefix}trigger-long-running-operation" in tools:
+                name, args = f"{prefix}trigger-long-running-operation", {"duration": 1, "steps": 3}
             else:
                 raise RuntimeError(f"no long-running tool in {tools}")
             progress: list[float] = []
@@ -79,9 +79,10 @@ def main() -> int:
     ap.add_argument("--url", required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--era", choices=sorted(MODES), default="auto")
+    ap.add_argument("--tool-prefix", default="", help="namespace of the tools, e.g. 'py__' on /mcp")
     args = ap.parse_args()
     try:
-        out = asyncio.run(run(args.url, args.token, args.era))
+        out = asyncio.run(run(args.url, args.token, args.era, args.tool_prefix))
     except BaseException as exc:  # noqa: BLE001 - one JSON line whatever happened
         print(json.dumps({"error": describe(exc)}), flush=True)
         return 1

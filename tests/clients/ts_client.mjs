@@ -35,7 +35,7 @@ async function loadSdk(prefer) {
 
 const textOf = (r) => (r.content ?? []).map((c) => c.text ?? '').join('');
 
-async function run({ url, token, era, sdk: prefer }) {
+async function run({ url, token, era, sdk: prefer, 'tool-prefix': prefix = '' }) {
   const sdk = await loadSdk(prefer);
   if (!sdk.v2 && era === 'modern') throw new Error(`${sdk.name} 1.x cannot speak ${MODERN}; install @modelcontextprotocol/client`);
   const mode = era === 'modern' ? { pin: MODERN } : era;
@@ -54,12 +54,12 @@ async function run({ url, token, era, sdk: prefer }) {
   try {
     const version = sdk.v2 ? client.getNegotiatedProtocolVersion() : transport.protocolVersion;
     const tools = (await client.listTools()).tools.map((t) => t.name);
-    const echo = textOf(await callTool({ name: 'echo', arguments: { message: 'hi' } }));
+    const echo = textOf(await callTool({ name: `${prefix}echo`, arguments: { message: 'hi' } }));
 
     let name, args;
-    if (tools.includes('slow')) [name, args] = ['slow', { steps: 3, delay_ms: 200 }];
-    else if (tools.includes('trigger-long-running-operation'))
-      [name, args] = ['trigger-long-running-operation', { duration: 1, steps: 3 }];
+    if (tools.includes(`${prefix}slow`)) [name, args] = [`${prefix}slow`, { steps: 3, delay_ms: 200 }];
+    else if (tools.includes(`${prefix}trigger-long-running-operation`))
+      [name, args] = [`${prefix}trigger-long-running-operation`, { duration: 1, steps: 3 }];
     else throw new Error(`no long-running tool in ${JSON.stringify(tools)}`);
 
     const progress = [];
@@ -83,7 +83,7 @@ async function run({ url, token, era, sdk: prefer }) {
 }
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, token: { type: 'string' }, era: { type: 'string', default: 'auto' }, sdk: { type: 'string', default: 'v2' } },
+  options: { url: { type: 'string' }, token: { type: 'string' }, era: { type: 'string', default: 'auto' }, sdk: { type: 'string', default: 'v2' }, 'tool-prefix': { type: 'string', default: '' } },
 });
 try {
   if (!values.url || !values.token) throw new Error('usage: ts_client.mjs --url URL --token TOKEN [--era legacy|modern|auto]');
