@@ -20,3 +20,11 @@ CREATE TABLE virtual_servers (
   created_at  TEXT NOT NULL,
   updated_at  TEXT NOT NULL
 );
+
+-- One row: bumped whenever what clients may list changes; live streams poll it and send
+-- notifications/tools/list_changed.
+CREATE TABLE catalog_state (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  generation  INTEGER NOT NULL
+);
+INSERT INTO catalog_state (id, generation) VALUES (1, 0);

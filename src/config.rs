@@ -4,6 +4,8 @@
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 30_000;
 /// Items per page of lists the gateway builds itself (aggregated tools, resources, prompts).
 pub const DEFAULT_LIST_PAGE_SIZE: usize = 500;
+/// How often live streams check whether the catalog changed.
+pub const DEFAULT_CATALOG_POLL_MS: u64 = 5_000;
 /// Bounds on any configured upstream timeout.
 pub const MIN_UPSTREAM_TIMEOUT_MS: u32 = 100;
 pub const MAX_UPSTREAM_TIMEOUT_MS: u32 = 300_000;
@@ -19,6 +21,8 @@ pub struct Config {
     pub cursor_key: Vec<u8>,
     /// `LIST_PAGE_SIZE`: items per page on `/mcp` and virtual servers.
     pub list_page_size: usize,
+    /// `CATALOG_POLL_MS`: how often live streams look for catalog changes.
+    pub catalog_poll_ms: u64,
 }
 
 impl Config {
@@ -45,12 +49,17 @@ impl Config {
             .and_then(|s| s.trim().parse().ok())
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_LIST_PAGE_SIZE);
+        let catalog_poll_ms = get("CATALOG_POLL_MS")
+            .and_then(|s| s.trim().parse().ok())
+            .map(|ms: u64| ms.max(100))
+            .unwrap_or(DEFAULT_CATALOG_POLL_MS);
         Self {
             admin_token,
             allowed_origins,
             upstream_timeout_ms,
             cursor_key,
             list_page_size,
+            catalog_poll_ms,
         }
     }
 }

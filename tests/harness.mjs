@@ -325,3 +325,52 @@ export async function mcpPost(gw, path, message, { key, headers = {}, modern = f
 export function final(reply) {
   return Array.isArray(reply.body) ? reply.body[reply.body.length - 1] : reply.body;
 }
+
+/**
+ * Opens a long-lived SSE response (a legacy GET stream or a `subscriptions/listen`) and reads
+ * events as they come. `next(pred, ms)` resolves with the first event whose parsed JSON
+ * satisfies `pred` ({ id, data }), or rejects after `ms`.
+ */
+export async function openStream(gw, path, init) {
+  const ctrl = new AbortController();
+  const res = await gw.fetch(path, { ...init, signal: ctrl.signal });
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  const queue = [];
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += decoder.decode(value, { stream: true });
+        let i;
+        while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+          const raw = buf.slice(0, i);
+          buf = buf.slice(buf.slice(i).match(/^\r?\n\r?\n/)[0].length + i);
+          const lines = raw.split(/\r?\n/);
+          const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+          const id = lines.find((l) => l.startsWith("id:"))?.slice(3).trim();
+          if (data) queue.push({ id, data: JSON.parse(data) });
+        }
+      }
+    } catch {}
+  })();
+  return {
+    status: res.status,
+    headers: res.headers,
+    async next(pred = () => true, ms = 10_000) {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        const i = queue.findIndex((e) => pred(e.data));
+        if (i >= 0) return queue.splice(i, 1)[0];
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`no matching event within ${ms} ms; got ${JSON.stringify(queue.map((e) => e.data))}`);
+    },
+    close() {
+      ctrl.abort();
+      return pump;
+    },
+  };
+}

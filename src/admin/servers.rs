@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::gateway::{sync, Services};
+use crate::gateway::{sync, GatewayError, Services};
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::AdminPermit;
 use crate::store::{ServerRecord, StoreError};
@@ -46,6 +46,7 @@ pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest,
         ([slug], Method::Patch) => patch(svc, req, slug).await,
         ([slug], Method::Delete) => {
             if svc.registry.delete_server(slug).await? {
+                svc.registry.bump_catalog_generation().await?;
                 Ok(HttpResponse::new(204))
             } else {
                 Err(not_found(slug))
@@ -72,6 +73,7 @@ pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest,
             if !svc.registry.approve_tool(slug, tool).await? {
                 return Err(ApiError::NotFound(format!("server '{slug}' has no tool '{tool}'")));
             }
+            svc.registry.bump_catalog_generation().await?;
             let t = svc
                 .registry
                 .list_tools(slug)
@@ -144,32 +146,23 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         }
         other => other?,
     }
+    svc.registry.bump_catalog_generation().await?;
     let mut resp = json(201, &server)?;
     resp.headers
         .set("location", format!("{}/servers/{}", super::PREFIX, server.slug));
     Ok(resp)
 }
 
-/// Syncs an existing server and stores the result atomically; on failure the error is recorded
-/// on the server and the old catalog stays.
+/// Syncs an existing server (see `sync::refresh`).
 async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecord, ApiError> {
-    let previous = svc.registry.list_tools(&server.slug).await?;
-    match sync::sync(svc, server, Some(&previous)).await {
-        Ok((updated, tools)) => {
-            svc.registry.replace_catalog(&updated, &tools).await?;
-            Ok(updated)
-        }
-        Err(cause) => {
-            let mut failed = server.clone();
-            failed.last_sync_error = Some(cause.to_string());
-            failed.updated_at = svc.now();
-            svc.registry.update_server(&failed).await?;
-            Err(ApiError::Upstream {
-                slug: server.slug.clone(),
-                cause,
-            })
-        }
-    }
+    sync::refresh(svc, server).await.map_err(|e| match e {
+        sync::RefreshError::Upstream(cause) => ApiError::Upstream {
+            slug: server.slug.clone(),
+            cause,
+        },
+        sync::RefreshError::Gateway(GatewayError::Store(s)) => ApiError::Store(s),
+        sync::RefreshError::Gateway(other) => ApiError::Store(StoreError::Backend(other.to_string())),
+    })
 }
 
 async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
@@ -215,10 +208,14 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
                     cause,
                 })?;
             svc.registry.replace_catalog(&synced, &tools).await?;
+            svc.registry.bump_catalog_generation().await?;
             json(200, &synced)
         }
         _ => {
             svc.registry.update_server(&s).await?;
+            if s.status != current.status {
+                svc.registry.bump_catalog_generation().await?;
+            }
             json(200, &s)
         }
     }

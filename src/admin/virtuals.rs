@@ -54,10 +54,12 @@ pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest,
             validate(svc, &v).await?;
             v.updated_at = svc.now();
             svc.virtuals.update_virtual(&v).await?;
+            svc.registry.bump_catalog_generation().await?;
             json(200, &v)
         }
         ([slug], Method::Delete) => {
             if svc.virtuals.delete_virtual(slug).await? {
+                svc.registry.bump_catalog_generation().await?;
                 Ok(HttpResponse::new(204))
             } else {
                 Err(not_found(slug))

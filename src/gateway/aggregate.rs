@@ -186,6 +186,15 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
             send(agg, &server, &rename(msg, pointer, original)).await
         }
         "server/discover" => Ok(HttpResponse::json(200, &jsonrpc::result(id, discover(agg.catalog)))),
+        "subscriptions/listen" if agg.client_era == Era::Modern && agg.svc.live.is_some() => {
+            let deps = agg.svc.live.clone().expect("checked above");
+            let servers = match agg.view {
+                View::All => agg.catalog.servers.values().cloned().collect(),
+                // A virtual server's list changes come from the catalog watcher alone.
+                View::Virtual(_) => Vec::new(),
+            };
+            Ok(super::live::listen(deps, id.clone(), &params, servers, agg.trace).await)
+        }
         _ => {
             let mut e = RpcError::method_not_found(method);
             if agg.client_era == Era::Legacy {

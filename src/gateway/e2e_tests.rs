@@ -149,6 +149,7 @@ impl Fixture {
             virtuals: &self.store,
             http: &self.up,
             config: &self.config,
+            live: None,
             now_ms: 0,
         }
     }

@@ -17,6 +17,7 @@ use crate::store::ServerRecord;
 use super::aggregate::{self, Aggregate, View};
 use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
+use super::live;
 use super::{catalog, traceparent, translate, GatewayError, Services};
 
 /// Client requests the gateway relays to an upstream (both eras).
@@ -191,6 +192,18 @@ async fn modern_server(
             server.instructions.as_deref(),
         );
         return Ok(HttpResponse::json(200, &jsonrpc::result(id, r)));
+    }
+    if method == "subscriptions/listen" {
+        let deps = svc.live.clone().ok_or_else(|| RpcError::method_not_found(method))?;
+        let servers = vec![Rc::new(server.clone())];
+        return Ok(live::listen(
+            deps,
+            id.clone(),
+            &msg.params().cloned().unwrap_or_default(),
+            servers,
+            traceparent(&req.headers),
+        )
+        .await);
     }
     if !FORWARDED_METHODS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());

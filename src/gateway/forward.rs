@@ -60,6 +60,16 @@ pub async fn forward(
         return Err(UpstreamError::Status(resp.status));
     }
     let mut tf = transform(ex.client_era, ex.upstream_era, ex.method);
+    // An upstream announcing its tools changed (on any response stream) gets re-synced by the
+    // next catalog watcher; the notification itself still reaches this client.
+    let slug = up.slug.to_string();
+    let mut era_tf = tf;
+    tf = Box::new(move |m| {
+        if super::live::is_tools_changed(&m) {
+            super::live::announce(&slug);
+        }
+        era_tf(m)
+    });
     if let Some(post) = ex.post.clone() {
         let mut era = tf;
         tf = Box::new(move |m| era(m).map(|m| post(m)));

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod error;
 pub mod forward;
 pub mod link;
+pub mod live;
 pub mod names;
 pub mod pool;
 pub mod relay;
@@ -34,6 +35,8 @@ pub struct Services<'a> {
     pub config: &'a Config,
     /// Milliseconds since the Unix epoch, read once per request.
     pub now_ms: u64,
+    /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
+    pub live: Option<std::rc::Rc<live::LiveDeps>>,
 }
 
 impl<'a> Services<'a> {

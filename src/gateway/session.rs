@@ -23,7 +23,7 @@ use super::link::{self, SessionLinks};
 use super::relay::{self, EventLog, RelayOptions};
 use super::translate;
 use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
-use super::{traceparent, GatewayError, Services};
+use super::{live, traceparent, GatewayError, Services};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
 pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -284,8 +284,8 @@ async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest) 
     }
 }
 
-/// GET: the server→client stream, resumed from the event log when `Last-Event-ID` is given,
-/// then merged from the upstream sessions' own streams (legacy upstreams).
+/// GET: the server→client stream — resumed from the event log when `Last-Event-ID` is given,
+/// then the upstream sessions' own streams (legacy upstreams) merged with the catalog watcher.
 async fn get_stream(
     svc: &Services<'_>,
     state: &SessionState,
@@ -311,7 +311,7 @@ async fn get_stream(
                 })
                 .collect::<String>()
         });
-    let mut live: Vec<ByteStream> = Vec::new();
+    let mut streams: Vec<ByteStream> = Vec::new();
     for (slug, us) in &state.upstreams {
         let Ok(Some(server)) = svc.registry.get_server(slug).await else {
             continue;
@@ -325,18 +325,22 @@ async fn get_stream(
                 let opts = RelayOptions {
                     awaited: None,
                     upstream_slug: slug.clone(),
-                    transform: Box::new(Some),
+                    transform: live::intercept(slug, Some),
                     log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
                 };
-                live.push(relay::relay(s, opts));
+                streams.push(relay::relay(s, opts));
             }
         }
     }
-    if replayed.is_none() && live.is_empty() {
+    if let Some(deps) = &svc.live {
+        let start = svc.registry.catalog_generation().await.unwrap_or(0);
+        streams.push(live::watcher(deps.clone(), start, live::logged(log.clone())));
+    }
+    if replayed.is_none() && streams.is_empty() {
         return HttpResponse::new(405).with_header("allow", "POST, DELETE");
     }
     let head = futures_util::stream::iter(replayed.map(|s| Ok(s.into_bytes())));
-    HttpResponse::sse(head.chain(futures_util::stream::select_all(live)).boxed_local())
+    HttpResponse::sse(head.chain(futures_util::stream::select_all(streams)).boxed_local())
 }
 
 /// `"{stream}-{seq}"` → numbers.

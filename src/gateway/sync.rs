@@ -1,11 +1,11 @@
-//! Catalog sync: connect to an upstream in whichever era it speaks, read its tools, and return
-//! the updated server row and catalog for the caller to store in one transaction.
+//! Catalog sync: connect to an upstream in whichever era it speaks, read its tools, pin their
+//! definitions against the stored catalog, and store the result in one transaction.
 use crate::store::{ServerRecord, ToolRecord};
 
 use super::catalog;
 use super::pool;
 use super::upstream::UpstreamError;
-use super::Services;
+use super::{GatewayError, Services};
 
 /// Detects the era, pages through `tools/list`, closes the session it opened, and pins the
 /// definitions against `previous` (the stored catalog; `None` at registration).
@@ -35,4 +35,48 @@ pub async fn sync(
     s.last_sync_error = None;
     s.updated_at = now;
     Ok((s, tools))
+}
+
+/// Why a refresh failed: the upstream (recorded on the server row) or storage.
+#[derive(Debug)]
+pub enum RefreshError {
+    Upstream(UpstreamError),
+    Gateway(GatewayError),
+}
+
+impl From<crate::store::StoreError> for RefreshError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RefreshError::Gateway(e.into())
+    }
+}
+
+/// Re-syncs a registered server and stores the result; when what clients can list changed, the
+/// catalog generation is bumped so live streams announce `list_changed`. On an upstream failure
+/// the old catalog stays and `last_sync_error` says why.
+pub async fn refresh(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecord, RefreshError> {
+    let previous = svc.registry.list_tools(&server.slug).await?;
+    match sync(svc, server, Some(&previous)).await {
+        Ok((updated, tools)) => {
+            svc.registry.replace_catalog(&updated, &tools).await?;
+            if fingerprint(&previous) != fingerprint(&tools) {
+                svc.registry.bump_catalog_generation().await?;
+            }
+            Ok(updated)
+        }
+        Err(cause) => {
+            let mut failed = server.clone();
+            failed.last_sync_error = Some(cause.to_string());
+            failed.updated_at = svc.now();
+            svc.registry.update_server(&failed).await?;
+            Err(RefreshError::Upstream(cause))
+        }
+    }
+}
+
+/// What a client would see of a catalog: names, definitions and whether each is served.
+fn fingerprint(tools: &[ToolRecord]) -> Vec<(&str, &str, bool)> {
+    tools
+        .iter()
+        .map(|t| (t.name.as_str(), t.definition_hash.as_str(), t.is_active()))
+        .collect()
 }

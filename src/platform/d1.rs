@@ -276,6 +276,27 @@ impl Registry for D1Store {
             .await
     }
 
+    async fn catalog_generation(&self) -> StoreResult<u64> {
+        #[derive(Deserialize)]
+        struct Gen {
+            generation: f64,
+        }
+        let row: Option<Gen> = self
+            .stmt("SELECT generation FROM catalog_state WHERE id = 1", &[])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|g| g.generation as u64).unwrap_or(0))
+    }
+
+    async fn bump_catalog_generation(&self) -> StoreResult<()> {
+        self.stmt("UPDATE catalog_state SET generation = generation + 1 WHERE id = 1", &[])?
+            .run()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>> {
         self.tools_where("ORDER BY server_slug, name", &[]).await
     }

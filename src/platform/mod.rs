@@ -9,8 +9,11 @@ pub use session_do::McpSession;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
+use std::rc::Rc;
+
 use crate::config::Config;
 use crate::gateway::endpoint::{self, Routed};
+use crate::gateway::live::LiveDeps;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::mcp::transport;
@@ -71,15 +74,15 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
     if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
     }
-    let store = d1::D1Store::new(env.d1(DB_BINDING)?);
-    let http = fetch::FetchClient;
+    let (store, http, live) = parts(env, cfg)?;
     let svc = Services {
-        registry: &store,
-        keys: &store,
-        virtuals: &store,
-        http: &http,
+        registry: &*store,
+        keys: &*store,
+        virtuals: &*store,
+        http: &*http,
         config: cfg,
         now_ms: now_ms(),
+        live: Some(live),
     };
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
@@ -102,6 +105,20 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
         HttpResponse::json(404, &serde_json::json!({"error": "not found"}))
     };
     convert::response(resp)
+}
+
+/// The store, the upstream client and what live streams need, for one request.
+pub fn parts(env: &Env, cfg: &Config) -> Result<(Rc<d1::D1Store>, Rc<fetch::FetchClient>, Rc<LiveDeps>)> {
+    let store = Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?));
+    let http = Rc::new(fetch::FetchClient);
+    let live = Rc::new(LiveDeps {
+        store: store.clone(),
+        http: http.clone(),
+        config: cfg.clone(),
+        sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),
+        now_ms: Rc::new(now_ms),
+    });
+    Ok((store, http, live))
 }
 
 /// Adds headers to a response (copying them: a response from a Durable Object has immutable ones).

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State};
 
-use super::{
-    config, convert, d1::D1Store, fetch::FetchClient, now_ms, CTX_HEADER, DB_BINDING, SESSIONS_BINDING, SESSION_HEADER,
-};
+use super::{config, convert, now_ms, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
 use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
@@ -163,15 +161,15 @@ impl DurableObject for McpSession {
             Err(resp) => return convert::response(resp),
         };
         let cfg = config(&self.env);
-        let store = D1Store::new(self.env.d1(DB_BINDING)?);
-        let http = FetchClient;
+        let (store, http, live) = super::parts(&self.env, &cfg)?;
         let svc = Services {
-            registry: &store,
-            keys: &store,
-            virtuals: &store,
-            http: &http,
+            registry: &*store,
+            keys: &*store,
+            virtuals: &*store,
+            http: &*http,
             config: &cfg,
             now_ms: now_ms(),
+            live: Some(live),
         };
         let sql = self.sql();
         let current = Self::load(&sql);

@@ -12,6 +12,7 @@ pub struct MemoryStore {
     tools: RefCell<BTreeMap<String, Vec<ToolRecord>>>,
     keys: RefCell<Vec<ApiKeyRecord>>,
     virtuals: RefCell<BTreeMap<String, VirtualServer>>,
+    generation: std::cell::Cell<u64>,
 }
 
 impl MemoryStore {
@@ -92,6 +93,15 @@ impl Registry for MemoryStore {
         t.approved_hash = Some(t.definition_hash.clone());
         t.approved_definition = Some(crate::gateway::catalog::tool_json(t));
         Ok(true)
+    }
+
+    async fn catalog_generation(&self) -> StoreResult<u64> {
+        Ok(self.generation.get())
+    }
+
+    async fn bump_catalog_generation(&self) -> StoreResult<()> {
+        self.generation.set(self.generation.get() + 1);
+        Ok(())
     }
 }
 

@@ -136,7 +136,15 @@ pub trait Registry {
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>>;
     /// Approves a tool's current definition; `false` if no such tool.
     async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool>;
+    /// A counter that changes whenever what some client may list changes (catalogs, approvals,
+    /// servers, virtual servers); live streams poll it to send `list_changed`.
+    async fn catalog_generation(&self) -> StoreResult<u64>;
+    async fn bump_catalog_generation(&self) -> StoreResult<()>;
 }
+
+/// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
+pub trait Store: Registry + ApiKeys + VirtualServers {}
+impl<T: Registry + ApiKeys + VirtualServers> Store for T {}
 
 /// Virtual servers.
 #[async_trait(?Send)]

@@ -6,7 +6,7 @@ process, answers 2026-07-28 ("modern") stateless requests: the SDK routes a
 request whose MCP-Protocol-Version header is not a handshake-era version to its
 single-exchange modern entry (server/discover, `_meta` envelope).
 
-Tools: echo, slow (progress per step), add, whoami (returns the HTTP headers this
+Tools: echo, slow (progress per step), grow (adds a tool and announces list_changed), add, whoami (returns the HTTP headers this
 upstream received, so tests can prove the agent's Authorization never leaks).
 Resource demo://greeting, prompt greet(name) with completion of `name`.
 
@@ -69,6 +69,20 @@ async def slow(ctx: Context, steps: int = 3, delay_ms: int = 200) -> str:
         # A no-op when the request carried no progress token.
         await ctx.report_progress(i, steps, f"step {i}/{steps}")
     return f"done after {steps} steps"
+
+
+@mcp.tool()
+async def grow(ctx: Context) -> str:
+    """Add a tool named `grown` at run time and announce that the tool list changed."""
+    if "grown" not in {t.name for t in await mcp.list_tools()}:
+        mcp.add_tool(lambda: "grown", name="grown", description="A tool added at run time.")
+    # Modern era: to subscriptions/listen subscribers. Legacy era: on the session.
+    await ctx.notify_tools_changed()
+    try:
+        await ctx.session.send_tool_list_changed()
+    except Exception:  # noqa: BLE001 - not every era has a session to notify
+        pass
+    return "grown"
 
 
 @mcp.tool()

@@ -1,0 +1,265 @@
+//! Live updates on long-lived streams: the legacy GET stream and the modern
+//! `subscriptions/listen`. A watcher polls the catalog generation and announces
+//! `notifications/tools/list_changed` when what clients may list has changed. When an upstream
+//! announces its own tools changed, the gateway re-syncs that server first (lists are served
+//! from the catalog) and then announces — so a client that re-lists sees the new catalog.
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::http::{Body, ByteStream, HttpResponse};
+use crate::mcp::jsonrpc::RequestId;
+use crate::mcp::sse;
+use crate::mcp::version::Era;
+use crate::store::{ServerRecord, Store};
+
+use super::relay::{self, RelayOptions, Transform};
+use super::upstream::{legacy_init_params, modern_request, ClientContext, HttpClient};
+use super::{sync, Services};
+
+/// `_meta` key tying a notification to its `subscriptions/listen` request.
+pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+const TOOLS_CHANGED: &str = "notifications/tools/list_changed";
+
+/// What long-lived streams need beyond one request's borrows.
+pub struct LiveDeps {
+    pub store: Rc<dyn Store>,
+    pub http: Rc<dyn HttpClient>,
+    pub config: Config,
+    /// Resolves after the given milliseconds (a Workers timer on the platform).
+    pub sleep: Rc<dyn Fn(u64) -> LocalBoxFuture<'static, ()>>,
+    pub now_ms: Rc<dyn Fn() -> u64>,
+}
+
+impl LiveDeps {
+    fn services(&self) -> Services<'_> {
+        Services {
+            registry: &*self.store,
+            keys: &*self.store,
+            virtuals: &*self.store,
+            http: &*self.http,
+            config: &self.config,
+            now_ms: (self.now_ms)(),
+            live: None,
+        }
+    }
+}
+
+thread_local! {
+    /// Servers whose upstreams announced `tools/list_changed` on any stream relayed in this
+    /// isolate, waiting for a watcher to re-sync them.
+    static ANNOUNCED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Records that `slug`'s upstream announced its tools changed.
+pub fn announce(slug: &str) {
+    ANNOUNCED.with(|a| a.borrow_mut().insert(slug.to_string()));
+}
+
+fn drain() -> Vec<String> {
+    ANNOUNCED.with(|a| std::mem::take(&mut *a.borrow_mut()).into_iter().collect())
+}
+
+/// Whether a message is an upstream's `tools/list_changed`.
+pub fn is_tools_changed(m: &Value) -> bool {
+    m.get("method").and_then(Value::as_str) == Some(TOOLS_CHANGED)
+}
+
+/// Wraps the transform of a relayed upstream notification stream: the upstream's
+/// `tools/list_changed` is held back and turned into a re-sync (the watcher announces once the
+/// catalog is current); everything else goes to `then`.
+pub fn intercept(slug: &str, mut then: impl FnMut(Value) -> Option<Value> + 'static) -> Transform {
+    let slug = slug.to_string();
+    Box::new(move |m| {
+        if is_tools_changed(&m) {
+            announce(&slug);
+            None
+        } else {
+            then(m)
+        }
+    })
+}
+
+/// Turns a gateway notification into SSE bytes for one stream.
+pub type Emit = Rc<dyn Fn(Value) -> String>;
+
+/// An emitter that numbers and logs events for `Last-Event-ID` resumption (legacy sessions).
+pub fn logged(log: Rc<dyn super::session::ReplayLog>) -> Emit {
+    let stream = log.next_stream();
+    let seq = Cell::new(0u64);
+    Rc::new(move |v: Value| {
+        seq.set(seq.get() + 1);
+        let data = v.to_string();
+        log.append(stream, seq.get(), &data);
+        sse::Event {
+            id: Some(format!("{stream}-{}", seq.get())),
+            ..sse::Event::message(data)
+        }
+        .encode()
+    })
+}
+
+/// The watcher: every `catalog_poll_ms`, re-syncs announced servers and announces
+/// `tools/list_changed` when the catalog generation moved. Ends when the client goes away.
+pub fn watcher(deps: Rc<LiveDeps>, start: u64, emit: Emit) -> ByteStream {
+    futures_util::stream::unfold((deps, start, emit), |(deps, mut last, emit)| async move {
+        loop {
+            (deps.sleep)(deps.config.catalog_poll_ms).await;
+            for slug in drain() {
+                resync(&deps, &slug).await;
+            }
+            if let Ok(g) = deps.store.catalog_generation().await {
+                if g != last {
+                    last = g;
+                    let ev = emit(json!({"jsonrpc": "2.0", "method": TOOLS_CHANGED}));
+                    return Some((Ok(ev.into_bytes()), (deps, last, emit)));
+                }
+            }
+        }
+    })
+    .boxed_local()
+}
+
+async fn resync(deps: &LiveDeps, slug: &str) {
+    let svc = deps.services();
+    if let Ok(Some(server)) = svc.registry.get_server(slug).await {
+        if let Err(e) = sync::refresh(&svc, &server).await {
+            tracing::warn!(upstream = %slug, error = ?e, "re-sync after list_changed failed");
+        }
+    }
+}
+
+/// Which notifications a `subscriptions/listen` asked for.
+#[derive(Debug, Clone, Copy, Default)]
+struct Filter {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+}
+
+impl Filter {
+    fn from(params: &Value) -> Self {
+        let n = params.get("notifications").cloned().unwrap_or_default();
+        let on = |k: &str| n.get(k).and_then(Value::as_bool).unwrap_or(false);
+        Filter {
+            tools: on("toolsListChanged"),
+            prompts: on("promptsListChanged"),
+            resources: on("resourcesListChanged"),
+        }
+    }
+
+    fn wants(&self, method: &str) -> bool {
+        match method {
+            "notifications/prompts/list_changed" => self.prompts,
+            "notifications/resources/list_changed" => self.resources,
+            _ => false,
+        }
+    }
+
+    fn honored(&self) -> Value {
+        let mut v = json!({});
+        for (on, k) in [
+            (self.tools, "toolsListChanged"),
+            (self.prompts, "promptsListChanged"),
+            (self.resources, "resourcesListChanged"),
+        ] {
+            if on {
+                v[k] = json!(true);
+            }
+        }
+        v
+    }
+}
+
+fn tag(mut v: Value, id: &RequestId) -> Value {
+    if !v.get("params").is_some_and(Value::is_object) {
+        v["params"] = json!({});
+    }
+    let params = v["params"].as_object_mut().expect("params is an object");
+    let meta = params.entry("_meta").or_insert_with(|| json!({}));
+    meta[SUBSCRIPTION_ID] = id.clone();
+    v
+}
+
+/// Serves a modern `subscriptions/listen` over `servers`: the acknowledgement first, then the
+/// gateway's own `tools/list_changed` and the upstreams' prompt/resource list changes.
+pub async fn listen(
+    deps: Rc<LiveDeps>,
+    id: RequestId,
+    params: &Value,
+    servers: Vec<Rc<ServerRecord>>,
+    trace: Option<&str>,
+) -> HttpResponse {
+    let filter = Filter::from(params);
+    let ack = tag(
+        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"notifications": filter.honored()}}),
+        &id,
+    );
+    let mut streams: Vec<ByteStream> = Vec::new();
+    let svc = deps.services();
+    for server in servers {
+        if let Some(s) = upstream_stream(&svc, &server, filter, trace).await {
+            let sid = id.clone();
+            let tf = intercept(&server.slug, move |m: Value| {
+                let method = m.get("method").and_then(Value::as_str).unwrap_or("");
+                filter.wants(method).then(|| tag(m, &sid))
+            });
+            streams.push(relay::relay(
+                s,
+                RelayOptions {
+                    awaited: None,
+                    upstream_slug: server.slug.clone(),
+                    transform: tf,
+                    log: None,
+                },
+            ));
+        }
+    }
+    if filter.tools {
+        let start = deps.store.catalog_generation().await.unwrap_or(0);
+        let sid = id.clone();
+        let emit: Emit = Rc::new(move |v| sse::Event::message(tag(v, &sid).to_string()).encode());
+        streams.push(watcher(deps.clone(), start, emit));
+    }
+    let head = futures_util::stream::iter([Ok(sse::Event::message(ack.to_string()).encode().into_bytes())]);
+    HttpResponse::sse(head.chain(futures_util::stream::select_all(streams)).boxed_local())
+}
+
+/// An upstream's own notification stream: `subscriptions/listen` on a modern upstream, the GET
+/// stream of a fresh session on a legacy one (a session of its own: on a shared one, each
+/// message would reach only one of the listeners). `None` when the upstream offers none.
+async fn upstream_stream(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    f: Filter,
+    trace: Option<&str>,
+) -> Option<ByteStream> {
+    let up = svc.upstream(server, trace);
+    let resp = match server.era.unwrap_or(Era::Legacy) {
+        Era::Modern => {
+            let notifications =
+                json!({"toolsListChanged": true, "promptsListChanged": f.prompts, "resourcesListChanged": f.resources});
+            let msg = modern_request(
+                json!("gw-listen"),
+                "subscriptions/listen",
+                json!({"notifications": notifications}),
+                &ClientContext::default(),
+            );
+            up.post_modern(&msg).await.ok()?
+        }
+        Era::Legacy => {
+            let init = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
+            let (session, _) = up.initialize(init).await.ok()?;
+            up.get_stream(&session, None).await.ok()?
+        }
+    };
+    match (resp.status, resp.body) {
+        (200, Body::Stream(s)) => Some(s),
+        _ => None,
+    }
+}
