@@ -37,7 +37,7 @@ const LOG = !!process.env.HARNESS_LOG;
  *     Promise<{ status: number, headers: Headers, body: any, text: string }>,
  *   stop: () => Promise<void> }>}
  */
-export async function startGateway({ vars = {}, d1Database = "DB" } = {}) {
+export async function startGateway({ vars = {}, d1Database = "DB", persist } = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
     if (!existsSync(join(BUILD, f))) throw new Error(`build/${f} missing — run scripts/build.sh`);
   }
@@ -60,8 +60,9 @@ export async function startGateway({ vars = {}, d1Database = "DB" } = {}) {
       handleStructuredLogs: ({ level, message }) => {
         if (LOG || level === "error" || level === "warn") process.stderr.write(`[worker:${level}] ${message}\n`);
       },
-      // No resourcePersistencePath: D1 / KV / Durable Objects live in a temp dir that
-      // dispose() removes, so every startGateway() starts empty.
+      // Without `persist`, D1 / KV / Durable Objects live in a temp dir that dispose() removes,
+      // so every startGateway() starts empty; with it, state survives a restart of the gateway.
+      ...(persist ? { resourcePersistencePath: persist } : {}),
     }),
   );
   let url;
@@ -102,7 +103,8 @@ export async function applyMigrations(db, dir = join(ROOT, "migrations")) {
   await db.exec(
     "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);",
   );
-  for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((r) => r.name));
+  for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql") && !applied.has(f)).sort()) {
     const stmts = unstable_splitSqlQuery(readFileSync(join(dir, name), "utf8"))
       .map((s) => s.trim())
       .filter((s) => s && !/^(--[^\n]*\s*)+$/.test(s));
@@ -192,8 +194,8 @@ export async function startProcess(cmd, args = [], { readyLine, port, env, cwd =
 }
 
 /** The reference MCP server (npm @modelcontextprotocol/server-everything), streamable HTTP at /mcp. */
-export async function startEverythingServer() {
-  const port = await freePort();
+export async function startEverythingServer({ port: wanted } = {}) {
+  const port = wanted ?? (await freePort());
   const script = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
   const p = await startProcess(process.execPath, [script, "streamableHttp"], { env: { PORT: String(port) }, port });
   return { url: `http://127.0.0.1:${port}/mcp`, port, stop: p.stop, output: p.output };

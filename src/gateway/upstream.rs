@@ -118,7 +118,7 @@ impl<'a> Upstream<'a> {
             headers.set(HEADER_PROTOCOL_VERSION, s.protocol_version.clone());
         }
         let resp = self.send(Method::Post, headers, Some(msg)).await?;
-        if resp.status == 404 && session.and_then(|s| s.id.as_ref()).is_some() {
+        if session.and_then(|s| s.id.as_ref()).is_some() && session_gone(&resp) {
             return Err(UpstreamError::SessionExpired);
         }
         Ok(resp)
@@ -271,6 +271,20 @@ impl<'a> Upstream<'a> {
             instructions: result.get("instructions").and_then(Value::as_str).map(str::to_string),
             session: Some(session),
         })
+    }
+}
+
+/// Whether an upstream refused a request because it no longer knows the session: 404 as the
+/// spec says, or — as servers built on the TypeScript SDK 1.x examples answer — a 400 whose
+/// error names the session.
+fn session_gone(resp: &HttpResponse) -> bool {
+    match resp.status {
+        404 => true,
+        400 => resp
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).to_ascii_lowercase())
+            .is_some_and(|t| t.contains("session")),
+        _ => false,
     }
 }
 
