@@ -60,12 +60,12 @@ cat <<MSG
 
 MCP Gateway is running at $GW  (Ctrl-C stops it and the demo upstream)
 
-  MCP endpoint : $GW/mcp/demo      (streamable HTTP, protocol 2026-07-28 and 2025-11-25)
+  MCP endpoint : $GW/mcp           (all servers; $GW/mcp/demo for the demo server alone)
   API key      : $KEY   (shown once; stored only as a hash)
   Admin API    : $GW/admin/v1      (Authorization: Bearer $ADMIN_TOKEN, from .dev.vars)
 
 Point an MCP client at it, e.g. a client config:
-  { "mcpServers": { "demo": { "type": "http", "url": "$GW/mcp/demo",
+  { "mcpServers": { "gateway": { "type": "http", "url": "$GW/mcp",
       "headers": { "Authorization": "Bearer $KEY" } } } }
 or try it with the Python client used by the tests:
   .venv/bin/python tests/clients/py_client.py --url $GW/mcp/demo --token $KEY
