@@ -20,6 +20,9 @@ bash scripts/build.sh
 if [[ ! -f .dev.vars ]] || ! grep -q '^ADMIN_TOKEN=' .dev.vars; then
   echo "ADMIN_TOKEN=dev-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')" >>.dev.vars
 fi
+if ! grep -q '^GATEWAY_SECRET=' .dev.vars; then
+  echo "GATEWAY_SECRET=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_')" >>.dev.vars
+fi
 ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars | head -1)
 
 wrangler d1 migrations apply DB --local >/dev/null
