@@ -218,15 +218,7 @@ fn respond(r: Routed) -> HttpResponse {
 fn body_messages(resp: HttpResponse) -> Vec<Value> {
     match resp.body {
         Body::Bytes(b) => vec![serde_json::from_slice(&b).unwrap()],
-        Body::Stream(s) => {
-            let bytes: Vec<u8> = block_on(s.map(|c| c.unwrap()).concat());
-            let mut p = sse::Parser::new();
-            p.push(&bytes)
-                .unwrap()
-                .into_iter()
-                .map(|e| serde_json::from_str(&e.data).unwrap())
-                .collect()
-        }
+        Body::Stream(s) => sse::json_messages(&block_on(s.map(|c| c.unwrap()).concat())),
         Body::Empty => vec![],
     }
 }

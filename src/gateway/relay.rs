@@ -149,13 +149,7 @@ mod tests {
     }
 
     fn collect(s: ByteStream) -> Vec<Value> {
-        let bytes: Vec<u8> = futures_executor::block_on(s.map(|c| c.unwrap()).concat());
-        let mut p = sse::Parser::new();
-        p.push(&bytes)
-            .unwrap()
-            .into_iter()
-            .map(|e| serde_json::from_str(&e.data).unwrap())
-            .collect()
+        sse::json_messages(&futures_executor::block_on(s.map(|c| c.unwrap()).concat()))
     }
 
     #[derive(Default)]

@@ -39,6 +39,17 @@ impl Event {
     }
 }
 
+/// The JSON messages in a complete SSE body (events whose data is not JSON are skipped).
+pub fn json_messages(bytes: &[u8]) -> Vec<serde_json::Value> {
+    let mut p = Parser::new();
+    let mut events = p.push(bytes).unwrap_or_default();
+    events.extend(p.finish());
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str(&e.data).ok())
+        .collect()
+}
+
 /// Upper bound on one buffered, unterminated event; beyond it the stream is treated as garbage.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 

@@ -22,6 +22,27 @@ impl D1Store {
     fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
         self.db.prepare(sql).bind(args).map_err(backend)
     }
+
+    /// Every row of a query.
+    async fn all<T: serde::de::DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+        self.stmt(sql, args)?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)
+    }
+
+    /// The first row of a query, if any.
+    async fn first<T: serde::de::DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Option<T>> {
+        self.stmt(sql, args)?.first(None).await.map_err(backend)
+    }
+
+    /// Runs a statement; returns how many rows it changed.
+    async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
+        let res = self.stmt(sql, args)?.run().await.map_err(backend)?;
+        Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -210,44 +231,31 @@ impl Registry for D1Store {
     }
 
     async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>> {
-        let row: Option<ServerRow> = self
-            .stmt(
-                &format!("SELECT {SERVER_COLUMNS} FROM servers WHERE slug = ?1"),
-                &[text(slug)],
-            )?
-            .first(None)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(Into::into))
+        let sql = format!("SELECT {SERVER_COLUMNS} FROM servers WHERE slug = ?1");
+        Ok(self.first::<ServerRow>(&sql, &[text(slug)]).await?.map(Into::into))
     }
 
     async fn list_servers(&self) -> StoreResult<Vec<ServerRecord>> {
-        let rows: Vec<ServerRow> = self
-            .stmt(&format!("SELECT {SERVER_COLUMNS} FROM servers ORDER BY slug"), &[])?
-            .all()
-            .await
-            .map_err(backend)?
-            .results()
-            .map_err(backend)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let sql = format!("SELECT {SERVER_COLUMNS} FROM servers ORDER BY slug");
+        Ok(self
+            .all::<ServerRow>(&sql, &[])
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
-        if self.get_server(&server.slug).await?.is_none() {
-            return Ok(false);
-        }
         // Same argument order as the INSERT: created_at (?16) is left as it was.
-        let res = self
-            .stmt(
+        let changed = self
+            .run(
                 "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
                  timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
                  last_sync_error=?14, new_tool_policy=?15, updated_at=?17 WHERE slug=?1",
                 &server_args(server),
-            )?
-            .run()
-            .await
-            .map_err(backend)?;
-        Ok(res.success())
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     async fn delete_server(&self, slug: &str) -> StoreResult<bool> {
@@ -276,27 +284,6 @@ impl Registry for D1Store {
             .await
     }
 
-    async fn catalog_generation(&self) -> StoreResult<u64> {
-        #[derive(Deserialize)]
-        struct Gen {
-            generation: f64,
-        }
-        let row: Option<Gen> = self
-            .stmt("SELECT generation FROM catalog_state WHERE id = 1", &[])?
-            .first(None)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(|g| g.generation as u64).unwrap_or(0))
-    }
-
-    async fn bump_catalog_generation(&self) -> StoreResult<()> {
-        self.stmt("UPDATE catalog_state SET generation = generation + 1 WHERE id = 1", &[])?
-            .run()
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>> {
         self.tools_where("ORDER BY server_slug, name", &[]).await
     }
@@ -306,27 +293,36 @@ impl Registry for D1Store {
             return Ok(false);
         };
         let approved = crate::gateway::catalog::tool_json(&t).to_string();
-        self.stmt(
+        self.run(
             "UPDATE tools SET status = 'active', approved_hash = definition_hash, approved_definition = ?3 \
              WHERE server_slug = ?1 AND name = ?2",
             &[text(slug), text(name), text(&approved)],
-        )?
-        .run()
-        .await
-        .map_err(backend)?;
+        )
+        .await?;
         Ok(true)
+    }
+
+    async fn catalog_generation(&self) -> StoreResult<u64> {
+        #[derive(Deserialize)]
+        struct Gen {
+            generation: f64,
+        }
+        let row: Option<Gen> = self
+            .first("SELECT generation FROM catalog_state WHERE id = 1", &[])
+            .await?;
+        Ok(row.map(|g| g.generation as u64).unwrap_or(0))
+    }
+
+    async fn bump_catalog_generation(&self) -> StoreResult<()> {
+        self.run("UPDATE catalog_state SET generation = generation + 1 WHERE id = 1", &[])
+            .await?;
+        Ok(())
     }
 }
 
 impl D1Store {
     async fn tools_where(&self, clause: &str, args: &[JsValue]) -> StoreResult<Vec<ToolRecord>> {
-        let rows: Vec<ToolRow> = self
-            .stmt(&format!("SELECT * FROM tools {clause}"), args)?
-            .all()
-            .await
-            .map_err(backend)?
-            .results()
-            .map_err(backend)?;
+        let rows: Vec<ToolRow> = self.all(&format!("SELECT * FROM tools {clause}"), args).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }
@@ -368,55 +364,36 @@ fn virtual_args(v: &VirtualServer) -> Vec<JsValue> {
 #[async_trait(?Send)]
 impl VirtualServers for D1Store {
     async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
-        self.stmt(
+        self.run(
             "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6)",
             &virtual_args(v),
-        )?
-        .run()
-        .await
-        .map_err(backend)?;
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>> {
         let row: Option<VirtualRow> = self
-            .stmt("SELECT * FROM virtual_servers WHERE slug = ?1", &[text(slug)])?
-            .first(None)
-            .await
-            .map_err(backend)?;
+            .first("SELECT * FROM virtual_servers WHERE slug = ?1", &[text(slug)])
+            .await?;
         Ok(row.map(Into::into))
     }
 
     async fn list_virtual(&self) -> StoreResult<Vec<VirtualServer>> {
-        let rows: Vec<VirtualRow> = self
-            .stmt("SELECT * FROM virtual_servers ORDER BY slug", &[])?
-            .all()
-            .await
-            .map_err(backend)?
-            .results()
-            .map_err(backend)?;
+        let rows: Vec<VirtualRow> = self.all("SELECT * FROM virtual_servers ORDER BY slug", &[]).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
-        let res = self
-            .stmt(
-                "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1",
-                &virtual_args(v),
-            )?
-            .run()
-            .await
-            .map_err(backend)?;
-        Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        let sql = "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1";
+        Ok(self.run(sql, &virtual_args(v)).await? > 0)
     }
 
     async fn delete_virtual(&self, slug: &str) -> StoreResult<bool> {
-        let res = self
-            .stmt("DELETE FROM virtual_servers WHERE slug = ?1", &[text(slug)])?
-            .run()
-            .await
-            .map_err(backend)?;
-        Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        Ok(self
+            .run("DELETE FROM virtual_servers WHERE slug = ?1", &[text(slug)])
+            .await?
+            > 0)
     }
 }
 
@@ -448,7 +425,7 @@ impl From<KeyRow> for ApiKeyRecord {
 #[async_trait(?Send)]
 impl ApiKeys for D1Store {
     async fn create_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
-        self.stmt(
+        self.run(
             "INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?1,?2,?3,?4,?5)",
             &[
                 text(&k.id),
@@ -457,43 +434,27 @@ impl ApiKeys for D1Store {
                 text(&k.key_hash),
                 text(&k.created_at),
             ],
-        )?
-        .run()
-        .await
-        .map_err(backend)?;
+        )
+        .await?;
         Ok(())
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
         let rows: Vec<KeyRow> = self
-            .stmt("SELECT * FROM api_keys ORDER BY created_at DESC, id", &[])?
-            .all()
-            .await
-            .map_err(backend)?
-            .results()
-            .map_err(backend)?;
+            .all("SELECT * FROM api_keys ORDER BY created_at DESC, id", &[])
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let row: Option<KeyRow> = self
-            .stmt("SELECT * FROM api_keys WHERE key_hash = ?1", &[text(hash)])?
-            .first(None)
-            .await
-            .map_err(backend)?;
+            .first("SELECT * FROM api_keys WHERE key_hash = ?1", &[text(hash)])
+            .await?;
         Ok(row.map(Into::into))
     }
 
     async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool> {
-        let res = self
-            .stmt(
-                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                &[text(id), text(at)],
-            )?
-            .run()
-            .await
-            .map_err(backend)?;
-        let changed = res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0);
-        Ok(changed > 0)
+        let sql = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+        Ok(self.run(sql, &[text(id), text(at)]).await? > 0)
     }
 }
