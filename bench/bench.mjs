@@ -10,6 +10,20 @@
 //   throughput: BENCH_TOTAL (600) requests, BENCH_CONCURRENCY (8) in flight -> req/s.
 // Every response must be HTTP 200 with a JSON-RPC result (no error, no isError) echoing the
 // message; failures are counted and printed, and make the exit code 1.
+//
+// The aggregated endpoint `/mcp` is measured the same way:
+//   (f) `tools/call py__echo` through `/mcp` (modern), compared with (a) direct and (b) /mcp/py;
+//   `tools/list` on `/mcp` (modern) with 1, 5 and 20 registered servers (`everything` is
+//   removed first; servers 2..20 are the same Python upstream URL under other slugs — listing
+//   reads the catalog in D1 and never contacts an upstream), each with
+//     warm: repeated tools/list on an unchanged catalog (warm-up, latency, throughput as above);
+//     cold: the first tools/list after the catalog changed — BENCH_COLD (30) times, bump the
+//       catalog generation (PATCH /admin/v1/servers/{slug} status disabled, then active) and
+//       time the very next tools/list (latency); throughput from BENCH_COLD bursts of
+//       BENCH_CONCURRENCY concurrent tools/list, each burst right after a bump (req/s =
+//       listings / time inside the bursts; the admin calls are not counted).
+//   Every tools/list answer must be a JSON-RPC result listing exactly (servers x the tools the
+//   Python upstream lists directly) tools named {slug}__{tool} (nextCursor pages are followed).
 // All child processes are stopped at the end, on error, on SIGINT/SIGTERM and on the
 // overall time limit (BENCH_TIMEOUT_S, 300).
 
@@ -34,10 +48,13 @@ const N = int("BENCH_N", 300);
 const WARMUP = int("BENCH_WARMUP", 30);
 const TOTAL = int("BENCH_TOTAL", 600);
 const CONCURRENCY = int("BENCH_CONCURRENCY", 8);
+const COLD = int("BENCH_COLD", 30);
 const TIMEOUT_S = int("BENCH_TIMEOUT_S", 300);
 const REQUEST_TIMEOUT_MS = 30_000;
 const LEGACY = "2025-11-25";
 const MESSAGE = "hi";
+const LIST_SIZES = [1, 5, 20]; // registered servers for the /mcp tools/list measurement
+const MAX_LIST_PAGES = 50; // bound on nextCursor pages followed per tools/list
 
 // --- cleanup: stop every process we started, whatever happens ---------------------------------
 let env = null;
@@ -85,8 +102,8 @@ async function post(url, headers, body) {
   return { status: res.status, headers: res.headers, text };
 }
 
-/** Throws unless the reply is a successful JSON-RPC result for `id` echoing MESSAGE. */
-function checkEcho(reply, id) {
+/** The `result` of the JSON-RPC response for `id` in a reply; throws on HTTP / JSON-RPC errors. */
+function rpcResult(reply, id) {
   if (reply.status !== 200) throw new Error(`HTTP ${reply.status}: ${reply.text.slice(0, 200)}`);
   let msgs;
   try {
@@ -97,29 +114,74 @@ function checkEcho(reply, id) {
   const final = msgs.findLast((m) => m && m.id === id && ("result" in m || "error" in m));
   if (!final) throw new Error(`no JSON-RPC response with id ${id}: ${reply.text.slice(0, 200)}`);
   if (final.error) throw new Error(`JSON-RPC error ${final.error.code}: ${final.error.message}`);
-  if (final.result?.isError) throw new Error(`tool error: ${JSON.stringify(final.result.content).slice(0, 200)}`);
-  const text = final.result?.content?.[0]?.text;
+  if (!final.result || typeof final.result !== "object") throw new Error(`no result object: ${reply.text.slice(0, 200)}`);
+  return final.result;
+}
+
+/** Throws unless the reply is a successful JSON-RPC result for `id` echoing MESSAGE. */
+function checkEcho(reply, id) {
+  const result = rpcResult(reply, id);
+  if (result.isError) throw new Error(`tool error: ${JSON.stringify(result.content).slice(0, 200)}`);
+  const text = result.content?.[0]?.text;
   if (typeof text !== "string" || !text.toLowerCase().includes(`echo: ${MESSAGE}`)) {
-    throw new Error(`unexpected result: ${JSON.stringify(final.result).slice(0, 200)}`);
+    throw new Error(`unexpected result: ${JSON.stringify(result).slice(0, 200)}`);
   }
 }
 
 let nextId = 1;
-const echoCall = (id) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "echo", arguments: { message: MESSAGE } } });
+const echoCall = (id, name = "echo") => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: { message: MESSAGE } } });
 
 /** A modern-era (2026-07-28) caller: stateless, the protocol in headers and `_meta`. */
-function modernTarget(url, key) {
+function modernTarget(url, key, tool = "echo") {
   const headers = {
     "mcp-protocol-version": MODERN,
     "mcp-method": "tools/call",
-    "mcp-name": "echo",
+    "mcp-name": tool,
     ...(key ? { authorization: `Bearer ${key}` } : {}),
   };
   return async () => {
     const id = nextId++;
-    const msg = echoCall(id);
+    const msg = echoCall(id, tool);
     msg.params._meta = modernMeta({ "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" } });
     checkEcho(await post(url, headers, msg), id);
+  };
+}
+
+/**
+ * A modern-era tools/list: follows nextCursor (at most MAX_LIST_PAGES pages) and returns the
+ * tools of all pages. Throws on any HTTP / JSON-RPC error or a malformed page.
+ */
+async function listAll(url, key) {
+  const headers = {
+    "mcp-protocol-version": MODERN,
+    "mcp-method": "tools/list",
+    ...(key ? { authorization: `Bearer ${key}` } : {}),
+  };
+  const tools = [];
+  let cursor;
+  for (let page = 0; ; page++) {
+    if (page >= MAX_LIST_PAGES) throw new Error(`more than ${MAX_LIST_PAGES} tools/list pages`);
+    const id = nextId++;
+    const params = { ...(cursor ? { cursor } : {}), _meta: modernMeta({ "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" } }) };
+    const result = rpcResult(await post(url, headers, { jsonrpc: "2.0", id, method: "tools/list", params }), id);
+    if (!Array.isArray(result.tools)) throw new Error(`tools/list result without a tools array: ${JSON.stringify(result).slice(0, 200)}`);
+    tools.push(...result.tools);
+    cursor = result.nextCursor;
+    if (cursor === undefined || cursor === null) return { tools, pages: page + 1 };
+    if (typeof cursor !== "string" || !cursor) throw new Error(`bad nextCursor ${JSON.stringify(cursor)}`);
+  }
+}
+
+/** tools/list on `/mcp` that must list exactly `expected` tools, each named {slug}__{tool} of a registered slug. */
+function listTarget(url, key, expected, slugs) {
+  const known = new Set(slugs);
+  return async () => {
+    const { tools } = await listAll(url, key);
+    if (tools.length !== expected) throw new Error(`expected ${expected} tools, got ${tools.length}`);
+    for (const t of tools) {
+      const i = typeof t?.name === "string" ? t.name.indexOf("__") : -1;
+      if (i < 0 || !known.has(t.name.slice(0, i))) throw new Error(`unexpected tool name ${JSON.stringify(t?.name)}`);
+    }
   };
 }
 
@@ -147,20 +209,26 @@ async function legacyTarget(url, key) {
 /** Nearest-rank percentile of sorted samples. */
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
-async function measure(call) {
-  const errors = new Map(); // message -> count
-  let errorCount = 0;
-  const once = async () => {
+/** Runs `call`, counting a failure into `errors` (message -> count); true on success. */
+function recorder() {
+  const rec = { errorCount: 0, errors: new Map() };
+  rec.once = async (call) => {
     try {
       await call();
       return true;
     } catch (e) {
-      errorCount++;
+      rec.errorCount++;
       const m = e.name === "TimeoutError" ? `timeout after ${REQUEST_TIMEOUT_MS} ms` : e.message;
-      errors.set(m, (errors.get(m) ?? 0) + 1);
+      rec.errors.set(m, (rec.errors.get(m) ?? 0) + 1);
       return false;
     }
   };
+  return rec;
+}
+
+async function measure(call) {
+  const rec = recorder();
+  const once = () => rec.once(call);
 
   for (let i = 0; i < WARMUP; i++) await once();
 
@@ -194,8 +262,47 @@ async function measure(call) {
     elapsed,
     latencyConns,
     throughputConns: connections - conn1,
-    errorCount,
-    errors,
+    errorCount: rec.errorCount,
+    errors: rec.errors,
+    requests: WARMUP + N + TOTAL,
+  };
+}
+
+/**
+ * Cold-catalog tools/list: `bump()` changes the catalog (an admin call); latency = the very
+ * next tools/list, COLD times; throughput = COLD bursts of CONCURRENCY concurrent tools/list,
+ * each right after a bump, over the time spent inside the bursts.
+ */
+async function measureCold(bump, call) {
+  const rec = recorder();
+  const samples = [];
+  for (let i = 0; i < COLD; i++) {
+    if (!(await rec.once(bump))) continue;
+    const t = performance.now();
+    await rec.once(call);
+    samples.push(performance.now() - t);
+  }
+  samples.sort((a, b) => a - b);
+  let busy = 0;
+  let listed = 0;
+  for (let i = 0; i < COLD; i++) {
+    if (!(await rec.once(bump))) continue;
+    const t = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENCY }, () => rec.once(call)));
+    busy += performance.now() - t;
+    listed += CONCURRENCY;
+  }
+  const nan = Number.NaN;
+  return {
+    p50: samples.length ? pct(samples, 50) : nan,
+    p99: samples.length ? pct(samples, 99) : nan,
+    mean: samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : nan,
+    rps: busy > 0 ? listed / (busy / 1000) : nan,
+    samples: samples.length,
+    listed,
+    errorCount: rec.errorCount,
+    errors: rec.errors,
+    requests: COLD * (1 + CONCURRENCY) + 2 * COLD, // listings + bumps (2 PATCHes each)
   };
 }
 
@@ -237,6 +344,49 @@ async function main() {
     const r = await measure(call);
     results[p.key] = r;
     console.log(`${r.errorCount} errors, ${r.rps.toFixed(0)} req/s`);
+  }
+
+  // --- /mcp (aggregated): tools/call py__echo, with the catalog setupGateway made ----------------
+  const admin = async (method, path, body, want) => {
+    const r = await env.gw.admin(method, path, body);
+    if (r.status !== want) throw new Error(`${method} ${path}: HTTP ${r.status} (want ${want}): ${r.text.slice(0, 300)}`);
+    return r;
+  };
+  const directTools = (await listAll(py)).tools.length; // what the Python upstream lists itself
+  const slugsAtCall = (await admin("GET", "/admin/v1/servers", undefined, 200)).body.servers.map((s) => s.slug).sort();
+  const toolsAtCall = (await listAll(`${gw}/mcp`, env.key)).tools.length;
+  const callPath = { key: "f", label: "gateway  /mcp  py__echo modern", make: () => modernTarget(`${gw}/mcp`, env.key, "py__echo") };
+  {
+    process.stdout.write(`bench: (${callPath.key}) ${callPath.label.replace(/\s+/g, " ")} ... `);
+    const r = await measure(await callPath.make());
+    results[callPath.key] = r;
+    console.log(`${r.errorCount} errors, ${r.rps.toFixed(0)} req/s`);
+  }
+
+  // --- /mcp (aggregated): tools/list with 1, 5, 20 servers, warm and cold catalog -----------------
+  await admin("DELETE", "/admin/v1/servers/everything", undefined, 204);
+  const slugs = ["py"];
+  const listRows = [];
+  for (const size of LIST_SIZES) {
+    while (slugs.length < size) {
+      const slug = `py${slugs.length + 1}`;
+      await admin("POST", "/admin/v1/servers", { slug, name: slug, url: py }, 201);
+      slugs.push(slug);
+    }
+    const registered = (await admin("GET", "/admin/v1/servers", undefined, 200)).body.servers.length;
+    if (registered !== size) throw new Error(`expected ${size} registered servers, the admin API lists ${registered}`);
+    const expected = size * directTools;
+    const call = listTarget(`${gw}/mcp`, env.key, expected, slugs);
+    const bumpSlug = slugs[slugs.length - 1];
+    const bump = async () => {
+      for (const status of ["disabled", "active"]) await admin("PATCH", `/admin/v1/servers/${bumpSlug}`, { status }, 200);
+    };
+    process.stdout.write(`bench: (l${size}) /mcp tools/list, ${size} server(s), ${expected} tools: warm ... `);
+    const warm = await measure(call);
+    process.stdout.write(`${warm.errorCount} errors, ${warm.rps.toFixed(0)} req/s; cold ... `);
+    const cold = await measureCold(bump, call);
+    console.log(`${cold.errorCount} errors, ${cold.rps.toFixed(0)} req/s`);
+    listRows.push({ size, expected, bumpSlug, warm, cold });
   }
 
   console.log("\n== tools/call echo: latency (sequential, one keep-alive connection) and throughput ==\n");
@@ -285,6 +435,102 @@ async function main() {
     ),
   );
 
+  const row = (label, r) => [
+    label,
+    ms(r.p50),
+    ms(r.p99),
+    ms(r.mean),
+    r.rps.toFixed(0),
+    CONCURRENCY,
+    `${r.latencyConns}/${r.throughputConns}`,
+    `${r.errorCount}/${r.requests}`,
+  ];
+  const ratioRow = (g, d, what) => {
+    const G = results[g];
+    const D = results[d];
+    return [
+      `${g} vs ${d}`,
+      what,
+      `${(G.p50 / D.p50).toFixed(2)}x`,
+      `${(G.p99 / D.p99).toFixed(2)}x`,
+      `${(G.rps / D.rps).toFixed(2)}x`,
+      `${G.p50 >= D.p50 ? "+" : "-"}${ms(Math.abs(G.p50 - D.p50))}`,
+    ];
+  };
+
+  console.log("\n== tools/call echo through the aggregated /mcp (name py__echo, modern) vs direct and /mcp/py ==\n");
+  console.log(
+    `/mcp catalog during (f): ${slugsAtCall.length} servers (${slugsAtCall.join(", ")}), ${toolsAtCall} tools; ` +
+      `(a) and (b) are the rows above, same run\n`,
+  );
+  console.log(
+    table(
+      ["path", "p50 ms", "p99 ms", "mean ms", "req/s", "conc", "new conns (lat/thr)", "errors"],
+      [["a", paths[0].label], ["b", paths[1].label], ["f", callPath.label]].map(([k, label]) => row(`(${k}) ${label}`, results[k])),
+      ["l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  console.log("");
+  console.log(
+    table(
+      ["pair", "what", "p50 ratio", "p99 ratio", "req/s ratio", "p50 overhead ms"],
+      [
+        ratioRow("f", "a", "/mcp (aggregated) vs direct upstream (py)"),
+        ratioRow("f", "b", "/mcp (aggregated) vs /mcp/py (per-server)"),
+      ],
+      ["l", "l", "r", "r", "r", "r"],
+    ),
+  );
+
+  console.log("\n== tools/list on the aggregated /mcp (modern 2026-07-28), by registered servers and catalog state ==\n");
+  console.log(
+    [
+      `warm = repeated tools/list with an unchanged catalog: warm-up ${WARMUP}, latency ${N} sequential, throughput ${TOTAL} requests at concurrency ${CONCURRENCY}.`,
+      `cold = the first tools/list after the catalog changed: ${COLD} times, bump the catalog generation with`,
+      `       PATCH /admin/v1/servers/{slug} {"status":"disabled"} then {"status":"active"} and time the very next tools/list`,
+      `       (latency; with ${COLD} samples p99 is about the maximum); req/s from ${COLD} bursts of ${CONCURRENCY} concurrent tools/list,`,
+      `       each burst fired right after a bump, over the time inside the bursts (admin calls not counted).`,
+      `servers: "py" plus py2..pyN — the SAME Python upstream URL (${py}) registered under other slugs;`,
+      `       "everything" was removed first. Listing reads the catalog in D1 and never contacts an upstream, so this measures the gateway.`,
+      `Each answer must be a JSON-RPC result with servers x ${directTools} tools (what the upstream lists directly), all {slug}__{tool};`,
+      `       nextCursor pages are followed (default page size 500, so one page here).`,
+    ].join("\n") + "\n",
+  );
+  console.log(
+    table(
+      ["servers", "tools", "catalog", "p50 ms", "p99 ms", "mean ms", "req/s", "conc", "samples (lat/thr)", "p50 cold/warm", "errors"],
+      listRows.flatMap(({ size, expected, warm, cold }) => [
+        [size, expected, "warm", ms(warm.p50), ms(warm.p99), ms(warm.mean), warm.rps.toFixed(0), CONCURRENCY, `${N}/${TOTAL}`, "", `${warm.errorCount}/${warm.requests}`],
+        [
+          size,
+          expected,
+          "cold",
+          ms(cold.p50),
+          ms(cold.p99),
+          ms(cold.mean),
+          cold.rps.toFixed(0),
+          CONCURRENCY,
+          `${cold.samples}/${cold.listed}`,
+          `${(cold.p50 / warm.p50).toFixed(2)}x`,
+          `${cold.errorCount}/${cold.requests}`,
+        ],
+      ]),
+      ["r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  const base = listRows[0];
+  console.log(
+    "\n" +
+      listRows
+        .slice(1)
+        .map(
+          ({ size, warm, cold }) =>
+            `${size} vs ${base.size} server(s): warm p50 ${(warm.p50 / base.warm.p50).toFixed(2)}x, req/s ${(warm.rps / base.warm.rps).toFixed(2)}x; ` +
+            `cold p50 ${(cold.p50 / base.cold.p50).toFixed(2)}x, req/s ${(cold.rps / base.cold.rps).toFixed(2)}x`,
+        )
+        .join("\n"),
+  );
+
   const wasm = readFileSync(join(BUILD, "index_bg.wasm"));
   const gz = gzipSync(wasm, { level: 9 });
   console.log("\n== release wasm (build/index_bg.wasm) ==\n");
@@ -300,10 +546,16 @@ async function main() {
   );
 
   let totalErrors = 0;
-  for (const p of paths) {
+  for (const p of [...paths, callPath]) {
     const r = results[p.key];
     totalErrors += r.errorCount;
     for (const [m, n] of r.errors) console.log(`error (${p.key}) x${n}: ${m}`);
+  }
+  for (const { size, warm, cold } of listRows) {
+    for (const [what, r] of [["warm", warm], ["cold", cold]]) {
+      totalErrors += r.errorCount;
+      for (const [m, n] of r.errors) console.log(`error (l${size} ${what}) x${n}: ${m}`);
+    }
   }
   console.log(
     `\nbench: ${totalErrors === 0 ? "all responses were successful JSON-RPC results" : `${totalErrors} FAILED requests — numbers are not meaningful`}` +

@@ -3,9 +3,13 @@
 # Worker (build.sh), then run bench/bench.mjs on Node 22, which serves build/ in
 # Miniflare/workerd next to the test upstreams (all on 127.0.0.1) and prints tools/call
 # latency p50/p99 and req/s direct vs. through the gateway (both eras), the gateway/direct
-# ratios, and the raw and gzipped size of build/index_bg.wasm. It stops every process it
+# ratios, and the raw and gzipped size of build/index_bg.wasm. It also measures the aggregated
+# endpoint /mcp: tools/call py__echo through /mcp vs direct and /mcp/py, and tools/list on /mcp
+# with 1, 5 and 20 registered servers (the same Python upstream under several slugs), warm
+# (unchanged catalog) and cold (first list after a catalog change). It stops every process it
 # started. Knobs (env): BENCH_N (300 sequential requests for latency), BENCH_TOTAL (600
-# requests for throughput), BENCH_CONCURRENCY (8), BENCH_WARMUP (30), BENCH_TIMEOUT_S (300).
+# requests for throughput), BENCH_CONCURRENCY (8), BENCH_WARMUP (30), BENCH_COLD (30 cold
+# tools/list samples and bursts per size), BENCH_TIMEOUT_S (300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
