@@ -6,7 +6,7 @@ use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::AdminPermit;
-use crate::store::ApiKeyRecord;
+use crate::store::{ApiKeyRecord, DEFAULT_AGENT};
 
 use super::{body, json, ApiError, ApiResult};
 
@@ -14,6 +14,10 @@ use super::{body, json, ApiError, ApiResult};
 #[serde(deny_unknown_fields)]
 struct CreateKey {
     name: String,
+    /// The user or agent the key acts as; without it, the default agent (see docs/identity.md).
+    principal_id: Option<String>,
+    /// RFC 3339; the key fails after it.
+    expires_at: Option<String>,
 }
 
 pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
@@ -37,6 +41,22 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     if b.name.trim().is_empty() || b.name.len() > 200 {
         return Err(ApiError::Validation("name must be 1 to 200 characters".into()));
     }
+    let principal_id = b.principal_id.unwrap_or_else(|| DEFAULT_AGENT.to_string());
+    let principal = svc.directory.get_entity(&principal_id).await?;
+    if !principal.is_some_and(|p| p.kind.is_principal()) {
+        return Err(ApiError::Validation(format!(
+            "no user or agent with id '{principal_id}'"
+        )));
+    }
+    let expires_at = match b.expires_at {
+        Some(e) => Some(
+            chrono::DateTime::parse_from_rfc3339(&e)
+                .map_err(|_| ApiError::Validation("expires_at must be an RFC 3339 timestamp".into()))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        None => None,
+    };
     let key = crypto::new_api_key();
     let rec = ApiKeyRecord {
         id: crypto::random_id("key_"),
@@ -46,6 +66,8 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         created_at: svc.now(),
         last_used_at: None,
         revoked_at: None,
+        principal_id,
+        expires_at,
     };
     svc.keys.create_key(&rec).await?;
     // The only time the secret leaves the gateway.

@@ -1,5 +1,6 @@
 //! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
 //! Every error leaves as an RFC 9457 problem document (mapping in `crate::error`).
+mod directory;
 mod keys;
 mod servers;
 mod virtuals;
@@ -62,9 +63,17 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
+            directory::who_can_use(svc, slug, tool).await
+        }
         ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,
         ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
         ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,
+        ["grants", ..] => directory::grants(svc, &permit, req, &parts[1..]).await,
+        [c, ..] if directory::collection(c).is_some() => {
+            let kind = directory::collection(c).expect("checked");
+            directory::route(svc, &permit, req, kind, &parts[1..]).await
+        }
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
 }

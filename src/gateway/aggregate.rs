@@ -13,7 +13,7 @@ use crate::http::HttpResponse;
 use crate::mcp::error::RpcError;
 use crate::mcp::jsonrpc::{self, Message, RequestId};
 use crate::mcp::version::Era;
-use crate::policy::{self, Principal};
+use crate::policy::Principal;
 use crate::store::{ServerRecord, ToolRecord};
 
 use super::link::{self, Links};
@@ -65,22 +65,31 @@ impl ViewCatalog {
     }
 }
 
-/// Loads the view for a principal: only servers it is permitted to use, only active
-/// (non-quarantined) tools.
+/// Loads the view for a principal: only servers and tools its grants reach (on a virtual server:
+/// its tools, unless explicitly denied), only active (non-quarantined) tools of active servers.
 pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Result<ViewCatalog, GatewayError> {
-    let servers: BTreeMap<String, Rc<ServerRecord>> = svc
+    let access = &principal.access;
+    let active: BTreeMap<String, Rc<ServerRecord>> = svc
         .registry
         .list_servers()
         .await?
         .into_iter()
-        .filter(|s| policy::authorize_server(principal, s).is_some())
+        .filter(|s| s.status == "active")
         .map(|s| (s.slug.clone(), Rc::new(s)))
         .collect();
     let mut entries = Vec::new();
+    let mut servers = BTreeMap::new();
     match view {
         View::All => {
+            servers = active
+                .into_iter()
+                .filter(|(slug, _)| access.server_allowed(slug))
+                .collect();
             for t in svc.registry.list_all_tools().await? {
-                if let Some(server) = servers.get(&t.server_slug).filter(|_| t.is_active()) {
+                let Some(server) = servers.get(&t.server_slug) else {
+                    continue;
+                };
+                if t.is_active() && access.tool_allowed(&server.slug, &t.name) {
                     let name = names::exposed(&server.slug, &t.name);
                     entries.push(Entry {
                         name,
@@ -92,6 +101,9 @@ pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Res
             }
         }
         View::Virtual(slug) => {
+            if !access.virtual_allowed(slug) {
+                return Err(GatewayError::UnknownServer);
+            }
             let v = svc
                 .virtuals
                 .get_virtual(slug)
@@ -99,14 +111,15 @@ pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Res
                 .ok_or(GatewayError::UnknownServer)?;
             let mut catalogs: BTreeMap<String, Vec<ToolRecord>> = BTreeMap::new();
             for vt in v.tools {
-                let Some(server) = servers.get(&vt.server) else {
-                    continue;
-                };
+                let Some(server) = active.get(&vt.server) else { continue };
                 if !catalogs.contains_key(&vt.server) {
                     catalogs.insert(vt.server.clone(), svc.registry.list_tools(&vt.server).await?);
                 }
-                let found = catalogs[&vt.server].iter().find(|t| t.name == vt.tool && t.is_active());
+                let found = catalogs[&vt.server]
+                    .iter()
+                    .find(|t| t.name == vt.tool && t.is_active() && access.virtual_tool_allowed(&vt.server, &t.name));
                 if let Some(t) = found {
+                    servers.insert(server.slug.clone(), server.clone());
                     let name = vt.name.clone().unwrap_or_else(|| t.name.clone());
                     entries.push(Entry {
                         name,

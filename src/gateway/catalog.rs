@@ -125,13 +125,14 @@ pub fn reconcile(previous: Option<&[ToolRecord]>, fresh: Vec<ToolRecord>, new_to
 pub fn check_call(
     msg: &crate::mcp::jsonrpc::Message,
     catalog: &[ToolRecord],
+    granted: impl Fn(&str) -> bool,
 ) -> Result<(), crate::mcp::error::RpcError> {
     let name = msg
         .params()
         .and_then(|p| p.get("name"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    if catalog.iter().any(|t| t.name == name && t.is_active()) {
+    if granted(name) && catalog.iter().any(|t| t.name == name && t.is_active()) {
         Ok(())
     } else {
         Err(crate::mcp::error::RpcError::invalid_params(format!(
@@ -143,10 +144,13 @@ pub fn check_call(
 /// Pinning on a single-server endpoint: a live `tools/list` result keeps only tools that are
 /// active in the catalog *and* still carry their approved definition, so a definition swapped
 /// after approval is hidden even before the next sync notices it.
-pub fn filter_tools_result(mut msg: Value, catalog: &[ToolRecord]) -> Value {
+pub fn filter_tools_result(mut msg: Value, catalog: &[ToolRecord], granted: impl Fn(&str) -> bool) -> Value {
     if let Some(Value::Array(tools)) = msg.pointer_mut("/result/tools") {
         tools.retain(|def| {
             let name = def.get("name").and_then(Value::as_str).unwrap_or("");
+            if !granted(name) {
+                return false;
+            }
             let ok = catalog.iter().any(|t| t.name == name && live_matches(def, t));
             if !ok {
                 tracing::warn!(tool = %name, "tool hidden: not approved in the catalog, or its definition changed");

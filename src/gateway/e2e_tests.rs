@@ -117,7 +117,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let store = MemoryStore::new();
+        let store = MemoryStore::with_defaults();
         let key = crate::crypto::new_api_key();
         block_on(store.create_key(&ApiKeyRecord {
             id: "key_a".into(),
@@ -127,6 +127,8 @@ impl Fixture {
             created_at: "t".into(),
             last_used_at: None,
             revoked_at: None,
+            principal_id: crate::store::DEFAULT_AGENT.into(),
+            expires_at: None,
         }))
         .unwrap();
         let config = Config::from_lookup(|k| match k {
@@ -147,6 +149,7 @@ impl Fixture {
             registry: &self.store,
             keys: &self.store,
             virtuals: &self.store,
+            directory: &self.store,
             http: &self.up,
             config: &self.config,
             live: None,

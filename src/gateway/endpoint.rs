@@ -100,7 +100,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
-    let principal = policy::authenticate_api_key(svc.keys, &req.headers).await?;
+    let principal = policy::authenticate_api_key(svc.keys, svc.directory, &req.headers, &svc.now()).await?;
     let permit = match &target {
         Target::Server(slug) => {
             let server = svc
@@ -218,26 +218,26 @@ async fn modern_server(
             }
         }
     }
-    let post = pinning(svc, server, msg).await?;
+    let post = pinning(svc, permit, msg).await?;
     link::send(&up, server, &PoolLinks, msg, Era::Modern, None, post).await
 }
 
-/// Tool pinning on `/mcp/{slug}`: a call must name an active catalog tool, and a live tool list
-/// is filtered against the approved definitions.
-pub async fn pinning(
-    svc: &Services<'_>,
-    server: &ServerRecord,
-    msg: &Message,
-) -> Result<Option<PostFilter>, GatewayError> {
+/// Grants and pinning on `/mcp/{slug}`: a call must name a granted, active catalog tool, and a
+/// live tool list keeps only granted tools with their approved definitions.
+pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Result<Option<PostFilter>, GatewayError> {
+    let server = permit.server();
+    let access = permit.principal().access.clone();
+    let slug = server.slug.clone();
     match msg.method() {
         Some("tools/call") => {
             let tools = svc.registry.list_tools(&server.slug).await?;
-            catalog::check_call(msg, &tools)?;
+            catalog::check_call(msg, &tools, |t| access.tool_allowed(&slug, t))?;
             Ok(None)
         }
         Some("tools/list") => {
             let tools = svc.registry.list_tools(&server.slug).await?;
-            Ok(Some(Rc::new(move |m| catalog::filter_tools_result(m, &tools))))
+            let filter = move |m| catalog::filter_tools_result(m, &tools, |t| access.tool_allowed(&slug, t));
+            Ok(Some(Rc::new(filter)))
         }
         _ => Ok(None),
     }

@@ -42,6 +42,7 @@ impl LiveDeps {
             registry: &*self.store,
             keys: &*self.store,
             virtuals: &*self.store,
+            directory: &*self.store,
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),

@@ -21,7 +21,7 @@ mod e2e_tests;
 
 use crate::config::{clamp_timeout, Config};
 use crate::http::Headers;
-use crate::store::{ApiKeys, Registry, ServerRecord, VirtualServers};
+use crate::store::{ApiKeys, Directory, Registry, ServerRecord, VirtualServers};
 
 pub use error::GatewayError;
 use upstream::{HttpClient, Upstream};
@@ -31,6 +31,7 @@ pub struct Services<'a> {
     pub registry: &'a dyn Registry,
     pub keys: &'a dyn ApiKeys,
     pub virtuals: &'a dyn VirtualServers,
+    pub directory: &'a dyn Directory,
     pub http: &'a dyn HttpClient,
     pub config: &'a Config,
     /// Milliseconds since the Unix epoch, read once per request.

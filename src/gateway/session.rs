@@ -225,7 +225,7 @@ async fn post(
                     return r;
                 }
             }
-            let post = super::endpoint::pinning(svc, server, msg).await?;
+            let post = super::endpoint::pinning(svc, &permit, msg).await?;
             let up = svc.upstream(server, trace);
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, post).await

@@ -79,6 +79,7 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
         registry: &*store,
         keys: &*store,
         virtuals: &*store,
+        directory: &*store,
         http: &*http,
         config: cfg,
         now_ms: now_ms(),

@@ -166,6 +166,7 @@ impl DurableObject for McpSession {
             registry: &*store,
             keys: &*store,
             virtuals: &*store,
+            directory: &*store,
             http: &*http,
             config: &cfg,
             now_ms: now_ms(),

@@ -5,13 +5,19 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::crypto;
 use crate::http::Headers;
-use crate::store::{ApiKeys, ServerRecord, StoreError};
+use crate::store::{ApiKeys, Directory, ServerRecord, StoreError};
 
-/// An authenticated caller of the MCP endpoints.
+use super::access::Access;
+pub use super::access::Identity;
+
+/// An authenticated caller of the MCP endpoints: the key, who it acts as, and the grants that
+/// apply — loaded on every request, so a change takes effect on the next one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Principal {
     pub key_id: String,
     pub key_name: String,
+    pub identity: Identity,
+    pub access: Access,
 }
 
 /// Proof that a principal may use one server. Only `authorize_server` makes one, and every
@@ -47,6 +53,8 @@ pub enum AuthError {
     Invalid,
     #[error("credentials revoked")]
     Revoked,
+    #[error("credentials expired")]
+    Expired,
     #[error("admin API disabled: no ADMIN_TOKEN configured")]
     AdminDisabled,
     #[error(transparent)]
@@ -64,8 +72,13 @@ pub fn bearer(headers: &Headers) -> Option<&str> {
 }
 
 /// Authenticates an agent by gateway API key. Keys are looked up by hash, and the stored hash
-/// is compared in constant time.
-pub async fn authenticate_api_key(keys: &dyn ApiKeys, headers: &Headers) -> Result<Principal, AuthError> {
+/// is compared in constant time; then the principal's identity and grants are loaded.
+pub async fn authenticate_api_key(
+    keys: &dyn ApiKeys,
+    directory: &dyn Directory,
+    headers: &Headers,
+    now: &str,
+) -> Result<Principal, AuthError> {
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if !token.starts_with(crypto::API_KEY_PREFIX) {
         return Err(AuthError::Invalid);
@@ -78,16 +91,26 @@ pub async fn authenticate_api_key(keys: &dyn ApiKeys, headers: &Headers) -> Resu
     if rec.revoked_at.is_some() {
         return Err(AuthError::Revoked);
     }
+    // RFC 3339 UTC timestamps of one format order lexically.
+    if rec.expires_at.as_deref().is_some_and(|e| e <= now) {
+        return Err(AuthError::Expired);
+    }
+    // A key whose user or agent was removed no longer authenticates.
+    let identity = directory.identity(&rec.principal_id).await?.ok_or(AuthError::Revoked)?;
+    let grants = directory.grants_for(&identity.subject_ids()).await?;
+    let access = Access::new(&identity, grants);
     Ok(Principal {
         key_id: rec.id,
         key_name: rec.name,
+        identity,
+        access,
     })
 }
 
-/// Every key may use every active server until grants arrive; a disabled server is refused
-/// as if it did not exist.
+/// A principal may use an active server its grants reach; to anyone else the server does not
+/// exist.
 pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<Permit> {
-    (server.status == "active").then(|| Permit {
+    (server.status == "active" && principal.access.server_allowed(&server.slug)).then(|| Permit {
         principal: principal.clone(),
         server: server.clone(),
     })
@@ -112,9 +135,9 @@ mod tests {
 
     #[test]
     fn api_key_lifecycle() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::with_defaults();
         let key = crypto::new_api_key();
-        let rec = ApiKeyRecord {
+        let mut rec = ApiKeyRecord {
             id: "key_1".into(),
             name: "ci".into(),
             prefix: key[..12].into(),
@@ -122,30 +145,35 @@ mod tests {
             created_at: "now".into(),
             last_used_at: None,
             revoked_at: None,
+            principal_id: crate::store::DEFAULT_AGENT.into(),
+            expires_at: Some("2030-01-01T00:00:00.000Z".into()),
         };
         block_on(store.create_key(&rec)).unwrap();
-        let h = |t: &str| Headers::new().with("Authorization", format!("Bearer {t}"));
-        assert_eq!(
-            block_on(authenticate_api_key(&store, &h(&key))).unwrap().key_id,
-            "key_1"
+        let auth = |t: &str, now: &str| {
+            let h = Headers::new().with("Authorization", format!("Bearer {t}"));
+            block_on(authenticate_api_key(&store, &store, &h, now))
+        };
+        let now = "2026-11-24T00:00:00.000Z";
+        let p = auth(&key, now).unwrap();
+        assert_eq!(p.key_id, "key_1");
+        assert!(
+            p.access.server_allowed("anything"),
+            "the default agent keeps its default grant"
         );
-        assert_eq!(
-            block_on(authenticate_api_key(&store, &Headers::new())).unwrap_err(),
-            AuthError::Missing
-        );
-        assert_eq!(
-            block_on(authenticate_api_key(&store, &h("mcpgw_forged"))).unwrap_err(),
-            AuthError::Invalid
-        );
-        assert_eq!(
-            block_on(authenticate_api_key(&store, &h("other"))).unwrap_err(),
-            AuthError::Invalid
-        );
+        assert_eq!(auth(&key, "2031-01-01T00:00:00.000Z").unwrap_err(), AuthError::Expired);
+        let missing = block_on(authenticate_api_key(&store, &store, &Headers::new(), now));
+        assert_eq!(missing.unwrap_err(), AuthError::Missing);
+        assert_eq!(auth("mcpgw_forged", now).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth("other", now).unwrap_err(), AuthError::Invalid);
+        // A key whose principal is gone fails.
+        let orphan = crypto::new_api_key();
+        rec.id = "key_2".into();
+        rec.key_hash = crypto::hash_secret(&orphan);
+        rec.principal_id = "agt_gone".into();
+        block_on(store.create_key(&rec)).unwrap();
+        assert_eq!(auth(&orphan, now).unwrap_err(), AuthError::Revoked);
         block_on(store.revoke_key("key_1", "later")).unwrap();
-        assert_eq!(
-            block_on(authenticate_api_key(&store, &h(&key))).unwrap_err(),
-            AuthError::Revoked
-        );
+        assert_eq!(auth(&key, now).unwrap_err(), AuthError::Revoked);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Authentication and authorization: who is calling, and proof (a permit) that they may act.
 //! Pure functions over loaded state; storage comes in through the store traits.
+pub mod access;
 pub mod auth;
 
 pub use auth::{authenticate_api_key, authorize_admin, authorize_server, AdminPermit, AuthError, Permit, Principal};

@@ -13,11 +13,69 @@ pub struct MemoryStore {
     keys: RefCell<Vec<ApiKeyRecord>>,
     virtuals: RefCell<BTreeMap<String, VirtualServer>>,
     generation: std::cell::Cell<u64>,
+    directory: super::directory_memory::MemoryDirectory,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store holding what the migrations create: the default org, workspace and agent, and
+    /// the default agent's grants.
+    pub fn with_defaults() -> Self {
+        use crate::policy::access::{Effect, ResourceKind, SubjectKind};
+        let s = Self::default();
+        let entity = |id: &str, kind, parent: Option<&str>, name: &str| Entity {
+            id: id.into(),
+            kind,
+            parent_id: parent.map(str::to_string),
+            name: name.into(),
+            email: None,
+            external_subject: None,
+            created_at: "1970-01-01T00:00:00.000Z".into(),
+        };
+        let d = &s.directory;
+        let seed = async {
+            d.create_entity(&entity(DEFAULT_ORG, EntityKind::Org, None, "Default organization"))
+                .await?;
+            d.create_entity(&entity(
+                DEFAULT_WORKSPACE,
+                EntityKind::Workspace,
+                Some(DEFAULT_ORG),
+                "Default workspace",
+            ))
+            .await?;
+            d.create_entity(&entity(
+                DEFAULT_AGENT,
+                EntityKind::Agent,
+                Some(DEFAULT_ORG),
+                "Default agent",
+            ))
+            .await?;
+            d.add_member(DEFAULT_AGENT, DEFAULT_WORKSPACE, "").await?;
+            for (id, kind) in [
+                ("grant_default_servers", ResourceKind::Server),
+                ("grant_default_virtual", ResourceKind::Virtual),
+            ] {
+                d.create_grant(&Grant {
+                    id: id.into(),
+                    subject_kind: SubjectKind::Agent,
+                    subject_id: DEFAULT_AGENT.into(),
+                    resource_kind: kind,
+                    resource: "*".into(),
+                    tool: None,
+                    effect: Effect::Allow,
+                    created_at: "1970-01-01T00:00:00.000Z".into(),
+                })
+                .await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        futures_util::FutureExt::now_or_never(seed)
+            .expect("in-memory futures are ready")
+            .expect("seed");
+        s
     }
 }
 
@@ -175,5 +233,61 @@ impl ApiKeys for MemoryStore {
                 None => false,
             },
         )
+    }
+}
+
+/// The directory part delegates to `MemoryDirectory`.
+#[async_trait(?Send)]
+impl Directory for MemoryStore {
+    async fn create_entity(&self, e: &Entity) -> StoreResult<()> {
+        self.directory.create_entity(e).await
+    }
+    async fn get_entity(&self, id: &str) -> StoreResult<Option<Entity>> {
+        self.directory.get_entity(id).await
+    }
+    async fn list_entities(
+        &self,
+        kind: EntityKind,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Entity>> {
+        self.directory.list_entities(kind, parent, after, limit).await
+    }
+    async fn update_entity(&self, e: &Entity) -> StoreResult<bool> {
+        self.directory.update_entity(e).await
+    }
+    async fn delete_entity(&self, id: &str) -> StoreResult<bool> {
+        self.directory.delete_entity(id).await
+    }
+    async fn count_dependents(&self, id: &str) -> StoreResult<usize> {
+        self.directory.count_dependents(id).await
+    }
+    async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()> {
+        self.directory.add_member(principal_id, group_id, at).await
+    }
+    async fn remove_member(&self, principal_id: &str, group_id: &str) -> StoreResult<bool> {
+        self.directory.remove_member(principal_id, group_id).await
+    }
+    async fn list_members(&self, group_id: &str) -> StoreResult<Vec<String>> {
+        self.directory.list_members(group_id).await
+    }
+    async fn identity(&self, principal_id: &str) -> StoreResult<Option<Identity>> {
+        self.directory.identity(principal_id).await
+    }
+    async fn all_identities(&self) -> StoreResult<Vec<Identity>> {
+        self.directory.all_identities().await
+    }
+    async fn create_grant(&self, g: &Grant) -> StoreResult<()> {
+        self.directory.create_grant(g).await
+    }
+    async fn list_grants(&self) -> StoreResult<Vec<Grant>> {
+        self.directory.list_grants().await
+    }
+    async fn delete_grant(&self, id: &str) -> StoreResult<bool> {
+        self.directory.delete_grant(id).await
+    }
+    async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>> {
+        self.directory.grants_for(subject_ids).await
     }
 }

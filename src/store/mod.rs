@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mcp::version::Era;
+use crate::policy::access::{Grant, Identity};
 
+pub mod directory_memory;
 pub mod memory;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -100,6 +102,122 @@ pub struct VirtualServer {
     pub updated_at: String,
 }
 
+/// The organization, workspace and agent that migration 0003 creates, so that API keys issued
+/// before identities existed keep working: such keys act as `DEFAULT_AGENT`, which has a grant
+/// to every server and virtual server. New users and agents get nothing until granted.
+pub const DEFAULT_ORG: &str = "org_default";
+pub const DEFAULT_WORKSPACE: &str = "ws_default";
+pub const DEFAULT_AGENT: &str = "agt_default";
+
+/// Kinds of directory entries: the hierarchy and the principals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityKind {
+    Org,
+    Workspace,
+    Team,
+    User,
+    Agent,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Org => "org",
+            EntityKind::Workspace => "workspace",
+            EntityKind::Team => "team",
+            EntityKind::User => "user",
+            EntityKind::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "org" => EntityKind::Org,
+            "workspace" => EntityKind::Workspace,
+            "team" => EntityKind::Team,
+            "user" => EntityKind::User,
+            "agent" => EntityKind::Agent,
+            _ => return None,
+        })
+    }
+
+    /// The id prefix of this kind (ids are unique across kinds).
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            EntityKind::Org => "org_",
+            EntityKind::Workspace => "ws_",
+            EntityKind::Team => "team_",
+            EntityKind::User => "usr_",
+            EntityKind::Agent => "agt_",
+        }
+    }
+
+    /// The kind an entry of this kind hangs under (`None` for organizations).
+    pub fn parent(self) -> Option<EntityKind> {
+        match self {
+            EntityKind::Org => None,
+            EntityKind::Workspace | EntityKind::User | EntityKind::Agent => Some(EntityKind::Org),
+            EntityKind::Team => Some(EntityKind::Workspace),
+        }
+    }
+
+    pub fn is_principal(self) -> bool {
+        matches!(self, EntityKind::User | EntityKind::Agent)
+    }
+}
+
+/// One entry of the directory (D1 table `directory`): an organization, workspace, team, user
+/// or agent. Workspaces, users and agents belong to an org; teams to a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub id: String,
+    pub kind: EntityKind,
+    pub parent_id: Option<String>,
+    pub name: String,
+    /// Users: e-mail from the identity provider.
+    pub email: Option<String>,
+    /// Users provisioned from an identity provider: `{issuer}|{sub}`.
+    pub external_subject: Option<String>,
+    pub created_at: String,
+}
+
+/// The directory: hierarchy, principals, memberships and grants.
+#[async_trait(?Send)]
+pub trait Directory {
+    /// `Conflict` if the id (or external subject) exists.
+    async fn create_entity(&self, e: &Entity) -> StoreResult<()>;
+    async fn get_entity(&self, id: &str) -> StoreResult<Option<Entity>>;
+    /// Entries of a kind (under `parent` if given), ordered by id, after `after`, at most `limit`.
+    async fn list_entities(
+        &self,
+        kind: EntityKind,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Entity>>;
+    /// Replaces name and email; `false` if no such entry.
+    async fn update_entity(&self, e: &Entity) -> StoreResult<bool>;
+    /// Deletes an entry with its memberships; `false` if no such entry.
+    async fn delete_entity(&self, id: &str) -> StoreResult<bool>;
+    /// Entries whose parent is `id`, and members of it (a non-empty group cannot be deleted).
+    async fn count_dependents(&self, id: &str) -> StoreResult<usize>;
+    async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()>;
+    async fn remove_member(&self, principal_id: &str, group_id: &str) -> StoreResult<bool>;
+    /// Principal ids that are members of a workspace or team.
+    async fn list_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
+    /// A principal with its org, workspaces (direct, and those of its teams) and teams.
+    async fn identity(&self, principal_id: &str) -> StoreResult<Option<Identity>>;
+    /// Every principal's identity (for "who can use …" questions).
+    async fn all_identities(&self) -> StoreResult<Vec<Identity>>;
+    async fn create_grant(&self, g: &Grant) -> StoreResult<()>;
+    /// All grants, ordered by id.
+    async fn list_grants(&self) -> StoreResult<Vec<Grant>>;
+    async fn delete_grant(&self, id: &str) -> StoreResult<bool>;
+    /// Grants whose subject is one of `subject_ids`.
+    async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>>;
+}
+
 /// A gateway API key (D1 table `api_keys`). The secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
@@ -113,6 +231,10 @@ pub struct ApiKeyRecord {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The user or agent the key acts as.
+    pub principal_id: String,
+    /// RFC 3339; the key fails after it.
+    pub expires_at: Option<String>,
 }
 
 /// Servers and their tool catalogs.
@@ -143,8 +265,8 @@ pub trait Registry {
 }
 
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
-pub trait Store: Registry + ApiKeys + VirtualServers {}
-impl<T: Registry + ApiKeys + VirtualServers> Store for T {}
+pub trait Store: Registry + ApiKeys + VirtualServers + Directory {}
+impl<T: Registry + ApiKeys + VirtualServers + Directory> Store for T {}
 
 /// Virtual servers.
 #[async_trait(?Send)]

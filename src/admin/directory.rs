@@ -1,0 +1,331 @@
+//! `/admin/v1/{orgs,workspaces,teams,users,agents}`, their members, `/admin/v1/grants`, and the
+//! access questions "what can principal X use?" and "who can use tool Y?".
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::crypto;
+use crate::gateway::Services;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::access::{Access, Effect, Grant, ResourceKind, SubjectKind};
+use crate::policy::AdminPermit;
+use crate::store::{Entity, EntityKind, StoreError};
+
+use super::servers::{query_param, MAX_NAME_LEN};
+use super::{body, json, ApiError, ApiResult};
+
+/// Page size of directory lists (`?limit=` may ask for fewer or more, up to `MAX_PAGE`).
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateEntity {
+    name: String,
+    /// The org (workspaces, users, agents) or workspace (teams) it belongs to.
+    parent_id: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchEntity {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    principal_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateGrant {
+    subject_kind: SubjectKind,
+    subject_id: String,
+    #[serde(default = "server_kind")]
+    resource_kind: ResourceKind,
+    resource: String,
+    tool: Option<String>,
+    effect: Effect,
+}
+
+fn server_kind() -> ResourceKind {
+    ResourceKind::Server
+}
+
+/// The kind a collection path names.
+pub fn collection(segment: &str) -> Option<EntityKind> {
+    Some(match segment {
+        "orgs" => EntityKind::Org,
+        "workspaces" => EntityKind::Workspace,
+        "teams" => EntityKind::Team,
+        "users" => EntityKind::User,
+        "agents" => EntityKind::Agent,
+        _ => return None,
+    })
+}
+
+pub async fn route(
+    svc: &Services<'_>,
+    _permit: &AdminPermit,
+    req: &HttpRequest,
+    kind: EntityKind,
+    parts: &[&str],
+) -> ApiResult {
+    let plural = format!("{}s", kind.as_str());
+    match (parts, req.method) {
+        ([], Method::Get) => {
+            let limit = query_param(req, "limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(DEFAULT_PAGE)
+                .clamp(1, MAX_PAGE);
+            let parent = query_param(req, "parent_id");
+            let after = query_param(req, "after");
+            let items = svc
+                .directory
+                .list_entities(kind, parent.as_deref(), after.as_deref(), limit)
+                .await?;
+            let next = (items.len() == limit)
+                .then(|| items.last().map(|e| e.id.clone()))
+                .flatten();
+            json(200, &json!({ plural: items, "next_after": next }))
+        }
+        ([], Method::Post) => create(svc, req, kind).await,
+        ([id], Method::Get) => json(200, &get(svc, id, kind).await?),
+        ([id], Method::Patch) => {
+            let b: PatchEntity = body(req)?;
+            let mut e = get(svc, id, kind).await?;
+            if let Some(n) = b.name {
+                validate_name(&n)?;
+                e.name = n;
+            }
+            if b.email.is_some() {
+                e.email = b.email;
+            }
+            svc.directory.update_entity(&e).await?;
+            json(200, &e)
+        }
+        ([id], Method::Delete) => {
+            get(svc, id, kind).await?;
+            if svc.directory.count_dependents(id).await? > 0 {
+                return Err(ApiError::Conflict(format!(
+                    "'{id}' still has members or entries under it"
+                )));
+            }
+            svc.directory.delete_entity(id).await?;
+            svc.registry.bump_catalog_generation().await?;
+            Ok(HttpResponse::new(204))
+        }
+        ([id, "members"], Method::Get) if is_group(kind) => {
+            get(svc, id, kind).await?;
+            json(200, &json!({"members": svc.directory.list_members(id).await?}))
+        }
+        ([id, "members"], Method::Post) if is_group(kind) => {
+            let group = get(svc, id, kind).await?;
+            let b: AddMember = body(req)?;
+            let p = svc.directory.get_entity(&b.principal_id).await?;
+            let p = p
+                .filter(|p| p.kind.is_principal())
+                .ok_or_else(|| ApiError::Validation(format!("no user or agent with id '{}'", b.principal_id)))?;
+            if org_of(svc, &group).await? != p.parent_id {
+                return Err(ApiError::Validation(
+                    "a member must belong to the group's organization".into(),
+                ));
+            }
+            svc.directory.add_member(&p.id, id, &svc.now()).await?;
+            svc.registry.bump_catalog_generation().await?;
+            Ok(HttpResponse::new(204))
+        }
+        ([id, "members", pid], Method::Delete) if is_group(kind) => {
+            if !svc.directory.remove_member(pid, id).await? {
+                return Err(ApiError::NotFound(format!("'{pid}' is not a member of '{id}'")));
+            }
+            svc.registry.bump_catalog_generation().await?;
+            Ok(HttpResponse::new(204))
+        }
+        ([id, "access"], Method::Get) if kind.is_principal() => access_of(svc, id).await,
+        ([] | [_], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+fn is_group(kind: EntityKind) -> bool {
+    matches!(kind, EntityKind::Workspace | EntityKind::Team)
+}
+
+fn validate_name(n: &str) -> Result<(), ApiError> {
+    if n.trim().is_empty() || n.len() > MAX_NAME_LEN {
+        return Err(ApiError::Validation(format!(
+            "name must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+async fn get(svc: &Services<'_>, id: &str, kind: EntityKind) -> Result<Entity, ApiError> {
+    svc.directory
+        .get_entity(id)
+        .await?
+        .filter(|e| e.kind == kind)
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id '{id}'", kind.as_str())))
+}
+
+/// The organization an entry belongs to.
+async fn org_of(svc: &Services<'_>, e: &Entity) -> Result<Option<String>, ApiError> {
+    Ok(match e.kind {
+        EntityKind::Org => Some(e.id.clone()),
+        EntityKind::Team => match &e.parent_id {
+            Some(ws) => svc.directory.get_entity(ws).await?.and_then(|w| w.parent_id),
+            None => None,
+        },
+        _ => e.parent_id.clone(),
+    })
+}
+
+async fn create(svc: &Services<'_>, req: &HttpRequest, kind: EntityKind) -> ApiResult {
+    let b: CreateEntity = body(req)?;
+    validate_name(&b.name)?;
+    match (kind.parent(), &b.parent_id) {
+        (None, None) => {}
+        (None, Some(_)) => return Err(ApiError::Validation("an organization has no parent_id".into())),
+        (Some(pk), Some(pid)) => {
+            if !svc.directory.get_entity(pid).await?.is_some_and(|p| p.kind == pk) {
+                return Err(ApiError::Validation(format!(
+                    "parent_id must name an existing {}",
+                    pk.as_str()
+                )));
+            }
+        }
+        (Some(pk), None) => {
+            return Err(ApiError::Validation(format!(
+                "parent_id (the {}) is required",
+                pk.as_str()
+            )))
+        }
+    }
+    let e = Entity {
+        id: crypto::random_id(kind.id_prefix()),
+        kind,
+        parent_id: b.parent_id,
+        name: b.name,
+        email: b.email,
+        external_subject: None,
+        created_at: svc.now(),
+    };
+    match svc.directory.create_entity(&e).await {
+        Err(StoreError::Conflict) => return Err(ApiError::Conflict("that entry already exists".into())),
+        other => other?,
+    }
+    json(201, &e)
+}
+
+/// `/admin/v1/grants`.
+pub async fn grants(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    match (parts, req.method) {
+        ([], Method::Get) => json(200, &json!({"grants": svc.directory.list_grants().await?})),
+        ([], Method::Post) => {
+            let b: CreateGrant = body(req)?;
+            let subject = svc.directory.get_entity(&b.subject_id).await?;
+            if subject.is_none_or(|s| s.kind.as_str() != kind_name(b.subject_kind)) {
+                return Err(ApiError::Validation(format!(
+                    "subject_id must name an existing {}",
+                    kind_name(b.subject_kind)
+                )));
+            }
+            if b.resource.is_empty()
+                || b.resource.len() > 200
+                || b.tool.as_ref().is_some_and(|t| t.is_empty() || t.len() > 200)
+            {
+                return Err(ApiError::Validation(
+                    "resource and tool must be 1 to 200 characters".into(),
+                ));
+            }
+            if b.resource_kind == ResourceKind::Virtual && b.tool.is_some() {
+                return Err(ApiError::Validation("a grant on a virtual server has no tool".into()));
+            }
+            let g = Grant {
+                id: crypto::random_id("grant_"),
+                subject_kind: b.subject_kind,
+                subject_id: b.subject_id,
+                resource_kind: b.resource_kind,
+                resource: b.resource,
+                tool: b.tool,
+                effect: b.effect,
+                created_at: svc.now(),
+            };
+            svc.directory.create_grant(&g).await?;
+            svc.registry.bump_catalog_generation().await?;
+            json(201, &g)
+        }
+        ([id], Method::Delete) => {
+            if !svc.directory.delete_grant(id).await? {
+                return Err(ApiError::NotFound(format!("no grant with id '{id}'")));
+            }
+            svc.registry.bump_catalog_generation().await?;
+            Ok(HttpResponse::new(204))
+        }
+        ([] | [_], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+fn kind_name(k: SubjectKind) -> &'static str {
+    match k {
+        SubjectKind::Org => "org",
+        SubjectKind::Workspace => "workspace",
+        SubjectKind::Team => "team",
+        SubjectKind::User => "user",
+        SubjectKind::Agent => "agent",
+    }
+}
+
+/// "What can principal X use?": every active server it reaches, with its usable tools.
+async fn access_of(svc: &Services<'_>, id: &str) -> ApiResult {
+    let identity = svc
+        .directory
+        .identity(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user or agent with id '{id}'")))?;
+    let access = Access::new(&identity, svc.directory.grants_for(&identity.subject_ids()).await?);
+    let tools = svc.registry.list_all_tools().await?;
+    let mut servers = Vec::new();
+    for s in svc.registry.list_servers().await? {
+        if s.status != "active" || !access.server_allowed(&s.slug) {
+            continue;
+        }
+        let usable: Vec<&str> = tools
+            .iter()
+            .filter(|t| t.server_slug == s.slug && t.is_active() && access.tool_allowed(&s.slug, &t.name))
+            .map(|t| t.name.as_str())
+            .collect();
+        servers.push(json!({"server": s.slug, "tools": usable}));
+    }
+    let virtuals: Vec<String> = svc
+        .virtuals
+        .list_virtual()
+        .await?
+        .into_iter()
+        .filter(|v| access.virtual_allowed(&v.slug))
+        .map(|v| v.slug)
+        .collect();
+    json(
+        200,
+        &json!({"principal": identity, "servers": servers, "virtual_servers": virtuals}),
+    )
+}
+
+/// "Who can use tool Y of server S?": every user and agent whose grants reach it.
+pub async fn who_can_use(svc: &Services<'_>, slug: &str, tool: &str) -> ApiResult {
+    let grants = svc.directory.list_grants().await?;
+    let who: Vec<_> = svc
+        .directory
+        .all_identities()
+        .await?
+        .into_iter()
+        .filter(|i| Access::new(i, grants.iter().cloned()).tool_allowed(slug, tool))
+        .map(|i| json!({"id": i.principal_id, "kind": i.kind}))
+        .collect();
+    json(200, &json!({"server": slug, "tool": tool, "principals": who}))
+}
