@@ -51,7 +51,8 @@ export async function startGateway({ vars = {}, d1Database = "DB", persist } = {
         { type: "ESModule", path: join(BUILD, "index.js") },
         { type: "CompiledWasm", path: join(BUILD, "index_bg.wasm") },
       ],
-      bindings: { ...workerOptions.bindings, ADMIN_TOKEN: adminToken, ...vars },
+      // Fixed secrets, whatever a local .dev.vars (read by wrangler) holds: tests are hermetic.
+      bindings: { ...workerOptions.bindings, ADMIN_TOKEN: adminToken, GATEWAY_SECRET: "test-gateway-secret", ...vars },
       host: "127.0.0.1",
       port: 0, // random free port, read back from mf.ready
       cf: false, // offline: don't fetch the Request.cf object

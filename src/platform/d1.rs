@@ -432,13 +432,16 @@ impl From<KeyRow> for ApiKeyRecord {
 impl ApiKeys for D1Store {
     async fn create_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
         self.run(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?1,?2,?3,?4,?5)",
+            "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, principal_id, expires_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7)",
             &[
                 text(&k.id),
                 text(&k.name),
                 text(&k.prefix),
                 text(&k.key_hash),
                 text(&k.created_at),
+                text(&k.principal_id),
+                opt(&k.expires_at),
             ],
         )
         .await?;
