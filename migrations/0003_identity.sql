@@ -46,3 +46,13 @@ INSERT INTO grants (id, subject_kind, subject_id, resource_kind, resource, tool,
 
 ALTER TABLE api_keys ADD COLUMN principal_id TEXT NOT NULL DEFAULT 'agt_default';
 ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+
+-- Trusted OIDC issuers, per organization. `config` is the JSON of audiences, claim names and
+-- the IdP-group → team mapping (see docs/identity.md).
+CREATE TABLE identity_providers (
+  id          TEXT PRIMARY KEY,              -- idp_…
+  org_id      TEXT NOT NULL REFERENCES directory(id),
+  issuer      TEXT NOT NULL UNIQUE,          -- exactly the tokens' `iss`
+  config      TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+);

@@ -20,6 +20,10 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
     match e {
         GatewayError::Protocol(r) => r.clone(),
         GatewayError::Auth(AuthError::Store(s)) | GatewayError::Store(s) => internal(s),
+        GatewayError::Auth(AuthError::Provider(detail)) => {
+            tracing::warn!(detail = %detail, "identity provider failed");
+            RpcError::new(codes::INTERNAL_ERROR, "identity provider unavailable", 503)
+        }
         GatewayError::Auth(_) => RpcError::new(
             codes::UNAUTHORIZED,
             "unauthorized: a valid gateway API key is required",

@@ -377,3 +377,42 @@ export async function openStream(gw, path, init) {
     },
   };
 }
+
+/**
+ * A real OpenID provider (tests/idp/oidc_server.mjs, npm oidc-provider) on loopback, signing
+ * with an RSA key this process holds too (so tests can also craft tokens with it).
+ * Returns { issuer, privateJwk, kid, token(resource?), stop }.
+ */
+export async function startOidcProvider() {
+  const { generateKeyPair, exportJWK } = await import("jose");
+  const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const privateJwk = { ...(await exportJWK(privateKey)), kid: "test-key-1", alg: "RS256", use: "sig" };
+  const port = await freePort();
+  const p = await startProcess(process.execPath, ["tests/idp/oidc_server.mjs"], {
+    readyLine: "READY",
+    env: { OIDC_PORT: String(port), OIDC_JWKS: JSON.stringify({ keys: [privateJwk] }) },
+  });
+  const issuer = `http://127.0.0.1:${port}`;
+  return {
+    issuer,
+    privateJwk,
+    kid: privateJwk.kid,
+    async token(resource = "https://gateway.test/mcp") {
+      const res = await fetch(`${issuer}/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: "agent-a",
+          client_secret: "secret-a-secret-a-secret-a-secret-a",
+          resource,
+          scope: "mcp",
+        }),
+      });
+      const body = await res.json();
+      if (!body.access_token) throw new Error(`no token: ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    stop: p.stop,
+  };
+}

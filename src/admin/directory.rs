@@ -329,3 +329,72 @@ pub async fn who_can_use(svc: &Services<'_>, slug: &str, tool: &str) -> ApiResul
         .collect();
     json(200, &json!({"server": slug, "tool": tool, "principals": who}))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateIdp {
+    org_id: String,
+    issuer: String,
+    audiences: Vec<String>,
+    subject_claim: Option<String>,
+    email_claim: Option<String>,
+    groups_claim: Option<String>,
+    #[serde(default)]
+    group_teams: std::collections::BTreeMap<String, String>,
+}
+
+/// `/admin/v1/identity-providers`: the OIDC issuers an organization trusts.
+pub async fn identity_providers(
+    svc: &Services<'_>,
+    _permit: &AdminPermit,
+    req: &HttpRequest,
+    parts: &[&str],
+) -> ApiResult {
+    match (parts, req.method) {
+        ([], Method::Get) => json(200, &json!({"identity_providers": svc.directory.list_idps().await?})),
+        ([], Method::Post) => {
+            let b: CreateIdp = body(req)?;
+            get(svc, &b.org_id, EntityKind::Org).await?;
+            let issuer_ok = url::Url::parse(&b.issuer).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if !issuer_ok {
+                return Err(ApiError::Validation("issuer must be an absolute http(s) URL".into()));
+            }
+            if b.audiences.is_empty() || b.audiences.iter().any(|a| a.is_empty()) {
+                return Err(ApiError::Validation("audiences must list at least one audience".into()));
+            }
+            for team in b.group_teams.values() {
+                let t = get(svc, team, EntityKind::Team).await?;
+                if org_of(svc, &t).await?.as_deref() != Some(b.org_id.as_str()) {
+                    return Err(ApiError::Validation(format!(
+                        "team '{team}' is not in organization '{}'",
+                        b.org_id
+                    )));
+                }
+            }
+            let idp = crate::policy::oidc::IdentityProvider {
+                id: crypto::random_id("idp_"),
+                org_id: b.org_id,
+                issuer: b.issuer,
+                audiences: b.audiences,
+                subject_claim: b.subject_claim.unwrap_or_else(|| "sub".into()),
+                email_claim: b.email_claim.unwrap_or_else(|| "email".into()),
+                groups_claim: b.groups_claim.unwrap_or_else(|| "groups".into()),
+                group_teams: b.group_teams,
+                created_at: svc.now(),
+            };
+            match svc.directory.create_idp(&idp).await {
+                Err(StoreError::Conflict) => return Err(ApiError::Conflict("that issuer is already trusted".into())),
+                other => other?,
+            }
+            json(201, &idp)
+        }
+        ([id], Method::Delete) => {
+            if !svc.directory.delete_idp(id).await? {
+                return Err(ApiError::NotFound(format!("no identity provider with id '{id}'")));
+            }
+            Ok(HttpResponse::new(204))
+        }
+        ([] | [_], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}

@@ -70,6 +70,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
         ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,
         ["grants", ..] => directory::grants(svc, &permit, req, &parts[1..]).await,
+        ["identity-providers", ..] => directory::identity_providers(svc, &permit, req, &parts[1..]).await,
         [c, ..] if directory::collection(c).is_some() => {
             let kind = directory::collection(c).expect("checked");
             directory::route(svc, &permit, req, kind, &parts[1..]).await

@@ -100,7 +100,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
-    let principal = policy::authenticate_api_key(svc.keys, svc.directory, &req.headers, &svc.now()).await?;
+    let principal = policy::authenticate(svc.keys, svc.directory, svc.http, &req.headers, svc.now_ms).await?;
     let permit = match &target {
         Target::Server(slug) => {
             let server = svc

@@ -7,6 +7,7 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::mcp::version::Era;
 use crate::policy::access::{Grant, Identity};
+use crate::policy::oidc::IdentityProvider;
 use crate::store::{
     ApiKeyRecord, ApiKeys, Directory, Entity, EntityKind, Registry, ServerRecord, StoreError, StoreResult, ToolRecord,
     VirtualServer, VirtualServers,
@@ -533,6 +534,11 @@ fn enum_text<T: serde::Serialize>(v: &T) -> JsValue {
 }
 
 #[derive(Deserialize)]
+struct IdpRow {
+    config: String,
+}
+
+#[derive(Deserialize)]
 struct MemberRow {
     principal_id: String,
     group_id: String,
@@ -741,6 +747,55 @@ impl Directory for D1Store {
 
     async fn delete_grant(&self, id: &str) -> StoreResult<bool> {
         Ok(self.run("DELETE FROM grants WHERE id = ?1", &[text(id)]).await? > 0)
+    }
+
+    async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>> {
+        let sql = format!("SELECT {ENTITY_COLUMNS} FROM directory WHERE external_subject = ?1");
+        let row: Option<EntityRow> = self.first(&sql, &[text(external_subject)]).await?;
+        Ok(row.and_then(EntityRow::into_entity))
+    }
+
+    async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()> {
+        let config = serde_json::to_string(idp).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.run(
+            "INSERT INTO identity_providers (id, org_id, issuer, config, created_at) VALUES (?1,?2,?3,?4,?5)",
+            &[
+                text(&idp.id),
+                text(&idp.org_id),
+                text(&idp.issuer),
+                text(&config),
+                text(&idp.created_at),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
+        let rows: Vec<IdpRow> = self
+            .all("SELECT config FROM identity_providers ORDER BY id", &[])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| serde_json::from_str(&r.config).ok())
+            .collect())
+    }
+
+    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
+        let row: Option<IdpRow> = self
+            .first(
+                "SELECT config FROM identity_providers WHERE issuer = ?1",
+                &[text(issuer)],
+            )
+            .await?;
+        Ok(row.and_then(|r| serde_json::from_str(&r.config).ok()))
+    }
+
+    async fn delete_idp(&self, id: &str) -> StoreResult<bool> {
+        Ok(self
+            .run("DELETE FROM identity_providers WHERE id = ?1", &[text(id)])
+            .await?
+            > 0)
     }
 
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>> {

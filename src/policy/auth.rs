@@ -4,8 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::crypto;
+use crate::gateway::upstream::HttpClient;
 use crate::http::Headers;
-use crate::store::{ApiKeys, Directory, ServerRecord, StoreError};
+use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError};
+
+use super::oidc;
 
 use super::access::Access;
 pub use super::access::Identity;
@@ -55,6 +58,9 @@ pub enum AuthError {
     Revoked,
     #[error("credentials expired")]
     Expired,
+    /// The identity provider could not be reached or answered nonsense (detail for logs).
+    #[error("identity provider failed: {0}")]
+    Provider(String),
     #[error("admin API disabled: no ADMIN_TOKEN configured")]
     AdminDisabled,
     #[error(transparent)]
@@ -105,6 +111,109 @@ pub async fn authenticate_api_key(
         identity,
         access,
     })
+}
+
+/// Verified JWTs per isolate: SHA-256(token) → (user id, exp). A token is verified (signature,
+/// claims) and its user provisioned once; later requests with the same token skip both until it
+/// expires. Only ids are kept, never the token.
+const VERIFIED_CACHE_MAX: usize = 1024;
+
+thread_local! {
+    static VERIFIED: std::cell::RefCell<std::collections::HashMap<String, (String, u64)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Authenticates a bearer: a gateway API key, or a JWT from a trusted OIDC issuer.
+pub async fn authenticate(
+    keys: &dyn ApiKeys,
+    directory: &dyn Directory,
+    http: &dyn HttpClient,
+    headers: &Headers,
+    now_ms: u64,
+) -> Result<Principal, AuthError> {
+    let token = bearer(headers).ok_or(AuthError::Missing)?;
+    if token.starts_with(crypto::API_KEY_PREFIX) {
+        return authenticate_api_key(keys, directory, headers, &crate::gateway::timestamp(now_ms)).await;
+    }
+    if !oidc::looks_like_jwt(token) {
+        return Err(AuthError::Invalid);
+    }
+    let issuer = oidc::unverified_issuer(token).ok_or(AuthError::Invalid)?;
+    let idp = directory.idp_by_issuer(&issuer).await?.ok_or(AuthError::Invalid)?;
+    let hash = crypto::hash_secret(token);
+    let now_s = now_ms / 1000;
+    let cached = VERIFIED.with(|c| c.borrow().get(&hash).cloned());
+    let user_id = match cached.filter(|(_, exp)| now_s <= exp + oidc::JWT_LEEWAY_SECS) {
+        Some((user, _)) => user,
+        None => {
+            let claims = oidc::verify(http, &idp, token, now_ms).await?;
+            let user = provision(directory, &idp, &claims, &crate::gateway::timestamp(now_ms)).await?;
+            VERIFIED.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= VERIFIED_CACHE_MAX {
+                    c.retain(|_, (_, exp)| *exp + oidc::JWT_LEEWAY_SECS >= now_s);
+                    if c.len() >= VERIFIED_CACHE_MAX {
+                        c.clear();
+                    }
+                }
+                c.insert(hash, (user.clone(), claims.exp));
+            });
+            user
+        }
+    };
+    let identity = directory.identity(&user_id).await?.ok_or(AuthError::Revoked)?;
+    let grants = directory.grants_for(&identity.subject_ids()).await?;
+    let access = Access::new(&identity, grants);
+    Ok(Principal {
+        key_id: format!("oidc:{user_id}"),
+        key_name: user_id,
+        identity,
+        access,
+    })
+}
+
+/// Just-in-time provisioning: the first token of a subject creates the user in the issuer's
+/// organization; on every fresh verification the user's membership of mapped teams follows the
+/// token's groups.
+async fn provision(
+    directory: &dyn Directory,
+    idp: &oidc::IdentityProvider,
+    claims: &oidc::VerifiedClaims,
+    now: &str,
+) -> Result<String, AuthError> {
+    let user = match directory.find_by_external_subject(&claims.external_subject).await? {
+        Some(u) => u,
+        None => {
+            let u = Entity {
+                id: crypto::random_id(EntityKind::User.id_prefix()),
+                kind: EntityKind::User,
+                parent_id: Some(idp.org_id.clone()),
+                name: claims.name.clone(),
+                email: claims.email.clone(),
+                external_subject: Some(claims.external_subject.clone()),
+                created_at: now.to_string(),
+            };
+            match directory.create_entity(&u).await {
+                // Provisioned concurrently by another request: use that one.
+                Err(StoreError::Conflict) => directory
+                    .find_by_external_subject(&claims.external_subject)
+                    .await?
+                    .ok_or(AuthError::Invalid)?,
+                other => {
+                    other?;
+                    u
+                }
+            }
+        }
+    };
+    for (group, team) in &idp.group_teams {
+        if claims.groups.contains(group) {
+            directory.add_member(&user.id, team, now).await?;
+        } else {
+            directory.remove_member(&user.id, team).await?;
+        }
+    }
+    Ok(user.id)
 }
 
 /// A principal may use an active server its grants reach; to anyone else the server does not

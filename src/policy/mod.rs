@@ -2,5 +2,8 @@
 //! Pure functions over loaded state; storage comes in through the store traits.
 pub mod access;
 pub mod auth;
+pub mod oidc;
 
-pub use auth::{authenticate_api_key, authorize_admin, authorize_server, AdminPermit, AuthError, Permit, Principal};
+pub use auth::{
+    authenticate, authenticate_api_key, authorize_admin, authorize_server, AdminPermit, AuthError, Permit, Principal,
+};

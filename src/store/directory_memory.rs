@@ -11,6 +11,7 @@ pub struct MemoryDirectory {
     entities: RefCell<BTreeMap<String, Entity>>,
     members: RefCell<Vec<(String, String)>>,
     grants: RefCell<BTreeMap<String, Grant>>,
+    idps: RefCell<Vec<IdentityProvider>>,
 }
 
 #[async_trait(?Send)]
@@ -162,5 +163,38 @@ impl Directory for MemoryDirectory {
             .filter(|g| subject_ids.contains(&g.subject_id))
             .cloned()
             .collect())
+    }
+
+    async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>> {
+        Ok(self
+            .entities
+            .borrow()
+            .values()
+            .find(|e| e.external_subject.as_deref() == Some(external_subject))
+            .cloned())
+    }
+
+    async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()> {
+        let mut v = self.idps.borrow_mut();
+        if v.iter().any(|i| i.issuer == idp.issuer || i.id == idp.id) {
+            return Err(StoreError::Conflict);
+        }
+        v.push(idp.clone());
+        Ok(())
+    }
+
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
+        Ok(self.idps.borrow().clone())
+    }
+
+    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
+        Ok(self.idps.borrow().iter().find(|i| i.issuer == issuer).cloned())
+    }
+
+    async fn delete_idp(&self, id: &str) -> StoreResult<bool> {
+        let mut v = self.idps.borrow_mut();
+        let before = v.len();
+        v.retain(|i| i.id != id);
+        Ok(v.len() < before)
     }
 }

@@ -290,4 +290,19 @@ impl Directory for MemoryStore {
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>> {
         self.directory.grants_for(subject_ids).await
     }
+    async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>> {
+        self.directory.find_by_external_subject(external_subject).await
+    }
+    async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()> {
+        self.directory.create_idp(idp).await
+    }
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
+        self.directory.list_idps().await
+    }
+    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
+        self.directory.idp_by_issuer(issuer).await
+    }
+    async fn delete_idp(&self, id: &str) -> StoreResult<bool> {
+        self.directory.delete_idp(id).await
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::mcp::version::Era;
 use crate::policy::access::{Grant, Identity};
+use crate::policy::oidc::IdentityProvider;
 
 pub mod directory_memory;
 pub mod memory;
@@ -216,6 +217,13 @@ pub trait Directory {
     async fn delete_grant(&self, id: &str) -> StoreResult<bool>;
     /// Grants whose subject is one of `subject_ids`.
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>>;
+    /// The user provisioned from an identity provider with this `{issuer}|{sub}`.
+    async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>>;
+    /// `Conflict` if the issuer is already trusted.
+    async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()>;
+    async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>>;
+    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>>;
+    async fn delete_idp(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// A gateway API key (D1 table `api_keys`). The secret itself is never stored.
