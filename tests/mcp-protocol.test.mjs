@@ -2,6 +2,7 @@
 // error can be checked exactly: both eras, sessions, bad input, and the agent's token never
 // reaching the upstream.
 import assert from "node:assert/strict";
+import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import { final, mcpPost, MODERN, setupGateway } from "./harness.mjs";
 
@@ -77,8 +78,19 @@ describe("bad input", () => {
   });
   test("oversized body → 413", async () => {
     const big = JSON.stringify(call(1, "echo", { message: "x".repeat(2 * 1024 * 1024) }));
-    const r = await mcpPost(env.gw, PY, null, { key: key(), raw: big, modern: false });
-    assert.equal(r.status, 413);
+    // On a connection of its own: the gateway answers before reading the body and the
+    // connection closes, which must not break the keep-alive pool the other requests share.
+    const status = await new Promise((resolve, reject) => {
+      const req = http.request(`${env.gw.url}${PY}`, {
+        method: "POST",
+        agent: false,
+        headers: { authorization: `Bearer ${key()}`, "content-type": "application/json", accept: "application/json, text/event-stream", "content-length": Buffer.byteLength(big) },
+      });
+      req.on("response", (res) => (res.resume(), resolve(res.statusCode)));
+      req.on("error", reject);
+      req.end(big);
+    });
+    assert.equal(status, 413);
   });
   test("wrong Accept → 406, wrong Content-Type → 415", async () => {
     const a = await mcpPost(env.gw, PY, call(1, "echo"), { key: key(), modern: true, headers: { accept: "application/json" } });
