@@ -56,3 +56,14 @@ CREATE TABLE identity_providers (
   config      TEXT NOT NULL,
   created_at  TEXT NOT NULL
 );
+
+-- Admin roles: org_admin and viewer on an organization, workspace_admin on a workspace.
+CREATE TABLE admin_roles (
+  id            TEXT PRIMARY KEY,              -- role_…
+  principal_id  TEXT NOT NULL REFERENCES directory(id) ON DELETE CASCADE,
+  role          TEXT NOT NULL CHECK (role IN ('org_admin', 'workspace_admin', 'viewer')),
+  scope_id      TEXT NOT NULL,                 -- the org or workspace
+  org_id        TEXT NOT NULL,
+  created_at    TEXT NOT NULL,
+  UNIQUE (principal_id, role, scope_id)
+);

@@ -71,6 +71,7 @@ pub fn mcp_error_response(id: Option<&RequestId>, e: &GatewayError) -> HttpRespo
 pub fn problem(e: &ApiError) -> HttpResponse {
     let (status, kind, title) = match e {
         ApiError::Unauthorized(_) => (401, "unauthorized", "Unauthorized"),
+        ApiError::Forbidden(_) => (403, "forbidden", "Forbidden"),
         ApiError::NotFound(_) => (404, "not-found", "Not Found"),
         ApiError::MethodNotAllowed => (405, "method-not-allowed", "Method Not Allowed"),
         ApiError::Validation(_) => (422, "validation", "Invalid request"),

@@ -157,3 +157,50 @@ describe("virtual servers and the admin's questions", () => {
     assert.ok(!p2.body.agents.some((a) => p1.body.agents.some((b) => b.id === a.id)));
   });
 });
+
+describe("admin roles", () => {
+  async function as(key, method, path, body) {
+    const res = await env.gw.fetch(path, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  }
+  async function principalWithRole(role, scope_id) {
+    const u = (await env.gw.admin("POST", "/admin/v1/users", { name: role, parent_id: ids.org })).body.id;
+    if (role) {
+      const r = await env.gw.admin("POST", "/admin/v1/roles", { principal_id: u, role, scope_id });
+      assert.equal(r.status, 201, r.text);
+    }
+    return (await env.gw.admin("POST", "/admin/v1/api-keys", { name: role ?? "none", principal_id: u })).body.key;
+  }
+
+  test("viewer reads; org admin writes inside its org only; workspace admin manages its workspace", async () => {
+    const other = (await env.gw.admin("POST", "/admin/v1/orgs", { name: "Other" })).body.id;
+    const viewer = await principalWithRole("viewer", ids.org);
+    const orgAdmin = await principalWithRole("org_admin", ids.org);
+    const wsAdmin = await principalWithRole("workspace_admin", ids.ws);
+    const nobody = await principalWithRole(null);
+
+    assert.equal((await as(viewer, "GET", "/admin/v1/servers")).status, 200);
+    assert.equal((await as(viewer, "POST", "/admin/v1/agents", { name: "x", parent_id: ids.org })).status, 403);
+
+    assert.equal((await as(orgAdmin, "POST", "/admin/v1/agents", { name: "by-admin", parent_id: ids.org })).status, 201);
+    assert.equal((await as(orgAdmin, "POST", "/admin/v1/agents", { name: "elsewhere", parent_id: other })).status, 403);
+    assert.equal((await as(orgAdmin, "POST", "/admin/v1/orgs", { name: "New" })).status, 403);
+    assert.equal((await as(orgAdmin, "PATCH", "/admin/v1/servers/py", { description: "by org admin" })).status, 200);
+
+    const t = await as(wsAdmin, "POST", "/admin/v1/teams", { name: "Infra", parent_id: ids.ws });
+    assert.equal(t.status, 201);
+    assert.equal((await as(wsAdmin, "POST", `/admin/v1/teams/${t.body.id}/members`, { principal_id: ids.bot })).status, 204);
+    assert.equal((await as(wsAdmin, "POST", "/admin/v1/users", { name: "x", parent_id: ids.org })).status, 403);
+    assert.equal((await as(wsAdmin, "POST", "/admin/v1/grants", { subject_kind: "team", subject_id: t.body.id, resource: "py", effect: "allow" })).status, 201);
+    assert.equal((await as(wsAdmin, "POST", "/admin/v1/grants", { subject_kind: "org", subject_id: ids.org, resource: "py", effect: "allow" })).status, 403);
+
+    const none = await as(nobody, "GET", "/admin/v1/servers");
+    assert.equal(none.status, 403);
+    assert.match(none.body.type, /forbidden/);
+    assert.equal((await as("mcpgw_not-a-key", "GET", "/admin/v1/servers")).status, 401);
+  });
+});

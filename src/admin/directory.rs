@@ -7,6 +7,7 @@ use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::access::{Access, Effect, Grant, ResourceKind, SubjectKind};
+use crate::policy::roles::{Role, RoleAssignment, Scope};
 use crate::policy::AdminPermit;
 use crate::store::{Entity, EntityKind, StoreError};
 
@@ -69,12 +70,22 @@ pub fn collection(segment: &str) -> Option<EntityKind> {
 
 pub async fn route(
     svc: &Services<'_>,
-    _permit: &AdminPermit,
+    permit: &AdminPermit,
     req: &HttpRequest,
     kind: EntityKind,
     parts: &[&str],
 ) -> ApiResult {
     let plural = format!("{}s", kind.as_str());
+    // Changes to an existing entry (or to a group's members) need a role covering it.
+    if let ([id, rest @ ..], false) = (parts, req.method == Method::Get) {
+        let e = get(svc, id, kind).await?;
+        if kind == EntityKind::Org && rest.is_empty() && req.method == Method::Delete && !permit.may_create_org() {
+            return Err(ApiError::Forbidden(
+                "only the bootstrap admin deletes organizations".into(),
+            ));
+        }
+        super::require(permit, &scope_of(svc, &e, !rest.is_empty()).await?)?;
+    }
     match (parts, req.method) {
         ([], Method::Get) => {
             let limit = query_param(req, "limit")
@@ -92,7 +103,7 @@ pub async fn route(
                 .flatten();
             json(200, &json!({ plural: items, "next_after": next }))
         }
-        ([], Method::Post) => create(svc, req, kind).await,
+        ([], Method::Post) => create(svc, permit, req, kind).await,
         ([id], Method::Get) => json(200, &get(svc, id, kind).await?),
         ([id], Method::Patch) => {
             let b: PatchEntity = body(req)?;
@@ -184,7 +195,24 @@ async fn org_of(svc: &Services<'_>, e: &Entity) -> Result<Option<String>, ApiErr
     })
 }
 
-async fn create(svc: &Services<'_>, req: &HttpRequest, kind: EntityKind) -> ApiResult {
+/// The scope an entry belongs to: for a workspace's or team's members (`contents`), the
+/// workspace; for the entry itself, its organization (teams: their workspace).
+async fn scope_of(svc: &Services<'_>, e: &Entity, contents: bool) -> Result<Scope, ApiError> {
+    let org = org_of(svc, e).await?.unwrap_or_default();
+    Ok(match e.kind {
+        EntityKind::Workspace if contents => Scope::Workspace {
+            org,
+            workspace: e.id.clone(),
+        },
+        EntityKind::Team => Scope::Workspace {
+            org,
+            workspace: e.parent_id.clone().unwrap_or_default(),
+        },
+        _ => Scope::Org(org),
+    })
+}
+
+async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, kind: EntityKind) -> ApiResult {
     let b: CreateEntity = body(req)?;
     validate_name(&b.name)?;
     match (kind.parent(), &b.parent_id) {
@@ -205,6 +233,30 @@ async fn create(svc: &Services<'_>, req: &HttpRequest, kind: EntityKind) -> ApiR
             )))
         }
     }
+    match (&b.parent_id, kind) {
+        (None, _) if !permit.may_create_org() => {
+            return Err(ApiError::Forbidden(
+                "only the bootstrap admin creates organizations".into(),
+            ))
+        }
+        (Some(ws), EntityKind::Team) => {
+            let org = svc
+                .directory
+                .get_entity(ws)
+                .await?
+                .and_then(|w| w.parent_id)
+                .unwrap_or_default();
+            super::require(
+                permit,
+                &Scope::Workspace {
+                    org,
+                    workspace: ws.clone(),
+                },
+            )?;
+        }
+        (Some(org), _) => super::require(permit, &Scope::Org(org.clone()))?,
+        (None, _) => {}
+    }
     let e = Entity {
         id: crypto::random_id(kind.id_prefix()),
         kind,
@@ -222,7 +274,16 @@ async fn create(svc: &Services<'_>, req: &HttpRequest, kind: EntityKind) -> ApiR
 }
 
 /// `/admin/v1/grants`.
-pub async fn grants(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+/// The scope a grant's subject belongs to: who may hand out or withdraw grants for it.
+async fn subject_scope(svc: &Services<'_>, subject_id: &str) -> Result<Scope, ApiError> {
+    match svc.directory.get_entity(subject_id).await? {
+        Some(e) if e.kind == EntityKind::Workspace => scope_of(svc, &e, true).await,
+        Some(e) => scope_of(svc, &e, false).await,
+        None => Ok(Scope::Global),
+    }
+}
+
+pub async fn grants(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
     match (parts, req.method) {
         ([], Method::Get) => json(200, &json!({"grants": svc.directory.list_grants().await?})),
         ([], Method::Post) => {
@@ -245,6 +306,7 @@ pub async fn grants(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest
             if b.resource_kind == ResourceKind::Virtual && b.tool.is_some() {
                 return Err(ApiError::Validation("a grant on a virtual server has no tool".into()));
             }
+            super::require(permit, &subject_scope(svc, &b.subject_id).await?)?;
             let g = Grant {
                 id: crypto::random_id("grant_"),
                 subject_kind: b.subject_kind,
@@ -260,6 +322,9 @@ pub async fn grants(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest
             json(201, &g)
         }
         ([id], Method::Delete) => {
+            if let Some(g) = svc.directory.list_grants().await?.into_iter().find(|g| g.id == *id) {
+                super::require(permit, &subject_scope(svc, &g.subject_id).await?)?;
+            }
             if !svc.directory.delete_grant(id).await? {
                 return Err(ApiError::NotFound(format!("no grant with id '{id}'")));
             }
@@ -346,7 +411,7 @@ struct CreateIdp {
 /// `/admin/v1/identity-providers`: the OIDC issuers an organization trusts.
 pub async fn identity_providers(
     svc: &Services<'_>,
-    _permit: &AdminPermit,
+    permit: &AdminPermit,
     req: &HttpRequest,
     parts: &[&str],
 ) -> ApiResult {
@@ -355,6 +420,7 @@ pub async fn identity_providers(
         ([], Method::Post) => {
             let b: CreateIdp = body(req)?;
             get(svc, &b.org_id, EntityKind::Org).await?;
+            super::require(permit, &Scope::Org(b.org_id.clone()))?;
             let issuer_ok = url::Url::parse(&b.issuer).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
             if !issuer_ok {
                 return Err(ApiError::Validation("issuer must be an absolute http(s) URL".into()));
@@ -389,9 +455,77 @@ pub async fn identity_providers(
             json(201, &idp)
         }
         ([id], Method::Delete) => {
+            if let Some(i) = svc.directory.list_idps().await?.into_iter().find(|i| i.id == *id) {
+                super::require(permit, &Scope::Org(i.org_id))?;
+            }
             if !svc.directory.delete_idp(id).await? {
                 return Err(ApiError::NotFound(format!("no identity provider with id '{id}'")));
             }
+            Ok(HttpResponse::new(204))
+        }
+        ([] | [_], _) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRole {
+    principal_id: String,
+    role: Role,
+    /// The org (org_admin, viewer) or workspace (workspace_admin).
+    scope_id: String,
+}
+
+/// `/admin/v1/roles`: admin roles held by users and agents.
+pub async fn roles(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    match (parts, req.method) {
+        ([], Method::Get) => json(200, &json!({"roles": svc.directory.list_roles().await?})),
+        ([], Method::Post) => {
+            let b: CreateRole = body(req)?;
+            let p = svc.directory.get_entity(&b.principal_id).await?;
+            let p = p
+                .filter(|p| p.kind.is_principal())
+                .ok_or_else(|| ApiError::Validation(format!("no user or agent with id '{}'", b.principal_id)))?;
+            let want = if b.role == Role::WorkspaceAdmin {
+                EntityKind::Workspace
+            } else {
+                EntityKind::Org
+            };
+            let scope = svc
+                .directory
+                .get_entity(&b.scope_id)
+                .await?
+                .filter(|e| e.kind == want)
+                .ok_or_else(|| ApiError::Validation(format!("scope_id must name an existing {}", want.as_str())))?;
+            let org = org_of(svc, &scope).await?.unwrap_or_default();
+            if p.parent_id.as_deref() != Some(org.as_str()) {
+                return Err(ApiError::Validation(
+                    "the principal must belong to the scope's organization".into(),
+                ));
+            }
+            // Appointing admins is an organization-level act.
+            super::require(permit, &Scope::Org(org.clone()))?;
+            let r = RoleAssignment {
+                id: crypto::random_id("role_"),
+                principal_id: p.id,
+                role: b.role,
+                scope_id: b.scope_id,
+                org_id: org,
+                created_at: svc.now(),
+            };
+            match svc.directory.create_role(&r).await {
+                Err(StoreError::Conflict) => return Err(ApiError::Conflict("that role is already held".into())),
+                other => other?,
+            }
+            json(201, &r)
+        }
+        ([id], Method::Delete) => {
+            let Some(r) = svc.directory.list_roles().await?.into_iter().find(|r| r.id == *id) else {
+                return Err(ApiError::NotFound(format!("no role with id '{id}'")));
+            };
+            super::require(permit, &Scope::Org(r.org_id))?;
+            svc.directory.delete_role(id).await?;
             Ok(HttpResponse::new(204))
         }
         ([] | [_], _) => Err(ApiError::MethodNotAllowed),

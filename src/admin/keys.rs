@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
 use crate::store::{ApiKeyRecord, DEFAULT_AGENT};
 
@@ -20,11 +21,15 @@ struct CreateKey {
     expires_at: Option<String>,
 }
 
-pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
     match (parts, req.method) {
         ([], Method::Get) => json(200, &json!({"api_keys": svc.keys.list_keys().await?})),
-        ([], Method::Post) => create(svc, req).await,
+        ([], Method::Post) => create(svc, permit, req).await,
         ([id], Method::Delete) => {
+            let key = svc.keys.list_keys().await?.into_iter().find(|k| k.id == *id);
+            if let Some(k) = &key {
+                super::require(permit, &principal_scope(svc, &k.principal_id).await?)?;
+            }
             if svc.keys.revoke_key(id, &svc.now()).await? {
                 Ok(HttpResponse::new(204))
             } else {
@@ -36,7 +41,18 @@ pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest,
     }
 }
 
-async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+/// Keys are managed within the organization of the principal they act as.
+async fn principal_scope(svc: &Services<'_>, principal_id: &str) -> Result<Scope, ApiError> {
+    let org = svc
+        .directory
+        .get_entity(principal_id)
+        .await?
+        .and_then(|p| p.parent_id)
+        .unwrap_or_default();
+    Ok(Scope::Org(org))
+}
+
+async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
     let b: CreateKey = body(req)?;
     if b.name.trim().is_empty() || b.name.len() > 200 {
         return Err(ApiError::Validation("name must be 1 to 200 characters".into()));
@@ -48,6 +64,7 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
             "no user or agent with id '{principal_id}'"
         )));
     }
+    super::require(permit, &principal_scope(svc, &principal_id).await?)?;
     let expires_at = match b.expires_at {
         Some(e) => Some(
             chrono::DateTime::parse_from_rfc3339(&e)

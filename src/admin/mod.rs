@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::gateway::upstream::UpstreamError;
 use crate::gateway::Services;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::{self, AuthError};
 use crate::store::StoreError;
 
@@ -22,6 +22,8 @@ pub const PREFIX: &str = "/admin/v1";
 pub enum ApiError {
     #[error("unauthorized")]
     Unauthorized(AuthError),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed on this resource")]
@@ -59,7 +61,16 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
 }
 
 async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
-    let permit = policy::authorize_admin(svc.config, &req.headers).map_err(ApiError::Unauthorized)?;
+    let permit = policy::authorize_admin(svc.config, svc.keys, svc.directory, svc.http, &req.headers, svc.now_ms)
+        .await
+        .map_err(|e| match e {
+            AuthError::NotAdmin => ApiError::Forbidden("this principal holds no admin role".into()),
+            e => ApiError::Unauthorized(e),
+        })?;
+    // Viewers read; everything else needs a role that writes (scopes are checked per resource).
+    if req.method != Method::Get && !permit.may_write_anything() {
+        return Err(ApiError::Forbidden("a viewer cannot change anything".into()));
+    }
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
@@ -71,6 +82,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,
         ["grants", ..] => directory::grants(svc, &permit, req, &parts[1..]).await,
         ["identity-providers", ..] => directory::identity_providers(svc, &permit, req, &parts[1..]).await,
+        ["roles", ..] => directory::roles(svc, &permit, req, &parts[1..]).await,
         [c, ..] if directory::collection(c).is_some() => {
             let kind = directory::collection(c).expect("checked");
             directory::route(svc, &permit, req, kind, &parts[1..]).await
@@ -103,4 +115,13 @@ fn json(status: u16, v: &impl serde::Serialize) -> ApiResult {
         status,
         &serde_json::to_value(v).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?,
     ))
+}
+
+/// Fails with 403 unless the permit may change things in `scope`.
+fn require(permit: &policy::AdminPermit, scope: &policy::roles::Scope) -> Result<(), ApiError> {
+    if permit.may_write(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("your admin role does not cover this".into()))
+    }
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::gateway::{sync, GatewayError, Services};
 use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
 use crate::store::{ServerRecord, StoreError};
 
@@ -38,7 +39,10 @@ struct PatchServer {
     new_tool_policy: Option<String>,
 }
 
-pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    if req.method != Method::Get {
+        super::require(permit, &Scope::Global)?;
+    }
     match (parts, req.method) {
         ([], Method::Get) => json(200, &json!({"servers": svc.registry.list_servers().await?})),
         ([], Method::Post) => create(svc, req).await,

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::gateway::names::MAX_TOOL_NAME;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
 use crate::store::{StoreError, VirtualServer, VirtualTool};
 
@@ -34,7 +35,10 @@ struct PatchVirtual {
     tools: Option<Vec<VirtualTool>>,
 }
 
-pub async fn route(svc: &Services<'_>, _permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
+    if req.method != Method::Get {
+        super::require(permit, &Scope::Global)?;
+    }
     match (parts, req.method) {
         ([], Method::Get) => json(200, &json!({"virtual_servers": svc.virtuals.list_virtual().await?})),
         ([], Method::Post) => create(svc, req).await,

@@ -8,6 +8,7 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::mcp::version::Era;
 use crate::policy::access::{Grant, Identity};
 use crate::policy::oidc::IdentityProvider;
+use crate::policy::roles::RoleAssignment;
 use crate::store::{
     ApiKeyRecord, ApiKeys, Directory, Entity, EntityKind, Registry, ServerRecord, StoreError, StoreResult, ToolRecord,
     VirtualServer, VirtualServers,
@@ -534,6 +535,29 @@ fn enum_text<T: serde::Serialize>(v: &T) -> JsValue {
 }
 
 #[derive(Deserialize)]
+struct RoleRow {
+    id: String,
+    principal_id: String,
+    role: String,
+    scope_id: String,
+    org_id: String,
+    created_at: String,
+}
+
+impl RoleRow {
+    fn into_role(self) -> Option<RoleAssignment> {
+        Some(RoleAssignment {
+            id: self.id,
+            principal_id: self.principal_id,
+            role: parse_enum(&self.role)?,
+            scope_id: self.scope_id,
+            org_id: self.org_id,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Deserialize)]
 struct IdpRow {
     config: String,
 }
@@ -796,6 +820,37 @@ impl Directory for D1Store {
             .run("DELETE FROM identity_providers WHERE id = ?1", &[text(id)])
             .await?
             > 0)
+    }
+
+    async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO admin_roles (id, principal_id, role, scope_id, org_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
+            &[
+                text(&r.id),
+                text(&r.principal_id),
+                enum_text(&r.role),
+                text(&r.scope_id),
+                text(&r.org_id),
+                text(&r.created_at),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<RoleAssignment>> {
+        let rows: Vec<RoleRow> = self.all("SELECT * FROM admin_roles ORDER BY id", &[]).await?;
+        Ok(rows.into_iter().filter_map(RoleRow::into_role).collect())
+    }
+
+    async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>> {
+        let sql = "SELECT * FROM admin_roles WHERE principal_id = ?1 ORDER BY id";
+        let rows: Vec<RoleRow> = self.all(sql, &[text(principal_id)]).await?;
+        Ok(rows.into_iter().filter_map(RoleRow::into_role).collect())
+    }
+
+    async fn delete_role(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.run("DELETE FROM admin_roles WHERE id = ?1", &[text(id)]).await? > 0)
     }
 
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>> {

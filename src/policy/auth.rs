@@ -41,12 +41,7 @@ impl Permit {
     }
 }
 
-/// Proof that the caller of the admin API is an admin. Roles arrive with the identity work;
-/// this is the one place that decides.
-#[derive(Debug)]
-pub struct AdminPermit {
-    _private: (),
-}
+pub use super::roles::AdminPermit;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuthError {
@@ -63,6 +58,9 @@ pub enum AuthError {
     Provider(String),
     #[error("admin API disabled: no ADMIN_TOKEN configured")]
     AdminDisabled,
+    /// Authenticated, but holds no admin role.
+    #[error("not an admin")]
+    NotAdmin,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -225,11 +223,33 @@ pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<
     })
 }
 
-pub fn authorize_admin(config: &Config, headers: &Headers) -> Result<AdminPermit, AuthError> {
+/// Authenticates a caller of the admin API: the bootstrap `ADMIN_TOKEN` (super-admin), or a
+/// principal's API key or OIDC token together with the admin roles it holds.
+pub async fn authorize_admin(
+    config: &Config,
+    keys: &dyn ApiKeys,
+    directory: &dyn Directory,
+    http: &dyn HttpClient,
+    headers: &Headers,
+    now_ms: u64,
+) -> Result<AdminPermit, AuthError> {
+    let token = bearer(headers).ok_or(AuthError::Missing)?;
+    if let Some(expected) = config.admin_token.as_deref() {
+        if crypto::secrets_equal(token, expected) {
+            return Ok(AdminPermit::super_admin());
+        }
+    }
+    let principal = authenticate(keys, directory, http, headers, now_ms).await?;
+    let roles = directory.roles_of(&principal.identity.principal_id).await?;
+    AdminPermit::with_roles(roles).ok_or(AuthError::NotAdmin)
+}
+
+/// Checks only the bootstrap token (native tests of the token itself).
+pub fn is_bootstrap_token(config: &Config, headers: &Headers) -> Result<(), AuthError> {
     let expected = config.admin_token.as_deref().ok_or(AuthError::AdminDisabled)?;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if crypto::secrets_equal(token, expected) {
-        Ok(AdminPermit { _private: () })
+        Ok(())
     } else {
         Err(AuthError::Invalid)
     }
@@ -288,18 +308,21 @@ mod tests {
     #[test]
     fn admin_token() {
         let cfg = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "root".to_string()));
-        assert!(authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer root")).is_ok());
+        assert!(is_bootstrap_token(&cfg, &Headers::new().with("authorization", "Bearer root")).is_ok());
         assert_eq!(
-            authorize_admin(&cfg, &Headers::new().with("authorization", "Bearer roo")).unwrap_err(),
+            is_bootstrap_token(&cfg, &Headers::new().with("authorization", "Bearer roo")).unwrap_err(),
             AuthError::Invalid
         );
-        assert_eq!(authorize_admin(&cfg, &Headers::new()).unwrap_err(), AuthError::Missing);
+        assert_eq!(
+            is_bootstrap_token(&cfg, &Headers::new()).unwrap_err(),
+            AuthError::Missing
+        );
         let off = Config {
             admin_token: None,
             ..cfg
         };
         assert_eq!(
-            authorize_admin(&off, &Headers::new()).unwrap_err(),
+            is_bootstrap_token(&off, &Headers::new()).unwrap_err(),
             AuthError::AdminDisabled
         );
     }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod auth;
 pub mod oidc;
+pub mod roles;
 
 pub use auth::{
     authenticate, authenticate_api_key, authorize_admin, authorize_server, AdminPermit, AuthError, Permit, Principal,

@@ -12,6 +12,7 @@ pub struct MemoryDirectory {
     members: RefCell<Vec<(String, String)>>,
     grants: RefCell<BTreeMap<String, Grant>>,
     idps: RefCell<Vec<IdentityProvider>>,
+    roles: RefCell<Vec<RoleAssignment>>,
 }
 
 #[async_trait(?Send)]
@@ -195,6 +196,38 @@ impl Directory for MemoryDirectory {
         let mut v = self.idps.borrow_mut();
         let before = v.len();
         v.retain(|i| i.id != id);
+        Ok(v.len() < before)
+    }
+
+    async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()> {
+        let mut v = self.roles.borrow_mut();
+        if v.iter()
+            .any(|x| x.principal_id == r.principal_id && x.role == r.role && x.scope_id == r.scope_id)
+        {
+            return Err(StoreError::Conflict);
+        }
+        v.push(r.clone());
+        Ok(())
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<RoleAssignment>> {
+        Ok(self.roles.borrow().clone())
+    }
+
+    async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>> {
+        Ok(self
+            .roles
+            .borrow()
+            .iter()
+            .filter(|r| r.principal_id == principal_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_role(&self, id: &str) -> StoreResult<bool> {
+        let mut v = self.roles.borrow_mut();
+        let before = v.len();
+        v.retain(|r| r.id != id);
         Ok(v.len() < before)
     }
 }

@@ -305,4 +305,16 @@ impl Directory for MemoryStore {
     async fn delete_idp(&self, id: &str) -> StoreResult<bool> {
         self.directory.delete_idp(id).await
     }
+    async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()> {
+        self.directory.create_role(r).await
+    }
+    async fn list_roles(&self) -> StoreResult<Vec<RoleAssignment>> {
+        self.directory.list_roles().await
+    }
+    async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>> {
+        self.directory.roles_of(principal_id).await
+    }
+    async fn delete_role(&self, id: &str) -> StoreResult<bool> {
+        self.directory.delete_role(id).await
+    }
 }

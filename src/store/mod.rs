@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::mcp::version::Era;
 use crate::policy::access::{Grant, Identity};
 use crate::policy::oidc::IdentityProvider;
+use crate::policy::roles::RoleAssignment;
 
 pub mod directory_memory;
 pub mod memory;
@@ -224,6 +225,12 @@ pub trait Directory {
     async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>>;
     async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>>;
     async fn delete_idp(&self, id: &str) -> StoreResult<bool>;
+    /// `Conflict` if the same role on the same scope is already held.
+    async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()>;
+    /// Every role assignment, ordered by id.
+    async fn list_roles(&self) -> StoreResult<Vec<RoleAssignment>>;
+    async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>>;
+    async fn delete_role(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// A gateway API key (D1 table `api_keys`). The secret itself is never stored.

@@ -1,0 +1,126 @@
+//! Who may drive the admin API, and how far: the bootstrap token (super-admin), and principals
+//! holding an admin role — org admin, workspace admin, or read-only viewer.
+use serde::{Deserialize, Serialize};
+
+/// A role assignment (D1 table `admin_roles`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    pub id: String,
+    pub principal_id: String,
+    pub role: Role,
+    /// The org (org_admin, viewer) or workspace (workspace_admin) the role covers.
+    pub scope_id: String,
+    /// The org of the scope (for checks without another lookup).
+    pub org_id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    OrgAdmin,
+    WorkspaceAdmin,
+    Viewer,
+}
+
+/// What a write touches, for the scope check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// Deployment-wide things: registered servers, virtual servers, new organizations.
+    Global,
+    /// Something inside an organization (its workspaces, users, agents, keys, grants, issuers).
+    Org(String),
+    /// Something inside a workspace (its teams, memberships, grants on them).
+    Workspace { org: String, workspace: String },
+}
+
+/// Proof that the caller of the admin API was authenticated, with what it may change.
+#[derive(Debug, Clone)]
+pub struct AdminPermit {
+    super_admin: bool,
+    roles: Vec<RoleAssignment>,
+}
+
+impl AdminPermit {
+    pub(crate) fn super_admin() -> Self {
+        Self {
+            super_admin: true,
+            roles: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_roles(roles: Vec<RoleAssignment>) -> Option<Self> {
+        (!roles.is_empty()).then_some(Self {
+            super_admin: false,
+            roles,
+        })
+    }
+
+    /// Every admin may read.
+    pub fn may_read(&self) -> bool {
+        true
+    }
+
+    /// Whether the caller may change something in `scope`. Creating organizations and changing
+    /// deployment-wide things needs the bootstrap token or an org admin (organizations: the
+    /// bootstrap token only — see `may_create_org`).
+    pub fn may_write(&self, scope: &Scope) -> bool {
+        if self.super_admin {
+            return true;
+        }
+        self.roles.iter().any(|r| match (r.role, scope) {
+            (Role::Viewer, _) => false,
+            (Role::OrgAdmin, Scope::Global) => true,
+            (Role::OrgAdmin, Scope::Org(o)) | (Role::OrgAdmin, Scope::Workspace { org: o, .. }) => &r.org_id == o,
+            (Role::WorkspaceAdmin, Scope::Workspace { workspace, .. }) => &r.scope_id == workspace,
+            (Role::WorkspaceAdmin, _) => false,
+        })
+    }
+
+    pub fn may_create_org(&self) -> bool {
+        self.super_admin
+    }
+
+    /// Whether the caller holds any role that allows writes at all (viewers do not).
+    pub fn may_write_anything(&self) -> bool {
+        self.super_admin || self.roles.iter().any(|r| r.role != Role::Viewer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(role: Role, scope: &str, org: &str) -> RoleAssignment {
+        RoleAssignment {
+            id: "r".into(),
+            principal_id: "usr_a".into(),
+            role,
+            scope_id: scope.into(),
+            org_id: org.into(),
+            created_at: "t".into(),
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        let ws = |o: &str, w: &str| Scope::Workspace {
+            org: o.into(),
+            workspace: w.into(),
+        };
+        let viewer = AdminPermit::with_roles(vec![role(Role::Viewer, "org_a", "org_a")]).unwrap();
+        assert!(viewer.may_read() && !viewer.may_write_anything() && !viewer.may_write(&Scope::Org("org_a".into())));
+        let oa = AdminPermit::with_roles(vec![role(Role::OrgAdmin, "org_a", "org_a")]).unwrap();
+        assert!(
+            oa.may_write(&Scope::Global)
+                && oa.may_write(&Scope::Org("org_a".into()))
+                && oa.may_write(&ws("org_a", "ws_1"))
+        );
+        assert!(!oa.may_write(&Scope::Org("org_b".into())) && !oa.may_create_org());
+        let wa = AdminPermit::with_roles(vec![role(Role::WorkspaceAdmin, "ws_1", "org_a")]).unwrap();
+        assert!(wa.may_write(&ws("org_a", "ws_1")) && !wa.may_write(&ws("org_a", "ws_2")));
+        assert!(!wa.may_write(&Scope::Org("org_a".into())) && !wa.may_write(&Scope::Global));
+        assert!(AdminPermit::with_roles(vec![]).is_none());
+        assert!(AdminPermit::super_admin().may_create_org());
+    }
+}
