@@ -383,14 +383,18 @@ export async function openStream(gw, path, init) {
  * with an RSA key this process holds too (so tests can also craft tokens with it).
  * Returns { issuer, privateJwk, kid, token(resource?), stop }.
  */
-export async function startOidcProvider() {
+export async function startOidcProvider({ loginRedirect } = {}) {
   const { generateKeyPair, exportJWK } = await import("jose");
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), kid: "test-key-1", alg: "RS256", use: "sig" };
   const port = await freePort();
   const p = await startProcess(process.execPath, ["tests/idp/oidc_server.mjs"], {
     readyLine: "READY",
-    env: { OIDC_PORT: String(port), OIDC_JWKS: JSON.stringify({ keys: [privateJwk] }) },
+    env: {
+      OIDC_PORT: String(port),
+      OIDC_JWKS: JSON.stringify({ keys: [privateJwk] }),
+      ...(loginRedirect ? { OIDC_LOGIN_REDIRECT: loginRedirect } : {}),
+    },
   });
   const issuer = `http://127.0.0.1:${port}`;
   return {
@@ -415,4 +419,54 @@ export async function startOidcProvider() {
     },
     stop: p.stop,
   };
+}
+
+/**
+ * A minimal browser for OAuth redirects: follows `location` headers with a cookie jar per
+ * origin and, at the OpenID provider's dev login and consent pages, submits the form as
+ * `account`. Stops at the first URL starting with `stopAt` and returns it.
+ */
+export async function browse(startUrl, stopAt, account = "alice") {
+  const jar = new Map();
+  const cookieHeader = (u) => [...(jar.get(new URL(u).origin) ?? new Map())].map(([k, v]) => `${k}=${v}`).join("; ");
+  const keep = (u, res) => {
+    const m = jar.get(new URL(u).origin) ?? new Map();
+    for (const c of res.headers.getSetCookie?.() ?? []) {
+      const [pair] = c.split(";");
+      const i = pair.indexOf("=");
+      m.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    jar.set(new URL(u).origin, m);
+  };
+  let url = startUrl;
+  let method = "GET";
+  let body;
+  for (let hop = 0; hop < 30; hop++) {
+    if (url.startsWith(stopAt)) return url;
+    const res = await fetch(url, {
+      method,
+      redirect: "manual",
+      headers: { cookie: cookieHeader(url), ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}) },
+      body,
+    });
+    keep(url, res);
+    const loc = res.headers.get("location");
+    if (loc) {
+      url = new URL(loc, url).toString();
+      method = "GET";
+      body = undefined;
+      continue;
+    }
+    const html = await res.text();
+    const m = url.match(/\/interaction\/([^/?#]+)/);
+    if (res.status === 200 && m) {
+      const prompt = /name="prompt" value="consent"/.test(html) || /consent/i.test(html) && !/name="login"/.test(html) ? "consent" : "login";
+      method = "POST";
+      body = new URLSearchParams(prompt === "login" ? { prompt, login: account, password: "x" } : { prompt }).toString();
+      url = new URL(`/interaction/${m[1]}`, url).toString();
+      continue;
+    }
+    throw new Error(`browse stuck at ${url}: HTTP ${res.status} ${html.slice(0, 300)}`);
+  }
+  throw new Error("too many redirects");
 }

@@ -406,6 +406,7 @@ struct CreateIdp {
     groups_claim: Option<String>,
     #[serde(default)]
     group_teams: std::collections::BTreeMap<String, String>,
+    login_client_id: Option<String>,
 }
 
 /// `/admin/v1/identity-providers`: the OIDC issuers an organization trusts.
@@ -446,6 +447,7 @@ pub async fn identity_providers(
                 email_claim: b.email_claim.unwrap_or_else(|| "email".into()),
                 groups_claim: b.groups_claim.unwrap_or_else(|| "groups".into()),
                 group_teams: b.group_teams,
+                login_client_id: b.login_client_id,
                 created_at: svc.now(),
             };
             match svc.directory.create_idp(&idp).await {

@@ -150,6 +150,8 @@ impl Fixture {
             keys: &self.store,
             virtuals: &self.store,
             directory: &self.store,
+            oauth: &self.store,
+            origin: "https://gateway.test",
             http: &self.up,
             config: &self.config,
             live: None,

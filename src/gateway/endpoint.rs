@@ -100,7 +100,21 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
-    let principal = policy::authenticate(svc.keys, svc.directory, svc.http, &req.headers, svc.now_ms).await?;
+    let resource = crate::policy::oauth::resource_of(svc.origin, &req.path);
+    let audience = policy::auth::Audience {
+        origin: svc.origin,
+        resource: resource.as_deref(),
+    };
+    let principal = policy::authenticate(
+        svc.keys,
+        svc.directory,
+        svc.oauth,
+        svc.http,
+        &req.headers,
+        svc.now_ms,
+        audience,
+    )
+    .await?;
     let permit = match &target {
         Target::Server(slug) => {
             let server = svc

@@ -43,6 +43,8 @@ impl LiveDeps {
             keys: &*self.store,
             virtuals: &*self.store,
             directory: &*self.store,
+            oauth: &*self.store,
+            origin: "",
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),

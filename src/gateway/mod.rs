@@ -21,7 +21,7 @@ mod e2e_tests;
 
 use crate::config::{clamp_timeout, Config};
 use crate::http::Headers;
-use crate::store::{ApiKeys, Directory, Registry, ServerRecord, VirtualServers};
+use crate::store::{ApiKeys, Directory, OAuthStore, Registry, ServerRecord, VirtualServers};
 
 pub use error::GatewayError;
 use upstream::{HttpClient, Upstream};
@@ -32,6 +32,9 @@ pub struct Services<'a> {
     pub keys: &'a dyn ApiKeys,
     pub virtuals: &'a dyn VirtualServers,
     pub directory: &'a dyn Directory,
+    pub oauth: &'a dyn OAuthStore,
+    /// The gateway's own origin (`https://host`), as clients reach it.
+    pub origin: &'a str,
     pub http: &'a dyn HttpClient,
     pub config: &'a Config,
     /// Milliseconds since the Unix epoch, read once per request.

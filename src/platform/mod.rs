@@ -60,16 +60,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return Response::ok("ok");
     }
     let cfg = config(&env);
+    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let core_req = match convert::request(req, max_body(&path)).await {
         Ok(r) => r,
         Err(resp) => return convert::response(resp),
     };
     let cors = transport::cors_headers(&core_req.headers, &cfg.allowed_origins);
-    let resp = route(&env, &cfg, &path, &core_req).await?;
+    let resp = route(&env, &cfg, &path, &core_req, &origin).await?;
     with_headers(resp, &cors)
 }
 
-async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> Result<Response> {
+async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, origin: &str) -> Result<Response> {
     let target = endpoint::Target::from_path(path);
     if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
@@ -80,15 +81,32 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest) -> R
         keys: &*store,
         virtuals: &*store,
         directory: &*store,
+        oauth: &*store,
         http: &*http,
         config: cfg,
         now_ms: now_ms(),
         live: Some(live),
+        origin,
     };
+    if let Some(r) = crate::policy::oauth::handle(&svc, core_req, origin).await {
+        return convert::response(r);
+    }
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
     } else if let Some(target) = target {
         match endpoint::handle(&svc, core_req, target).await {
+            // A 401 tells the client where the protected-resource metadata is (MCP authorization).
+            Routed::Respond(mut r) if r.status == 401 => {
+                let invalid = r
+                    .headers
+                    .get("www-authenticate")
+                    .is_some_and(|h| h.contains("invalid_token"));
+                r.headers.set(
+                    "www-authenticate",
+                    crate::policy::oauth::challenge(origin, path, invalid),
+                );
+                r
+            }
             Routed::Respond(r) => r,
             Routed::Session { session_id, ctx } => return session_do::forward(env, core_req, &session_id, &ctx).await,
         }

@@ -167,10 +167,12 @@ impl DurableObject for McpSession {
             keys: &*store,
             virtuals: &*store,
             directory: &*store,
+            oauth: &*store,
             http: &*http,
             config: &cfg,
             now_ms: now_ms(),
             live: Some(live),
+            origin: "",
         };
         let sql = self.sql();
         let current = Self::load(&sql);

@@ -122,16 +122,31 @@ thread_local! {
 }
 
 /// Authenticates a bearer: a gateway API key, or a JWT from a trusted OIDC issuer.
+/// Where a bearer is presented: the gateway's origin and, on an MCP path, its canonical
+/// resource (OAuth access tokens are only good for the resource they were issued for).
+#[derive(Debug, Clone, Copy)]
+pub struct Audience<'a> {
+    pub origin: &'a str,
+    pub resource: Option<&'a str>,
+}
+
 pub async fn authenticate(
     keys: &dyn ApiKeys,
     directory: &dyn Directory,
+    oauth: &dyn crate::store::OAuthStore,
     http: &dyn HttpClient,
     headers: &Headers,
     now_ms: u64,
+    audience: Audience<'_>,
 ) -> Result<Principal, AuthError> {
+    let Audience { origin, resource } = audience;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if token.starts_with(crypto::API_KEY_PREFIX) {
         return authenticate_api_key(keys, directory, headers, &crate::gateway::timestamp(now_ms)).await;
+    }
+    if token.starts_with(super::oauth::ACCESS_TOKEN_PREFIX) {
+        let user = super::oauth::access_token_user(oauth, token, now_ms, origin, resource).await?;
+        return principal_for(directory, &format!("oauth:{user}"), &user).await;
     }
     if !oidc::looks_like_jwt(token) {
         return Err(AuthError::Invalid);
@@ -159,12 +174,17 @@ pub async fn authenticate(
             user
         }
     };
-    let identity = directory.identity(&user_id).await?.ok_or(AuthError::Revoked)?;
+    principal_for(directory, &format!("oidc:{user_id}"), &user_id).await
+}
+
+/// A principal with its identity and grants, as of now.
+async fn principal_for(directory: &dyn Directory, key_id: &str, principal_id: &str) -> Result<Principal, AuthError> {
+    let identity = directory.identity(principal_id).await?.ok_or(AuthError::Revoked)?;
     let grants = directory.grants_for(&identity.subject_ids()).await?;
     let access = Access::new(&identity, grants);
     Ok(Principal {
-        key_id: format!("oidc:{user_id}"),
-        key_name: user_id,
+        key_id: key_id.to_string(),
+        key_name: principal_id.to_string(),
         identity,
         access,
     })
@@ -173,7 +193,7 @@ pub async fn authenticate(
 /// Just-in-time provisioning: the first token of a subject creates the user in the issuer's
 /// organization; on every fresh verification the user's membership of mapped teams follows the
 /// token's groups.
-async fn provision(
+pub(crate) async fn provision(
     directory: &dyn Directory,
     idp: &oidc::IdentityProvider,
     claims: &oidc::VerifiedClaims,
@@ -229,6 +249,7 @@ pub async fn authorize_admin(
     config: &Config,
     keys: &dyn ApiKeys,
     directory: &dyn Directory,
+    oauth: &dyn crate::store::OAuthStore,
     http: &dyn HttpClient,
     headers: &Headers,
     now_ms: u64,
@@ -239,7 +260,11 @@ pub async fn authorize_admin(
             return Ok(AdminPermit::super_admin());
         }
     }
-    let principal = authenticate(keys, directory, http, headers, now_ms).await?;
+    let audience = Audience {
+        origin: "",
+        resource: None,
+    };
+    let principal = authenticate(keys, directory, oauth, http, headers, now_ms, audience).await?;
     let roles = directory.roles_of(&principal.identity.principal_id).await?;
     AdminPermit::with_roles(roles).ok_or(AuthError::NotAdmin)
 }

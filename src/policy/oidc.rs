@@ -54,6 +54,10 @@ pub struct IdentityProvider {
     /// IdP group name → team id: members of the group are kept members of the team.
     #[serde(default)]
     pub group_teams: BTreeMap<String, String>,
+    /// The gateway's client id at this issuer, for user login during the MCP OAuth flow
+    /// (a public client with PKCE; `None`: this issuer is not used for login).
+    #[serde(default)]
+    pub login_client_id: Option<String>,
     pub created_at: String,
 }
 
@@ -87,11 +91,16 @@ pub fn looks_like_jwt(token: &str) -> bool {
 
 /// The `iss` of a token, read without verifying anything (to pick the issuer to verify with).
 pub fn unverified_issuer(token: &str) -> Option<String> {
+    unverified_claim(token, "iss")
+}
+
+/// A claim of a token, read without verifying (only for a token verified separately).
+pub fn unverified_claim(token: &str, name: &str) -> Option<String> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
+    v.get(name)?.as_str().map(str::to_string)
 }
 
 struct CachedJwks {
@@ -104,7 +113,7 @@ thread_local! {
     static JWKS: RefCell<HashMap<String, CachedJwks>> = RefCell::new(HashMap::new());
 }
 
-async fn get_json(http: &dyn HttpClient, url: &str) -> Result<Value, AuthError> {
+pub(crate) async fn get_json(http: &dyn HttpClient, url: &str) -> Result<Value, AuthError> {
     let resp = http
         .send(OutboundRequest {
             method: Method::Get,

@@ -14,6 +14,10 @@ pub struct MemoryStore {
     virtuals: RefCell<BTreeMap<String, VirtualServer>>,
     generation: std::cell::Cell<u64>,
     directory: super::directory_memory::MemoryDirectory,
+    oauth_clients: RefCell<BTreeMap<String, OAuthClient>>,
+    pending: RefCell<BTreeMap<String, (serde_json::Value, u64)>>,
+    tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,
+    revoked_families: RefCell<Vec<String>>,
 }
 
 impl MemoryStore {
@@ -316,5 +320,63 @@ impl Directory for MemoryStore {
     }
     async fn delete_role(&self, id: &str) -> StoreResult<bool> {
         self.directory.delete_role(id).await
+    }
+}
+
+#[async_trait(?Send)]
+impl OAuthStore for MemoryStore {
+    async fn put_client(&self, c: &OAuthClient) -> StoreResult<()> {
+        self.oauth_clients.borrow_mut().insert(c.client_id.clone(), c.clone());
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
+        Ok(self.oauth_clients.borrow().get(client_id).cloned())
+    }
+
+    async fn put_pending(&self, id: &str, data: &serde_json::Value, expires_at_ms: u64) -> StoreResult<()> {
+        self.pending
+            .borrow_mut()
+            .insert(id.into(), (data.clone(), expires_at_ms));
+        Ok(())
+    }
+
+    async fn take_pending(&self, id: &str, now_ms: u64) -> StoreResult<Option<serde_json::Value>> {
+        Ok(self
+            .pending
+            .borrow_mut()
+            .remove(id)
+            .filter(|(_, exp)| *exp > now_ms)
+            .map(|(v, _)| v))
+    }
+
+    async fn put_token(&self, t: &OAuthToken) -> StoreResult<()> {
+        self.tokens.borrow_mut().insert(t.hash.clone(), (t.clone(), false));
+        Ok(())
+    }
+
+    async fn get_token(&self, hash: &str) -> StoreResult<Option<OAuthToken>> {
+        let revoked = self.revoked_families.borrow();
+        Ok(self
+            .tokens
+            .borrow()
+            .get(hash)
+            .map(|(t, _)| t.clone())
+            .filter(|t| !revoked.contains(&t.family)))
+    }
+
+    async fn consume_token(&self, hash: &str, _now_ms: u64) -> StoreResult<bool> {
+        Ok(match self.tokens.borrow_mut().get_mut(hash) {
+            Some((_, used)) if !*used => {
+                *used = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn revoke_family(&self, family: &str) -> StoreResult<()> {
+        self.revoked_families.borrow_mut().push(family.to_string());
+        Ok(())
     }
 }

@@ -279,9 +279,59 @@ pub trait Registry {
     async fn bump_catalog_generation(&self) -> StoreResult<()>;
 }
 
+/// A client registered for the MCP OAuth flow (dynamic registration; metadata-document clients
+/// are fetched, not stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub created_at: String,
+}
+
+/// An authorization code, access token or refresh token of the MCP OAuth flow, stored only as
+/// a hash (D1 table `oauth_tokens`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthToken {
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+    /// `code`, `access` or `refresh`.
+    pub kind: String,
+    /// Every token descending from one authorization shares a family; replay revokes it.
+    pub family: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The protected resource (RFC 8707) the token is for.
+    pub resource: String,
+    pub scope: String,
+    /// Codes: where they may be redeemed and the PKCE challenge.
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    /// Milliseconds since the epoch.
+    pub expires_at_ms: u64,
+}
+
+/// OAuth state of the MCP authorization flow.
+#[async_trait(?Send)]
+pub trait OAuthStore {
+    async fn put_client(&self, c: &OAuthClient) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>>;
+    /// A pending authorization (between `/oauth/authorize` and `/oauth/callback`).
+    async fn put_pending(&self, id: &str, data: &Value, expires_at_ms: u64) -> StoreResult<()>;
+    /// Reads and deletes a pending authorization (single use); `None` if absent or expired.
+    async fn take_pending(&self, id: &str, now_ms: u64) -> StoreResult<Option<Value>>;
+    async fn put_token(&self, t: &OAuthToken) -> StoreResult<()>;
+    /// The token, if it exists and its family is not revoked (expiry is the caller's check).
+    async fn get_token(&self, hash: &str) -> StoreResult<Option<OAuthToken>>;
+    /// Marks a single-use token used; `false` if it already was (a replay).
+    async fn consume_token(&self, hash: &str, now_ms: u64) -> StoreResult<bool>;
+    /// Revokes every token of a family.
+    async fn revoke_family(&self, family: &str) -> StoreResult<()>;
+}
+
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
-pub trait Store: Registry + ApiKeys + VirtualServers + Directory {}
-impl<T: Registry + ApiKeys + VirtualServers + Directory> Store for T {}
+pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore {}
+impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore> Store for T {}
 
 /// Virtual servers.
 #[async_trait(?Send)]
