@@ -178,3 +178,22 @@ test("a token is bound to its resource (RFC 8707)", async () => {
   const res = await gw.fetch(`/oauth/authorize?${q}`, { redirect: "manual" });
   assert.match(res.headers.get("location"), /error=invalid_target/);
 });
+
+test("a client identified by its Client ID Metadata Document", async () => {
+  const http = await import("node:http");
+  let url;
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ client_id: url, client_name: "cimd-client", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }));
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${srv.address().port}/client.json`;
+  try {
+    const { code, verifier } = await authorizeCode(url);
+    const t = await tokenCall({ grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: url });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(await listWith(t.body.access_token), 200);
+  } finally {
+    srv.close();
+  }
+});
