@@ -24,6 +24,20 @@
 //       listings / time inside the bursts; the admin calls are not counted).
 //   Every tools/list answer must be a JSON-RPC result listing exactly (servers x the tools the
 //   Python upstream lists directly) tools named {slug}__{tool} (nextCursor pages are followed).
+// Authentication cost per request, `tools/list` on `/mcp` (modern) after py2..py20 are removed
+// again (catalog: `py` only), every answer checked as above (1 server x its tools):
+//   (k1) gateway API key of the default agent (the key every row above uses);
+//   (k2) gateway API key of a user in an org / workspace / team, with grants at org, team and
+//        user level that together show all of `py` (identity + grants path, same visible tools);
+//   (j1) a JWT from a real OpenID provider (tests/idp, harness startOidcProvider) registered as
+//        the org's identity provider (POST /admin/v1/identity-providers, group "platform" -> the
+//        team), the same token reused: after its first use the per-isolate verified-token cache
+//        skips signature verification and provisioning;
+//   each with warm-up and latency like the other warm rows, but the latency samples interleaved
+//   (rounds of one request per row, rotating order), then throughput per row;
+//   (j0) cold verification: BENCH_JWT_FRESH (20) fresh tokens (op.token(), not timed), the first
+//        use of each timed — token 1 also fetches discovery + JWKS (cached per isolate after it);
+//        then a second use of each, for comparison.
 // All child processes are stopped at the end, on error, on SIGINT/SIGTERM and on the
 // overall time limit (BENCH_TIMEOUT_S, 300).
 
@@ -32,7 +46,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
-import { BUILD, MODERN, modernMeta, setupGateway } from "../tests/harness.mjs";
+import { BUILD, MODERN, modernMeta, setupGateway, startOidcProvider } from "../tests/harness.mjs";
 
 const int = (name, dflt) => {
   const v = process.env[name];
@@ -50,6 +64,8 @@ const TOTAL = int("BENCH_TOTAL", 600);
 const CONCURRENCY = int("BENCH_CONCURRENCY", 8);
 const COLD = int("BENCH_COLD", 30);
 const TIMEOUT_S = int("BENCH_TIMEOUT_S", 300);
+const JWT_FRESH = int("BENCH_JWT_FRESH", 20);
+const JWT_AUDIENCE = "https://gateway.test/mcp";
 const REQUEST_TIMEOUT_MS = 30_000;
 const LEGACY = "2025-11-25";
 const MESSAGE = "hi";
@@ -58,10 +74,14 @@ const MAX_LIST_PAGES = 50; // bound on nextCursor pages followed per tools/list
 
 // --- cleanup: stop every process we started, whatever happens ---------------------------------
 let env = null;
+let op = null; // the OpenID provider of the authentication section
 let stopping = null;
 function stopAll() {
   stopping ??= (async () => {
-    if (env) await env.stop().catch((e) => console.error(`bench: stop failed: ${e.message}`));
+    await Promise.all([
+      env?.stop().catch((e) => console.error(`bench: stop failed: ${e.message}`)),
+      op?.stop().catch((e) => console.error(`bench: stopping the OpenID provider failed: ${e.message}`)),
+    ]);
   })();
   return stopping;
 }
@@ -269,6 +289,57 @@ async function measure(call) {
 }
 
 /**
+ * Like `measure`, for several calls whose small differences matter: warm-up WARMUP of each, then
+ * N rounds of one sequential request per call (the order rotating each round), so drift and
+ * warm-up effects hit every call alike; then throughput as in `measure`, one call after another.
+ * New connections during the interleaved latency phase are shared: every result reports them all.
+ */
+async function measureInterleaved(calls) {
+  const recs = calls.map(() => recorder());
+  for (let i = 0; i < WARMUP; i++) for (let k = 0; k < calls.length; k++) await recs[k].once(calls[k]);
+  const conn0 = connections;
+  const samples = calls.map(() => []);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < calls.length; j++) {
+      const k = (i + j) % calls.length;
+      const t = performance.now();
+      await recs[k].once(calls[k]);
+      samples[k].push(performance.now() - t);
+    }
+  }
+  const latencyConns = connections - conn0;
+  const out = [];
+  for (let k = 0; k < calls.length; k++) {
+    const sorted = samples[k].sort((a, b) => a - b);
+    const conn1 = connections;
+    let issued = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: Math.min(CONCURRENCY, TOTAL) }, async () => {
+        while (issued < TOTAL) {
+          issued++;
+          await recs[k].once(calls[k]);
+        }
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    out.push({
+      p50: pct(sorted, 50),
+      p99: pct(sorted, 99),
+      mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+      rps: TOTAL / elapsed,
+      elapsed,
+      latencyConns,
+      throughputConns: connections - conn1,
+      errorCount: recs[k].errorCount,
+      errors: recs[k].errors,
+      requests: WARMUP + N + TOTAL,
+    });
+  }
+  return out;
+}
+
+/**
  * Cold-catalog tools/list: `bump()` changes the catalog (an admin call); latency = the very
  * next tools/list, COLD times; throughput = COLD bursts of CONCURRENCY concurrent tools/list,
  * each right after a bump, over the time spent inside the bursts.
@@ -315,6 +386,162 @@ function table(header, rows, align) {
 const ms = (x) => x.toFixed(2);
 const kib = (b) => `${(b / 1024).toFixed(1)} KiB`;
 const mib = (b) => `${(b / 1024 / 1024).toFixed(2)} MiB`;
+
+// --- authentication cost -------------------------------------------------------------------------
+/**
+ * Per-request cost of authentication on `/mcp` tools/list (modern), with the catalog reduced to
+ * `py`: a default-agent API key, a user's API key (identity + grants), a reused JWT (verified-token
+ * cache hit), and the first use of fresh JWTs (signature verification + JIT provisioning; the first
+ * one also fetches discovery + JWKS).
+ */
+async function measureAuth(admin, py, directTools, slugs) {
+  const gw = env.gw.url;
+  // Back to one server: remove py2..pyN, so every row lists the same 1 x directTools tools.
+  for (const slug of slugs.filter((x) => x !== "py")) await admin("DELETE", `/admin/v1/servers/${slug}`, undefined, 204);
+  const left = (await admin("GET", "/admin/v1/servers", undefined, 200)).body.servers.map((x) => x.slug);
+  if (left.length !== 1 || left[0] !== "py") throw new Error(`expected only py registered, the admin API lists ${left.join(", ")}`);
+
+  process.stdout.write(`bench: (auth) starting the OpenID provider, creating org / workspace / team / user / grants ... `);
+  op = await startOidcProvider();
+  const mk = async (path, body) => (await admin("POST", path, body, 201)).body.id;
+  const org = await mk("/admin/v1/orgs", { name: "Bench Org" });
+  const ws = await mk("/admin/v1/workspaces", { name: "Bench WS", parent_id: org });
+  const team = await mk("/admin/v1/teams", { name: "Platform", parent_id: ws });
+  const user = await mk("/admin/v1/users", { name: "Bench User", parent_id: org, email: "bench@acme.test" });
+  await admin("POST", `/admin/v1/teams/${team}/members`, { principal_id: user }, 204);
+  const userKey = (await admin("POST", "/admin/v1/api-keys", { name: "bench-user", principal_id: user }, 201)).body.key;
+  // Grants at three levels; together they show every tool of py (the same list the default agent sees).
+  const grants = [
+    { subject_kind: "team", subject_id: team, resource: "py", effect: "allow" },
+    { subject_kind: "org", subject_id: org, resource: "py*", tool: "ech?", effect: "allow" },
+    { subject_kind: "user", subject_id: user, resource: "py", tool: "no-such-tool", effect: "deny" },
+  ];
+  for (const g of grants) await admin("POST", "/admin/v1/grants", g, 201);
+  await admin("POST", "/admin/v1/identity-providers", { org_id: org, issuer: op.issuer, audiences: [JWT_AUDIENCE], group_teams: { platform: team } }, 201);
+  console.log(`issuer ${op.issuer}`);
+
+  const url = `${gw}/mcp`;
+  const check = (key) => listTarget(url, key, directTools, ["py"]);
+
+  // (j0) cold verification first, so that token 1 is the isolate's first JWT (JWKS not cached yet).
+  process.stdout.write(`bench: (j0) first use of ${JWT_FRESH} fresh JWTs, then a second use of each ... `);
+  const rec = recorder();
+  const first = [];
+  const second = [];
+  for (let i = 0; i < JWT_FRESH; i++) {
+    const token = await op.token(JWT_AUDIENCE); // not timed
+    const call = check(token);
+    let t = performance.now();
+    if (await rec.once(call)) first.push(performance.now() - t);
+    t = performance.now();
+    if (await rec.once(call)) second.push(performance.now() - t);
+  }
+  console.log(`${rec.errorCount} errors`);
+  const provisioned = (await admin("GET", `/admin/v1/users?parent_id=${org}`, undefined, 200)).body.users.filter((u) => u.external_subject);
+
+  const reused = await op.token(JWT_AUDIENCE);
+  const rows = [
+    { key: "k1", label: "API key mcpgw_…, default agent", what: "agt_default, its default grant (every row above uses it)", call: check(env.key) },
+    { key: "k2", label: "API key mcpgw_…, user in org/ws/team", what: `user ${user}: ${grants.length} grants (team allow py, org allow py*/ech?, user deny py/no-such-tool)`, call: check(userKey) },
+    { key: "j1", label: "JWT (RS256, oidc-provider), reused", what: "same token every request: verified-token cache hit, no signature check, no provisioning", call: check(reused) },
+  ];
+  process.stdout.write(`bench: (${rows.map((r) => r.key).join(", ")}) /mcp tools/list, latency interleaved, then throughput each ... `);
+  const results = await measureInterleaved(rows.map((r) => r.call));
+  rows.forEach((r, i) => (r.result = results[i]));
+  console.log(rows.map((r) => `${r.key} ${r.result.errorCount} errors, ${r.result.rps.toFixed(0)} req/s`).join("; "));
+  const stats = (v) => {
+    const sorted = [...v].sort((a, b) => a - b);
+    const nan = Number.NaN;
+    return {
+      n: v.length,
+      p50: v.length ? pct(sorted, 50) : nan,
+      p99: v.length ? pct(sorted, 99) : nan,
+      mean: v.length ? v.reduce((a, b) => a + b, 0) / v.length : nan,
+      min: v.length ? sorted[0] : nan,
+      max: v.length ? sorted[sorted.length - 1] : nan,
+    };
+  };
+  return {
+    org,
+    team,
+    rows,
+    provisioned: provisioned.length,
+    cold: {
+      errorCount: rec.errorCount,
+      errors: rec.errors,
+      // first[0] exists only if token 1 succeeded; then first[1..] are tokens 2..N.
+      token1: first.length === JWT_FRESH ? first[0] : Number.NaN,
+      rest: stats(first.length === JWT_FRESH ? first.slice(1) : first),
+      second: stats(second),
+    },
+  };
+}
+
+function printAuth(auth, py, directTools) {
+  console.log("\n== authentication cost per request: tools/list on the aggregated /mcp (modern), catalog = py only ==\n");
+  console.log(
+    [
+      `py2..py20 were removed again: every row lists the same ${directTools} tools (py__*) — only the bearer differs. Each request`,
+      `authenticates, loads the principal's identity and grants from D1 (grants_for(subject ids) + Access::new) and filters`,
+      `the catalog. Warm-up ${WARMUP} each; latency ${N} sequential each, INTERLEAVED (rounds of k1, k2, j1 in rotating order, so`,
+      `drift hits all three alike); then throughput ${TOTAL} requests at concurrency ${CONCURRENCY}, one row after the other.`,
+      `(k1) the default agent's gateway API key (lookup by SHA-256 hash in D1); (k2) an API key bound to a user in`,
+      `     org/workspace/team with grants at 3 levels; (j1) a JWT issued by the real oidc-provider for the org's registered`,
+      `     identity provider (groups "platform" -> the team), reused for every request — after its first use the`,
+      `     per-isolate verified-token cache (SHA-256(token) -> user) skips RS256 verification and JIT provisioning.`,
+    ].join("\n") + "\n",
+  );
+  const k1 = auth.rows[0].result;
+  console.log(
+    table(
+      ["row", "bearer", "p50 ms", "p99 ms", "mean ms", "req/s", "conc", "new conns (lat/thr)", "p50 vs k1", "errors"],
+      auth.rows.map(({ key, label, result: r }) => [
+        `(${key})`,
+        label,
+        ms(r.p50),
+        ms(r.p99),
+        ms(r.mean),
+        r.rps.toFixed(0),
+        CONCURRENCY,
+        `${r.latencyConns}/${r.throughputConns}`,
+        key === "k1" ? "" : `${r.p50 >= k1.p50 ? "+" : "-"}${ms(Math.abs(r.p50 - k1.p50))} ms`,
+        `${r.errorCount}/${r.requests}`,
+      ]),
+      ["l", "l", "r", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  console.log("");
+  for (const { key, what } of auth.rows) console.log(`(${key}) ${what}`);
+  console.log("new conns lat = during the whole interleaved latency phase (shared by the three rows).");
+
+  const c = auth.cold;
+  const j1 = auth.rows[2].result;
+  console.log(
+    "\n" +
+      [
+        `(j0) cold JWT verification: ${JWT_FRESH} fresh tokens from op.token() (issuing is not timed); the first request with`,
+        `     each is timed (sequential, keep-alive connection to the gateway). A fresh token is not in the verified-token`,
+        `     cache, so the gateway verifies it (RS256 signature, iss/aud/exp/nbf) and runs JIT provisioning (look up the`,
+        `     user by external subject, sync its group->team membership in D1). Token 1 is the isolate's first JWT: it also`,
+        `     fetches the issuer's discovery document and JWKS from the provider (cached per isolate afterwards) and creates`,
+        `     the user. Then a second request with each token: a cache hit, like (j1). ${auth.provisioned} user(s) provisioned in the org.`,
+      ].join("\n") + "\n",
+  );
+  const vsJ1 = (x) => (Number.isNaN(x) ? "" : `${x >= j1.p50 ? "+" : "-"}${ms(Math.abs(x - j1.p50))} ms`);
+  const statRow = (label, s, vs) => [label, s.n, ms(s.p50), ms(s.p99), ms(s.mean), ms(s.min), ms(s.max), vs];
+  console.log(
+    table(
+      ["request", "samples", "p50 ms", "p99 ms", "mean ms", "min ms", "max ms", "p50 vs j1"],
+      [
+        statRow("token 1, first use: discovery + JWKS fetch, verify, create user", { n: Number.isNaN(c.token1) ? 0 : 1, p50: c.token1, p99: c.token1, mean: c.token1, min: c.token1, max: c.token1 }, vsJ1(c.token1)),
+        statRow(`tokens 2..${JWT_FRESH}, first use: JWKS cached, verify + provisioning`, c.rest, vsJ1(c.rest.p50)),
+        statRow(`tokens 1..${JWT_FRESH}, second use: verified-token cache hit`, c.second, vsJ1(c.second.p50)),
+      ],
+      ["l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  console.log(`\n(with ${JWT_FRESH - 1} samples p99 is the maximum; j1 p50 = ${ms(j1.p50)} ms from ${N} samples)`);
+}
 
 // --- main ----------------------------------------------------------------------------------------
 async function main() {
@@ -388,6 +615,9 @@ async function main() {
     console.log(`${cold.errorCount} errors, ${cold.rps.toFixed(0)} req/s`);
     listRows.push({ size, expected, bumpSlug, warm, cold });
   }
+
+  // --- authentication cost: tools/list on /mcp with only `py` registered ---------------------------
+  const auth = await measureAuth(admin, py, directTools, slugs);
 
   console.log("\n== tools/call echo: latency (sequential, one keep-alive connection) and throughput ==\n");
   console.log(
@@ -531,6 +761,8 @@ async function main() {
         .join("\n"),
   );
 
+  printAuth(auth, py, directTools);
+
   const wasm = readFileSync(join(BUILD, "index_bg.wasm"));
   const gz = gzipSync(wasm, { level: 9 });
   console.log("\n== release wasm (build/index_bg.wasm) ==\n");
@@ -557,6 +789,12 @@ async function main() {
       for (const [m, n] of r.errors) console.log(`error (l${size} ${what}) x${n}: ${m}`);
     }
   }
+  for (const r of auth.rows) {
+    totalErrors += r.result.errorCount;
+    for (const [m, n] of r.result.errors) console.log(`error (${r.key}) x${n}: ${m}`);
+  }
+  totalErrors += auth.cold.errorCount;
+  for (const [m, n] of auth.cold.errors) console.log(`error (j0) x${n}: ${m}`);
   console.log(
     `\nbench: ${totalErrors === 0 ? "all responses were successful JSON-RPC results" : `${totalErrors} FAILED requests — numbers are not meaningful`}` +
       ` (${((performance.now() - started) / 1000).toFixed(1)} s)`,

@@ -38,17 +38,26 @@ pub struct LiveDeps {
 
 impl LiveDeps {
     fn services(&self) -> Services<'_> {
+        self.with(None, "")
+    }
+
+    /// The services of one request, able to open long-lived streams.
+    pub fn request_services<'a>(self: &'a Rc<Self>, origin: &'a str) -> Services<'a> {
+        self.with(Some(self.clone()), origin)
+    }
+
+    fn with<'a>(&'a self, live: Option<Rc<LiveDeps>>, origin: &'a str) -> Services<'a> {
         Services {
             registry: &*self.store,
             keys: &*self.store,
             virtuals: &*self.store,
             directory: &*self.store,
             oauth: &*self.store,
-            origin: "",
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),
-            live: None,
+            live,
+            origin,
         }
     }
 }

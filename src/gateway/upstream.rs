@@ -44,7 +44,7 @@ pub enum UpstreamError {
     Garbage(String),
 }
 
-/// The HTTP client the platform provides (`worker::Fetch` in a Worker).
+/// The HTTP client the platform provides (the Workers Fetch API in a Worker).
 #[async_trait(?Send)]
 pub trait HttpClient {
     async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError>;

@@ -14,7 +14,6 @@ use std::rc::Rc;
 use crate::config::Config;
 use crate::gateway::endpoint::{self, Routed};
 use crate::gateway::live::LiveDeps;
-use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::mcp::transport;
 
@@ -75,19 +74,8 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, orig
     if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
     }
-    let (store, http, live) = parts(env, cfg)?;
-    let svc = Services {
-        registry: &*store,
-        keys: &*store,
-        virtuals: &*store,
-        directory: &*store,
-        oauth: &*store,
-        http: &*http,
-        config: cfg,
-        now_ms: now_ms(),
-        live: Some(live),
-        origin,
-    };
+    let deps = live_deps(env, cfg)?;
+    let svc = deps.request_services(origin);
     if let Some(r) = crate::policy::oauth::handle(&svc, core_req, origin).await {
         return convert::response(r);
     }
@@ -127,17 +115,14 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, orig
 }
 
 /// The store, the upstream client and what live streams need, for one request.
-pub fn parts(env: &Env, cfg: &Config) -> Result<(Rc<d1::D1Store>, Rc<fetch::FetchClient>, Rc<LiveDeps>)> {
-    let store = Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?));
-    let http = Rc::new(fetch::FetchClient);
-    let live = Rc::new(LiveDeps {
-        store: store.clone(),
-        http: http.clone(),
+pub fn live_deps(env: &Env, cfg: &Config) -> Result<Rc<LiveDeps>> {
+    Ok(Rc::new(LiveDeps {
+        store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
+        http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),
         now_ms: Rc::new(now_ms),
-    });
-    Ok((store, http, live))
+    }))
 }
 
 /// Adds headers to a response (copying them: a response from a Durable Object has immutable ones).

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State};
 
-use super::{config, convert, now_ms, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
+use super::{config, convert, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
 use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
-use crate::gateway::{GatewayError, Services};
+use crate::gateway::GatewayError;
 use crate::http::HttpRequest;
 
 /// Sends a legacy-era request to its session's Durable Object (named by the session id).
@@ -161,19 +161,9 @@ impl DurableObject for McpSession {
             Err(resp) => return convert::response(resp),
         };
         let cfg = config(&self.env);
-        let (store, http, live) = super::parts(&self.env, &cfg)?;
-        let svc = Services {
-            registry: &*store,
-            keys: &*store,
-            virtuals: &*store,
-            directory: &*store,
-            oauth: &*store,
-            http: &*http,
-            config: &cfg,
-            now_ms: now_ms(),
-            live: Some(live),
-            origin: "",
-        };
+        let deps = super::live_deps(&self.env, &cfg)?;
+        // Sessions do not authenticate (the Worker did): no origin needed.
+        let svc = deps.request_services("");
         let sql = self.sql();
         let current = Self::load(&sql);
         if ctx.initialize {
