@@ -23,6 +23,8 @@ pub struct Config {
     pub list_page_size: usize,
     /// `CATALOG_POLL_MS`: how often live streams look for catalog changes.
     pub catalog_poll_ms: u64,
+    /// `VAULT_KEYS`: master keys for upstream credentials (`None`: credentials cannot be stored).
+    pub vault: Option<crate::vault::Vault>,
 }
 
 impl Config {
@@ -53,6 +55,13 @@ impl Config {
             .and_then(|s| s.trim().parse().ok())
             .map(|ms: u64| ms.max(100))
             .unwrap_or(DEFAULT_CATALOG_POLL_MS);
+        let vault = get("VAULT_KEYS").and_then(|spec| match crate::vault::Vault::parse(&spec) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(error = %e, "VAULT_KEYS ignored");
+                None
+            }
+        });
         Self {
             admin_token,
             allowed_origins,
@@ -60,6 +69,7 @@ impl Config {
             cursor_key,
             list_page_size,
             catalog_poll_ms,
+            vault,
         }
     }
 }

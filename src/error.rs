@@ -39,6 +39,10 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
                 UpstreamError::Status(s) => ("status", format!("answered HTTP {s}")),
                 UpstreamError::SessionExpired => ("session_expired", "dropped the session".to_string()),
                 UpstreamError::Garbage(_) => ("invalid_response", "sent an invalid response".to_string()),
+                UpstreamError::Credentials(_) => (
+                    "credentials",
+                    "could not be authenticated to by the gateway".to_string(),
+                ),
             };
             // HTTP 200: the request was delivered and answered, by a JSON-RPC error that every
             // client surfaces as the failure of that call.

@@ -206,8 +206,8 @@ export async function startEverythingServer({ port: wanted } = {}) {
  * The Python SDK test upstream (tests/upstreams/py_server.py, mcp==2.3.0 in .venv), at /mcp.
  * `port` 0 picks a free one; pass the old port to restart "the same" server; `variants` as in py_server.py.
  */
-export async function startPyServer({ port = 0, variants = [] } = {}) {
-  const args = ["tests/upstreams/py_server.py", "--port", String(port), ...variants.flatMap((v) => ["--variant", v])];
+export async function startPyServer({ port = 0, variants = [], args: extra = [] } = {}) {
+  const args = ["tests/upstreams/py_server.py", "--port", String(port), ...variants.flatMap((v) => ["--variant", v]), ...extra];
   const p = await startProcess(join(ROOT, ".venv/bin/python"), args, {
     readyLine: /READY (\d+)/,
   });

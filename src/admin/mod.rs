@@ -1,5 +1,6 @@
 //! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
 //! Every error leaves as an RFC 9457 problem document (mapping in `crate::error`).
+pub(crate) mod credentials;
 mod directory;
 mod keys;
 mod servers;
@@ -85,6 +86,8 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
             directory::who_can_use(svc, slug, tool).await
         }
+        ["servers", slug, "credentials"] => credentials::route(svc, &permit, req, slug).await,
+        ["vault", "rotate"] => credentials::rotate(svc, &permit, req).await,
         ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,
         ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
         ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,

@@ -25,6 +25,8 @@ struct CreateServer {
     owner: Option<String>,
     timeout_ms: Option<u32>,
     new_tool_policy: Option<String>,
+    /// How the gateway authenticates to the upstream (sealed; needed before the first sync).
+    credentials: Option<crate::gateway::credentials::CredentialSpec>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +52,7 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
         ([slug], Method::Patch) => patch(svc, req, slug).await,
         ([slug], Method::Delete) => {
             if svc.registry.delete_server(slug).await? {
+                super::credentials::remove(svc, slug).await?;
                 svc.registry.bump_catalog_generation().await?;
                 Ok(HttpResponse::new(204))
             } else {
@@ -134,13 +137,23 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         created_at: now.clone(),
         updated_at: now,
     };
-    // Read the catalog before storing anything: an unreachable upstream leaves no half-made row.
-    let (server, tools) = sync::sync(svc, &draft, None)
-        .await
-        .map_err(|cause| ApiError::Upstream {
-            slug: draft.slug.clone(),
-            cause,
-        })?;
+    if let Some(spec) = &b.credentials {
+        super::credentials::store(svc, &draft.slug, spec).await?;
+    }
+    // Read the catalog before storing anything: an unreachable upstream leaves no half-made row
+    // (and no credential).
+    let (server, tools) = match sync::sync(svc, &draft, None).await {
+        Ok(r) => r,
+        Err(cause) => {
+            if b.credentials.is_some() {
+                super::credentials::remove(svc, &draft.slug).await?;
+            }
+            return Err(ApiError::Upstream {
+                slug: draft.slug.clone(),
+                cause,
+            });
+        }
+    };
     match svc.registry.create_server(&server, &tools).await {
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict(format!(

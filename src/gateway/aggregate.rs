@@ -280,7 +280,7 @@ fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<Serve
 }
 
 async fn send(agg: &Aggregate<'_>, server: &ServerRecord, msg: &Message) -> Result<HttpResponse, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace);
+    let up = agg.svc.upstream(server, agg.trace).await?;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     link::send(&up, server, agg.links, msg, agg.client_era, log, None).await
 }
@@ -354,7 +354,7 @@ async fn list_upstream(
     method: &str,
     key: &str,
 ) -> Result<Vec<Value>, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace);
+    let up = agg.svc.upstream(server, agg.trace).await?;
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     for n in 0..MAX_FANOUT_PAGES {

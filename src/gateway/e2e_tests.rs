@@ -151,6 +151,7 @@ impl Fixture {
             virtuals: &self.store,
             directory: &self.store,
             oauth: &self.store,
+            secrets: &self.store,
             origin: "https://gateway.test",
             http: &self.up,
             config: &self.config,

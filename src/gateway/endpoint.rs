@@ -222,7 +222,7 @@ async fn modern_server(
     if !FORWARDED_METHODS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
-    let mut up = svc.upstream(server, traceparent(&req.headers));
+    let mut up = svc.upstream(server, traceparent(&req.headers)).await?;
     if server.era == Some(Era::Modern) {
         // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
         // upstream checks them against the body.

@@ -29,6 +29,8 @@ const TOOLS_CHANGED: &str = "notifications/tools/list_changed";
 /// What long-lived streams need beyond one request's borrows.
 pub struct LiveDeps {
     pub store: Rc<dyn Store>,
+    /// Sealed upstream credentials (KV).
+    pub secrets: Rc<dyn crate::store::SecretStore>,
     pub http: Rc<dyn HttpClient>,
     pub config: Config,
     /// Resolves after the given milliseconds (a Workers timer on the platform).
@@ -53,6 +55,7 @@ impl LiveDeps {
             virtuals: &*self.store,
             directory: &*self.store,
             oauth: &*self.store,
+            secrets: &*self.secrets,
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),
@@ -251,7 +254,7 @@ async fn upstream_stream(
     f: Filter,
     trace: Option<&str>,
 ) -> Option<ByteStream> {
-    let up = svc.upstream(server, trace);
+    let up = svc.upstream(server, trace).await.ok()?;
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
             let notifications =

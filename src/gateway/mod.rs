@@ -2,6 +2,7 @@
 //! sessions, catalog sync, and streaming relays. Platform access comes in through `Services`.
 pub mod aggregate;
 pub mod catalog;
+pub mod credentials;
 pub mod cursor;
 pub mod endpoint;
 pub mod error;
@@ -21,7 +22,7 @@ mod e2e_tests;
 
 use crate::config::{clamp_timeout, Config};
 use crate::http::Headers;
-use crate::store::{ApiKeys, Directory, OAuthStore, Registry, ServerRecord, VirtualServers};
+use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, ServerRecord, VirtualServers};
 
 pub use error::GatewayError;
 use upstream::{HttpClient, Upstream};
@@ -33,6 +34,7 @@ pub struct Services<'a> {
     pub virtuals: &'a dyn VirtualServers,
     pub directory: &'a dyn Directory,
     pub oauth: &'a dyn OAuthStore,
+    pub secrets: &'a dyn SecretStore,
     /// The gateway's own origin (`https://host`), as clients reach it.
     pub origin: &'a str,
     pub http: &'a dyn HttpClient,
@@ -51,12 +53,12 @@ impl<'a> Services<'a> {
 
     /// The upstream handle for a server, with its timeout and the headers the gateway presents.
     /// The agent's own headers are never copied here: only what the gateway decides to send.
-    pub fn upstream(&self, server: &'a ServerRecord, trace: Option<&str>) -> Upstream<'a> {
-        let mut extra = Headers::new();
+    pub async fn upstream(&self, server: &'a ServerRecord, trace: Option<&str>) -> Result<Upstream<'a>, GatewayError> {
+        let mut extra = credentials::headers_for(self, server).await?;
         if let Some(t) = trace {
             extra.set("traceparent", t);
         }
-        Upstream {
+        Ok(Upstream {
             http: self.http,
             url: &server.url,
             slug: &server.slug,
@@ -65,7 +67,7 @@ impl<'a> Services<'a> {
                 .map(clamp_timeout)
                 .unwrap_or(self.config.upstream_timeout_ms),
             extra_headers: extra,
-        }
+        })
     }
 }
 

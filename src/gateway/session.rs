@@ -102,7 +102,7 @@ async fn open(
             match server.era.unwrap_or(Era::Legacy) {
                 Era::Legacy => {
                     // The upstream negotiates with the client's own parameters: a faithful proxy.
-                    let up = svc.upstream(server, traceparent(&req.headers));
+                    let up = svc.upstream(server, traceparent(&req.headers)).await?;
                     let init = legacy_init_params(Some(&negotiated), &client);
                     let (us, mut result) = up
                         .initialize(init)
@@ -226,7 +226,7 @@ async fn post(
                 }
             }
             let post = super::endpoint::pinning(svc, &permit, msg).await?;
-            let up = svc.upstream(server, trace);
+            let up = svc.upstream(server, trace).await?;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, post).await
         }
@@ -279,7 +279,9 @@ fn level(params: &Option<Value>) -> Option<String> {
 async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest) {
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
-            svc.upstream(&server, traceparent(&req.headers)).close(us).await;
+            if let Ok(up) = svc.upstream(&server, traceparent(&req.headers)).await {
+                up.close(us).await;
+            }
         }
     }
 }
@@ -319,7 +321,9 @@ async fn get_stream(
         if server.era != Some(Era::Legacy) {
             continue;
         }
-        let up = svc.upstream(&server, traceparent(&req.headers));
+        let Ok(up) = svc.upstream(&server, traceparent(&req.headers)).await else {
+            continue;
+        };
         if let Ok(r) = up.get_stream(us, None).await {
             if let (200, Body::Stream(s)) = (r.status, r.body) {
                 let opts = RelayOptions {

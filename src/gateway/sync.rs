@@ -16,7 +16,10 @@ pub async fn sync(
     previous: Option<&[ToolRecord]>,
 ) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
-    let up = svc.upstream(server, None);
+    let up = svc.upstream(server, None).await.map_err(|e| match e {
+        GatewayError::Upstream { cause, .. } => cause,
+        other => UpstreamError::Credentials(other.to_string()),
+    })?;
     let det = up.detect().await?;
     let tools = catalog::fetch_tools(&up, det.era, det.session.as_ref(), &now).await;
     if let Some(s) = &det.session {

@@ -42,6 +42,9 @@ pub enum UpstreamError {
     SessionExpired,
     #[error("invalid response: {0}")]
     Garbage(String),
+    /// The gateway could not produce its credentials for this upstream.
+    #[error("credentials: {0}")]
+    Credentials(String),
 }
 
 /// The HTTP client the platform provides (the Workers Fetch API in a Worker).

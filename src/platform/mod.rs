@@ -3,6 +3,7 @@
 mod convert;
 mod d1;
 mod fetch;
+mod kv;
 mod session_do;
 
 pub use session_do::McpSession;
@@ -19,6 +20,7 @@ use crate::mcp::transport;
 
 /// Binding names (wrangler.toml).
 pub const DB_BINDING: &str = "DB";
+pub const VAULT_BINDING: &str = "VAULT";
 pub const SESSIONS_BINDING: &str = "SESSIONS";
 /// Internal headers on Worker → Durable Object requests (never accepted from clients: the
 /// Durable Object is reachable only through this Worker, which sets them itself).
@@ -118,6 +120,7 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, orig
 pub fn live_deps(env: &Env, cfg: &Config) -> Result<Rc<LiveDeps>> {
     Ok(Rc::new(LiveDeps {
         store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
+        secrets: Rc::new(kv::KvSecrets::new(env.kv(VAULT_BINDING)?)),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),

@@ -18,6 +18,7 @@ pub struct MemoryStore {
     pending: RefCell<BTreeMap<String, (serde_json::Value, u64)>>,
     tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,
     revoked_families: RefCell<Vec<String>>,
+    secrets: RefCell<BTreeMap<String, String>>,
 }
 
 impl MemoryStore {
@@ -378,5 +379,32 @@ impl OAuthStore for MemoryStore {
     async fn revoke_family(&self, family: &str) -> StoreResult<()> {
         self.revoked_families.borrow_mut().push(family.to_string());
         Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl SecretStore for MemoryStore {
+    async fn get_secret(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.secrets.borrow().get(key).cloned())
+    }
+
+    async fn put_secret(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.secrets.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+
+    async fn delete_secret(&self, key: &str) -> StoreResult<()> {
+        self.secrets.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn list_secrets(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .secrets
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 }

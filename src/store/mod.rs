@@ -329,6 +329,17 @@ pub trait OAuthStore {
     async fn revoke_family(&self, family: &str) -> StoreResult<()>;
 }
 
+/// Key–value storage for sealed secrets and their metadata (Workers KV). Values under `cred:`
+/// are sealed by `crate::vault`; keys are documented in docs/storage.md.
+#[async_trait(?Send)]
+pub trait SecretStore {
+    async fn get_secret(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn put_secret(&self, key: &str, value: &str) -> StoreResult<()>;
+    async fn delete_secret(&self, key: &str) -> StoreResult<()>;
+    /// Every key under `prefix`.
+    async fn list_secrets(&self, prefix: &str) -> StoreResult<Vec<String>>;
+}
+
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
 pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore {}
 impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore> Store for T {}

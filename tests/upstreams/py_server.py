@@ -15,6 +15,11 @@ Variants for pinning and naming tests (`--variant`, repeatable):
   extra    one more tool, `extra_tool`;
   long     a tool whose name is too long for `{slug}__{tool}` within 64 characters.
 
+Authentication, for the gateway's upstream-credential tests:
+  --require-header NAME=VALUE   every request must carry this header (a static API key);
+  --require-bearer ISSUER,AUD   bearer JWTs verified with the SDK's token verification (a
+                                TokenVerifier checking signature via the issuer's JWKS, iss, aud).
+
 Usage: python tests/upstreams/py_server.py --port N [--host 127.0.0.1] [--variant V ...]
 Prints "READY <port>" on stdout once the socket is listening (--port 0 picks one).
 """
@@ -30,7 +35,44 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import Completion, PromptReference
 
-mcp = MCPServer("py-upstream", version="1.0.0")
+def _arg(name):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else None
+
+
+class JwtVerifier:
+    """Verifies bearer JWTs from one issuer (signature via its JWKS, `iss`, `aud`, `exp`)."""
+
+    def __init__(self, issuer: str, audience: str):
+        import jwt
+
+        self.jwt, self.issuer, self.audience = jwt, issuer, audience
+        self.jwks = jwt.PyJWKClient(f"{issuer}/jwks")
+
+    async def verify_token(self, token: str):
+        from mcp.server.auth.provider import AccessToken
+
+        try:
+            key = self.jwks.get_signing_key_from_jwt(token).key
+            claims = self.jwt.decode(token, key, algorithms=["RS256", "ES256"], audience=self.audience, issuer=self.issuer)
+        except Exception:  # noqa: BLE001 - any failure means "not a valid token"
+            return None
+        return AccessToken(token=token, client_id=str(claims.get("client_id", "")), scopes=str(claims.get("scope", "")).split(),
+                           expires_at=claims.get("exp"), subject=claims.get("sub"))
+
+
+_bearer = _arg("--require-bearer")
+if _bearer:
+    from mcp.server.auth.settings import AuthSettings
+
+    _issuer, _aud = _bearer.split(",", 1)
+    mcp = MCPServer(
+        "py-upstream",
+        version="1.0.0",
+        token_verifier=JwtVerifier(_issuer, _aud),
+        auth=AuthSettings(issuer_url=_issuer, resource_server_url=None, required_scopes=[]),
+    )
+else:
+    mcp = MCPServer("py-upstream", version="1.0.0")
 VARIANTS = set()
 if "--variant" in sys.argv:
     VARIANTS = {sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--variant"}
@@ -121,11 +163,27 @@ async def complete(ref, argument, context):
     return None
 
 
+def require_header(app, name: str, value: str):
+    """ASGI wrapper: 401 unless the request carries header `name` with `value`."""
+    want = (name.lower().encode(), value.encode())
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and want not in scope.get("headers", []):
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"missing or wrong API key"})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long"])
+    ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
+    ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     args = ap.parse_args()
 
     # The gateway may forward any Host header: no DNS-rebinding Host/Origin checks.
@@ -133,6 +191,8 @@ def main() -> None:
         host=args.host,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
+    if args.require_header:
+        app = require_header(app, *args.require_header.split("=", 1))
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it, and
     # without it every response waits ~40 ms for a delayed ACK (Nagle).
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

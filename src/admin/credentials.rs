@@ -1,0 +1,123 @@
+//! `/admin/v1/servers/{slug}/credentials` (write-only upstream credentials; reads return
+//! metadata) and `/admin/v1/vault/rotate` (re-seal every credential under the current key).
+use serde_json::json;
+
+use crate::gateway::credentials::{forget_token, meta_key, secret_key, CredentialMeta, CredentialSpec};
+use crate::gateway::Services;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::policy::roles::Scope;
+use crate::policy::AdminPermit;
+use crate::vault::Vault;
+
+use super::{body, json, ApiError, ApiResult};
+
+fn vault<'a>(svc: &'a Services<'_>) -> Result<&'a Vault, ApiError> {
+    svc.config
+        .vault
+        .as_ref()
+        .ok_or_else(|| ApiError::Validation("credentials need the VAULT_KEYS secret (see README)".into()))
+}
+
+pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug: &str) -> ApiResult {
+    if svc.registry.get_server(slug).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no server with slug '{slug}'")));
+    }
+    if req.method != Method::Get {
+        super::require(permit, &Scope::Global)?;
+    }
+    match req.method {
+        Method::Put => {
+            let spec: CredentialSpec = body(req)?;
+            json(200, &store(svc, slug, &spec).await?)
+        }
+        Method::Get => match meta(svc, slug).await? {
+            Some(m) => json(200, &m),
+            None => Err(ApiError::NotFound(format!("server '{slug}' has no credentials"))),
+        },
+        Method::Delete => {
+            if meta(svc, slug).await?.is_none() {
+                return Err(ApiError::NotFound(format!("server '{slug}' has no credentials")));
+            }
+            remove(svc, slug).await?;
+            Ok(HttpResponse::new(204))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Seals and stores a server's credential (also used when a server is registered with one).
+pub async fn store(svc: &Services<'_>, slug: &str, spec: &CredentialSpec) -> Result<CredentialMeta, ApiError> {
+    spec.validate().map_err(ApiError::Validation)?;
+    let vault = vault(svc)?;
+    let plain = serde_json::to_vec(spec).map_err(|e| ApiError::Validation(e.to_string()))?;
+    let previous = meta(svc, slug).await?;
+    svc.secrets
+        .put_secret(&secret_key(slug), &vault.seal(&secret_key(slug), &plain))
+        .await?;
+    let now = svc.now();
+    let m = CredentialMeta {
+        server: slug.to_string(),
+        kind: spec.kind().to_string(),
+        created_at: previous
+            .as_ref()
+            .map(|p| p.created_at.clone())
+            .unwrap_or_else(|| now.clone()),
+        rotated_at: previous.is_some().then(|| now.clone()),
+        status: "ok".into(),
+        last_error: None,
+        token_expires_at: None,
+    };
+    svc.secrets
+        .put_secret(&meta_key(slug), &serde_json::to_string(&m).unwrap_or_default())
+        .await?;
+    forget_token(slug);
+    Ok(m)
+}
+
+/// Removes a server's credential and its metadata.
+pub async fn remove(svc: &Services<'_>, slug: &str) -> Result<(), ApiError> {
+    svc.secrets.delete_secret(&secret_key(slug)).await?;
+    svc.secrets.delete_secret(&meta_key(slug)).await?;
+    forget_token(slug);
+    Ok(())
+}
+
+async fn meta(svc: &Services<'_>, slug: &str) -> Result<Option<CredentialMeta>, ApiError> {
+    Ok(svc
+        .secrets
+        .get_secret(&meta_key(slug))
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok()))
+}
+
+/// Re-seals every stored credential with the current (first) key of `VAULT_KEYS`. Run it after
+/// adding a new key in front; once it reports nothing left under old keys, retire them.
+pub async fn rotate(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
+    if req.method != Method::Post {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    super::require(permit, &Scope::Global)?;
+    let vault = vault(svc)?;
+    let (mut resealed, mut current, mut failed) = (0, 0, Vec::new());
+    for key in svc.secrets.list_secrets("cred:").await? {
+        let Some(sealed) = svc.secrets.get_secret(&key).await? else {
+            continue;
+        };
+        if vault.is_current(&sealed) {
+            current += 1;
+            continue;
+        }
+        match vault.open(&key, &sealed) {
+            Ok(plain) => {
+                svc.secrets.put_secret(&key, &vault.seal(&key, &plain)).await?;
+                resealed += 1;
+            }
+            // Nothing is overwritten when a value cannot be opened: it is reported, not lost.
+            Err(e) => failed.push(json!({"key": key, "error": e.to_string()})),
+        }
+    }
+    json(
+        200,
+        &json!({"key_id": vault.current_kid(), "resealed": resealed, "already_current": current, "failed": failed}),
+    )
+}
