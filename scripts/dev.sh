@@ -23,6 +23,10 @@ fi
 if ! grep -q '^GATEWAY_SECRET=' .dev.vars; then
   echo "GATEWAY_SECRET=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_')" >>.dev.vars
 fi
+if ! grep -q '^VAULT_KEYS=' .dev.vars; then
+  # The master key that seals upstream credentials: key id "dev1", 32 random bytes.
+  echo "VAULT_KEYS=dev1:$(head -c 32 /dev/urandom | base64 -w0)" >>.dev.vars
+fi
 ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars | head -1)
 
 wrangler d1 migrations apply DB --local >/dev/null
