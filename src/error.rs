@@ -31,6 +31,12 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
         ),
         GatewayError::UnknownServer => RpcError::new(codes::INVALID_PARAMS, "unknown server", 404),
         GatewayError::SessionNotFound => RpcError::new(codes::SESSION_NOT_FOUND, "session not found", 404),
+        GatewayError::NeedsConnect { slug, url } => RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!("connect your account to '{slug}' first: open {url}"),
+            200,
+        )
+        .with_data(json!({"upstream": slug, "reason": "needs_connect", "connect_url": url})),
         GatewayError::Upstream { slug, cause } => {
             tracing::warn!(upstream = %slug, cause = %cause, "upstream failed");
             let (reason, text) = match cause {

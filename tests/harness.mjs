@@ -383,7 +383,7 @@ export async function openStream(gw, path, init) {
  * with an RSA key this process holds too (so tests can also craft tokens with it).
  * Returns { issuer, privateJwk, kid, token(resource?), stop }.
  */
-export async function startOidcProvider({ loginRedirect } = {}) {
+export async function startOidcProvider({ loginRedirect, accessTokenTtl } = {}) {
   const { generateKeyPair, exportJWK } = await import("jose");
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), kid: "test-key-1", alg: "RS256", use: "sig" };
@@ -394,6 +394,7 @@ export async function startOidcProvider({ loginRedirect } = {}) {
       OIDC_PORT: String(port),
       OIDC_JWKS: JSON.stringify({ keys: [privateJwk] }),
       ...(loginRedirect ? { OIDC_LOGIN_REDIRECT: loginRedirect } : {}),
+      ...(accessTokenTtl ? { OIDC_AT_TTL: String(accessTokenTtl) } : {}),
     },
   });
   const issuer = `http://127.0.0.1:${port}`;

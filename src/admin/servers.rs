@@ -64,6 +64,13 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             let server = resync(svc, &server).await?;
             json(200, &server)
         }
+        ([slug, "connections"], Method::Get) => {
+            get(svc, slug).await?;
+            let list = crate::gateway::connect::connections(svc, slug)
+                .await
+                .map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
+            json(200, &json!({ "connections": list }))
+        }
         ([slug, "tools"], Method::Get) => {
             get(svc, slug).await?;
             let status = query_param(req, "status");
@@ -140,9 +147,22 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     if let Some(spec) = &b.credentials {
         super::credentials::store(svc, &draft.slug, spec).await?;
     }
+    // A server whose users connect their own accounts cannot be read before someone connects:
+    // it starts with an empty catalog, read at the first connection.
+    let per_user = matches!(
+        b.credentials,
+        Some(crate::gateway::credentials::CredentialSpec::OauthUser { .. })
+    );
     // Read the catalog before storing anything: an unreachable upstream leaves no half-made row
     // (and no credential).
-    let (server, tools) = match sync::sync(svc, &draft, None).await {
+    let synced = if per_user {
+        let mut s = draft.clone();
+        s.last_sync_error = Some("waiting for a user to connect an account".into());
+        Ok((s, Vec::new()))
+    } else {
+        sync::sync(svc, &draft, None).await
+    };
+    let (server, tools) = match synced {
         Ok(r) => r,
         Err(cause) => {
             if b.credentials.is_some() {

@@ -145,6 +145,8 @@ pub struct Aggregate<'a> {
     pub trace: Option<&'a str>,
     /// The session's event log (legacy sessions only).
     pub log: Option<Rc<dyn ReplayLog>>,
+    /// The principal the request acts for (per-user upstream credentials).
+    pub user: Option<&'a str>,
 }
 
 /// Serves one message on an aggregated view.
@@ -280,7 +282,7 @@ fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<Serve
 }
 
 async fn send(agg: &Aggregate<'_>, server: &ServerRecord, msg: &Message) -> Result<HttpResponse, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace).await?;
+    let up = agg.svc.upstream(server, agg.trace, agg.user).await?;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     link::send(&up, server, agg.links, msg, agg.client_era, log, None).await
 }
@@ -354,7 +356,7 @@ async fn list_upstream(
     method: &str,
     key: &str,
 ) -> Result<Vec<Value>, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace).await?;
+    let up = agg.svc.upstream(server, agg.trace, agg.user).await?;
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     for n in 0..MAX_FANOUT_PAGES {

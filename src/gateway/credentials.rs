@@ -49,6 +49,16 @@ pub enum CredentialSpec {
         audience: Option<String>,
         resource: Option<String>,
     },
+    /// Each user connects their own account (`/connect/{slug}`); tokens are kept per user.
+    OauthUser {
+        /// The upstream's authorization server; discovered from its protected-resource metadata
+        /// when absent.
+        authorization_server: Option<String>,
+        /// A client id registered at that server; registered dynamically when absent.
+        client_id: Option<String>,
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for CredentialSpec {
@@ -64,6 +74,7 @@ impl CredentialSpec {
             CredentialSpec::None => "none",
             CredentialSpec::Headers { .. } => "headers",
             CredentialSpec::ClientCredentials { .. } => "client_credentials",
+            CredentialSpec::OauthUser { .. } => "oauth_user",
         }
     }
 
@@ -100,6 +111,14 @@ impl CredentialSpec {
                 }
                 Ok(())
             }
+            CredentialSpec::OauthUser {
+                authorization_server, ..
+            } => match authorization_server {
+                Some(a) if !url::Url::parse(a).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {
+                    Err("authorization_server must be an absolute http(s) URL".into())
+                }
+                _ => Ok(()),
+            },
         }
     }
 }
@@ -139,7 +158,11 @@ fn cred_error(server: &ServerRecord, e: impl std::fmt::Display) -> GatewayError 
 }
 
 /// The headers the gateway presents to `server`, from its sealed credential.
-pub async fn headers_for(svc: &Services<'_>, server: &ServerRecord) -> Result<Headers, GatewayError> {
+pub async fn headers_for(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    user: Option<&str>,
+) -> Result<Headers, GatewayError> {
     let Some(sealed) = svc.secrets.get_secret(&secret_key(&server.slug)).await? else {
         return Ok(Headers::new());
     };
@@ -156,6 +179,10 @@ pub async fn headers_for(svc: &Services<'_>, server: &ServerRecord) -> Result<He
     let mut h = Headers::new();
     match spec {
         CredentialSpec::None => {}
+        CredentialSpec::OauthUser { .. } => {
+            let token = super::connect::user_access_token(svc, server, user).await?;
+            h.set("authorization", format!("Bearer {token}"));
+        }
         CredentialSpec::Headers { headers } => {
             for (k, v) in headers {
                 h.set(&k, v);

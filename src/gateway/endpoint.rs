@@ -222,7 +222,8 @@ async fn modern_server(
     if !FORWARDED_METHODS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
-    let mut up = svc.upstream(server, traceparent(&req.headers)).await?;
+    let user = Some(permit.principal().identity.principal_id.as_str());
+    let mut up = svc.upstream(server, traceparent(&req.headers), user).await?;
     if server.era == Some(Era::Modern) {
         // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
         // upstream checks them against the body.
@@ -274,6 +275,7 @@ async fn modern_view(
         client_era: Era::Modern,
         trace: traceparent(&req.headers),
         log: None,
+        user: Some(principal.identity.principal_id.as_str()),
     };
     aggregate::handle(&agg, msg).await
 }

@@ -22,6 +22,9 @@ pub enum GatewayError {
     Upstream { slug: String, cause: UpstreamError },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The user has not connected their account to this upstream (or must reconnect).
+    #[error("upstream '{slug}' needs the user to connect")]
+    NeedsConnect { slug: String, url: String },
 }
 
 impl GatewayError {

@@ -31,6 +31,8 @@ pub struct LiveDeps {
     pub store: Rc<dyn Store>,
     /// Sealed upstream credentials (KV).
     pub secrets: Rc<dyn crate::store::SecretStore>,
+    /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
+    pub scheduler: Rc<dyn super::connect::RefreshScheduler>,
     pub http: Rc<dyn HttpClient>,
     pub config: Config,
     /// Resolves after the given milliseconds (a Workers timer on the platform).
@@ -254,7 +256,7 @@ async fn upstream_stream(
     f: Filter,
     trace: Option<&str>,
 ) -> Option<ByteStream> {
-    let up = svc.upstream(server, trace).await.ok()?;
+    let up = svc.upstream(server, trace, None).await.ok()?;
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
             let notifications =

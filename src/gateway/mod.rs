@@ -2,6 +2,7 @@
 //! sessions, catalog sync, and streaming relays. Platform access comes in through `Services`.
 pub mod aggregate;
 pub mod catalog;
+pub mod connect;
 pub mod credentials;
 pub mod cursor;
 pub mod endpoint;
@@ -53,8 +54,14 @@ impl<'a> Services<'a> {
 
     /// The upstream handle for a server, with its timeout and the headers the gateway presents.
     /// The agent's own headers are never copied here: only what the gateway decides to send.
-    pub async fn upstream(&self, server: &'a ServerRecord, trace: Option<&str>) -> Result<Upstream<'a>, GatewayError> {
-        let mut extra = credentials::headers_for(self, server).await?;
+    /// `user`: the principal the request acts for (per-user upstream credentials need it).
+    pub async fn upstream(
+        &self,
+        server: &'a ServerRecord,
+        trace: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<Upstream<'a>, GatewayError> {
+        let mut extra = credentials::headers_for(self, server, user).await?;
         if let Some(t) = trace {
             extra.set("traceparent", t);
         }

@@ -102,7 +102,13 @@ async fn open(
             match server.era.unwrap_or(Era::Legacy) {
                 Era::Legacy => {
                     // The upstream negotiates with the client's own parameters: a faithful proxy.
-                    let up = svc.upstream(server, traceparent(&req.headers)).await?;
+                    let up = svc
+                        .upstream(
+                            server,
+                            traceparent(&req.headers),
+                            Some(&ctx.principal.identity.principal_id),
+                        )
+                        .await?;
                     let init = legacy_init_params(Some(&negotiated), &client);
                     let (us, mut result) = up
                         .initialize(init)
@@ -177,10 +183,10 @@ pub async fn handle(
     };
     let out = match req.method {
         Method::Delete => {
-            close_all(svc, state, req).await;
+            close_all(svc, state, req, &ctx.principal.identity.principal_id).await;
             return (HttpResponse::new(200), After::End);
         }
-        Method::Get => get_stream(svc, state, req, log).await,
+        Method::Get => get_stream(svc, state, req, log, &ctx.principal.identity.principal_id).await,
         _ => match jsonrpc::parse_message(&req.body) {
             Err(e) => crate::error::mcp_error_response(None, &e.into()),
             Ok(msg) => {
@@ -226,7 +232,9 @@ async fn post(
                 }
             }
             let post = super::endpoint::pinning(svc, &permit, msg).await?;
-            let up = svc.upstream(server, trace).await?;
+            let up = svc
+                .upstream(server, trace, Some(&ctx.principal.identity.principal_id))
+                .await?;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, post).await
         }
@@ -244,6 +252,7 @@ async fn post(
                 client_era: Era::Legacy,
                 trace,
                 log: Some(log),
+                user: Some(&ctx.principal.identity.principal_id),
             };
             aggregate::handle(&agg, msg).await
         }
@@ -276,10 +285,10 @@ fn level(params: &Option<Value>) -> Option<String> {
 }
 
 /// Ends every upstream session the gateway session opened.
-async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest) {
+async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, user: &str) {
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
-            if let Ok(up) = svc.upstream(&server, traceparent(&req.headers)).await {
+            if let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await {
                 up.close(us).await;
             }
         }
@@ -293,6 +302,7 @@ async fn get_stream(
     state: &SessionState,
     req: &HttpRequest,
     log: Rc<dyn ReplayLog>,
+    user: &str,
 ) -> HttpResponse {
     if let Err(e) = transport::check_get_accept(&req.headers) {
         return crate::error::mcp_error_response(None, &e.into());
@@ -321,7 +331,7 @@ async fn get_stream(
         if server.era != Some(Era::Legacy) {
             continue;
         }
-        let Ok(up) = svc.upstream(&server, traceparent(&req.headers)).await else {
+        let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await else {
             continue;
         };
         if let Ok(r) = up.get_stream(us, None).await {

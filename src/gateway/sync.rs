@@ -15,8 +15,18 @@ pub async fn sync(
     server: &ServerRecord,
     previous: Option<&[ToolRecord]>,
 ) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
+    sync_as(svc, server, previous, None).await
+}
+
+/// `sync`, authenticated to the upstream as `user` (servers with per-user credentials).
+pub async fn sync_as(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    previous: Option<&[ToolRecord]>,
+    user: Option<&str>,
+) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
-    let up = svc.upstream(server, None).await.map_err(|e| match e {
+    let up = svc.upstream(server, None, user).await.map_err(|e| match e {
         GatewayError::Upstream { cause, .. } => cause,
         other => UpstreamError::Credentials(other.to_string()),
     })?;

@@ -4,8 +4,10 @@ mod convert;
 mod d1;
 mod fetch;
 mod kv;
+mod refresher;
 mod session_do;
 
+pub use refresher::CredentialRefresher;
 pub use session_do::McpSession;
 
 use worker::{event, Context, Env, Request, Response, Result};
@@ -21,6 +23,7 @@ use crate::mcp::transport;
 /// Binding names (wrangler.toml).
 pub const DB_BINDING: &str = "DB";
 pub const VAULT_BINDING: &str = "VAULT";
+pub const REFRESHERS_BINDING: &str = "REFRESHERS";
 pub const SESSIONS_BINDING: &str = "SESSIONS";
 /// Internal headers on Worker → Durable Object requests (never accepted from clients: the
 /// Durable Object is reachable only through this Worker, which sets them itself).
@@ -81,6 +84,9 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, orig
     if let Some(r) = crate::policy::oauth::handle(&svc, core_req, origin).await {
         return convert::response(r);
     }
+    if let Some(r) = crate::gateway::connect::handle(&svc, core_req).await {
+        return convert::response(r);
+    }
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
     } else if let Some(target) = target {
@@ -121,6 +127,7 @@ pub fn live_deps(env: &Env, cfg: &Config) -> Result<Rc<LiveDeps>> {
     Ok(Rc::new(LiveDeps {
         store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
         secrets: Rc::new(kv::KvSecrets::new(env.kv(VAULT_BINDING)?)),
+        scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),

@@ -39,7 +39,11 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: "client_secret_post",
     },
   ],
+  // Refresh tokens for every code grant of a client allowed to refresh (per-user upstream tokens).
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+  ttl: { AccessToken: Number(process.env.OIDC_AT_TTL ?? 300) },
   features: {
+    registration: { enabled: true },
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     resourceIndicators: {
@@ -50,7 +54,7 @@ const provider = new Provider(issuer, {
         audience: resource,
         scope: "mcp",
         accessTokenFormat: "jwt",
-        accessTokenTTL: 300,
+        accessTokenTTL: Number(process.env.OIDC_AT_TTL ?? 300),
         jwt: { sign: { alg: "RS256" } },
       }),
     },

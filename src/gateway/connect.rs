@@ -1,0 +1,574 @@
+//! Per-user upstream OAuth (`oauth_user` credentials): a user connects their own account at
+//! `/connect/{slug}` — the upstream's authorization server discovered from its protected-resource
+//! metadata (or configured), a client registered dynamically where needed, authorization code +
+//! PKCE with the `resource` parameter — and the tokens are kept per (server, user), sealed.
+//! Tokens are refreshed before they expire (a Durable Object alarm per connection, and on demand
+//! as a fallback); a failed refresh marks the connection `needs-reconnect`, visible to admins and
+//! to the user on their next call, never silent.
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::crypto;
+use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
+use crate::policy::oidc::get_json;
+use crate::store::ServerRecord;
+
+use super::credentials::{secret_key, CredentialSpec};
+use super::upstream::OutboundRequest;
+use super::{GatewayError, Services};
+
+/// Refresh this long before an access token expires (or at half its life, if shorter).
+pub const REFRESH_MARGIN_MS: u64 = 60 * 1000;
+/// How long a connect link is valid.
+pub const TICKET_TTL_MS: u64 = 10 * 60 * 1000;
+pub const CONNECT_FETCH_TIMEOUT_MS: u32 = 10_000;
+
+/// A user's tokens for one server (sealed at `cred:user:{slug}:{user}`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserToken {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at_ms: u64,
+    pub token_endpoint: String,
+    pub client_id: String,
+    pub resource: String,
+}
+
+/// What admins see of a connection (`credmeta:user:{slug}:{user}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionMeta {
+    pub server: String,
+    pub user: String,
+    /// `connected` or `needs-reconnect`.
+    pub status: String,
+    pub connected_at: String,
+    pub refreshed_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn user_key(slug: &str, user: &str) -> String {
+    format!("cred:user:{slug}:{user}")
+}
+
+pub fn user_meta_key(slug: &str, user: &str) -> String {
+    format!("credmeta:user:{slug}:{user}")
+}
+
+/// Schedules a refresh of one connection (a Durable Object alarm on the platform).
+#[async_trait::async_trait(?Send)]
+pub trait RefreshScheduler {
+    async fn schedule(&self, slug: &str, user: &str, at_ms: u64);
+}
+
+fn refresh_at(now_ms: u64, expires_at_ms: u64) -> u64 {
+    let life = expires_at_ms.saturating_sub(now_ms);
+    expires_at_ms.saturating_sub(REFRESH_MARGIN_MS.min(life / 2))
+}
+
+fn s256(v: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
+}
+
+async fn oauth_user_spec(svc: &Services<'_>, server: &ServerRecord) -> Result<CredentialSpec, GatewayError> {
+    let vault = svc
+        .config
+        .vault
+        .as_ref()
+        .ok_or_else(|| needs(server, "the vault is not configured"))?;
+    let sealed = svc
+        .secrets
+        .get_secret(&secret_key(&server.slug))
+        .await?
+        .ok_or_else(|| needs(server, "no credential"))?;
+    let plain = vault
+        .open(&secret_key(&server.slug), &sealed)
+        .map_err(|e| needs(server, e))?;
+    serde_json::from_slice(&plain).map_err(|_| needs(server, "unreadable credential"))
+}
+
+fn needs(server: &ServerRecord, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::upstream(&server.slug, super::upstream::UpstreamError::Credentials(e.to_string()))
+}
+
+/// The user's access token for `server`, refreshed if it is about to expire; without one, an
+/// error carrying a fresh link to connect.
+pub async fn user_access_token(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    user: Option<&str>,
+) -> Result<String, GatewayError> {
+    let user = user.ok_or_else(|| needs(server, "per-user credentials need a user"))?;
+    let vault = svc
+        .config
+        .vault
+        .as_ref()
+        .ok_or_else(|| needs(server, "the vault is not configured"))?;
+    let key = user_key(&server.slug, user);
+    let meta = read_meta(svc, &server.slug, user).await;
+    let sealed = svc.secrets.get_secret(&key).await?;
+    let token = match (sealed, meta.as_ref().map(|m| m.status.as_str())) {
+        (Some(s), Some("connected")) => {
+            serde_json::from_slice::<UserToken>(&vault.open(&key, &s).map_err(|e| needs(server, e))?).ok()
+        }
+        _ => None,
+    };
+    let Some(mut t) = token else {
+        return Err(connect_error(svc, server, user).await?);
+    };
+    if t.expires_at_ms <= svc.now_ms + 5_000 {
+        match refresh(svc, server, user, &t).await {
+            Ok(fresh) => t = fresh,
+            Err(_) => return Err(connect_error(svc, server, user).await?),
+        }
+    }
+    Ok(t.access_token)
+}
+
+async fn connect_error(svc: &Services<'_>, server: &ServerRecord, user: &str) -> Result<GatewayError, GatewayError> {
+    let ticket = crypto::random_token::<32>();
+    svc.oauth
+        .put_pending(
+            &format!("connect:{ticket}"),
+            &json!({"user": user, "server": server.slug}),
+            svc.now_ms + TICKET_TTL_MS,
+        )
+        .await?;
+    Ok(GatewayError::NeedsConnect {
+        slug: server.slug.clone(),
+        url: format!("{}/connect/{}?ticket={ticket}", svc.origin, server.slug),
+    })
+}
+
+async fn read_meta(svc: &Services<'_>, slug: &str, user: &str) -> Option<ConnectionMeta> {
+    let raw = svc.secrets.get_secret(&user_meta_key(slug, user)).await.ok()??;
+    serde_json::from_str(&raw).ok()
+}
+
+async fn write_meta(svc: &Services<'_>, m: &ConnectionMeta) {
+    if let Ok(json) = serde_json::to_string(m) {
+        let _ = svc.secrets.put_secret(&user_meta_key(&m.server, &m.user), &json).await;
+    }
+}
+
+async fn store_token(svc: &Services<'_>, slug: &str, user: &str, t: &UserToken) -> Result<(), GatewayError> {
+    let vault = svc.config.vault.as_ref().ok_or(GatewayError::UnknownServer)?;
+    let key = user_key(slug, user);
+    let plain = serde_json::to_vec(t).expect("serializable");
+    svc.secrets.put_secret(&key, &vault.seal(&key, &plain)).await?;
+    if let Some(live) = &svc.live {
+        live.scheduler
+            .schedule(slug, user, refresh_at(svc.now_ms, t.expires_at_ms))
+            .await;
+    }
+    Ok(())
+}
+
+async fn post_form(svc: &Services<'_>, url: &str, form: String) -> Result<Value, String> {
+    let resp = svc
+        .http
+        .send(OutboundRequest {
+            method: Method::Post,
+            url: url.to_string(),
+            headers: Headers::new()
+                .with("content-type", "application/x-www-form-urlencoded")
+                .with("accept", "application/json"),
+            body: Some(form.into_bytes()),
+            timeout_ms: CONNECT_FETCH_TIMEOUT_MS,
+        })
+        .await
+        .map_err(|e| format!("token endpoint: {e}"))?;
+    let v: Value = match resp.body {
+        Body::Bytes(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    if resp.status != 200 {
+        return Err(format!(
+            "token endpoint refused: HTTP {} ({})",
+            resp.status,
+            v.get("error").and_then(Value::as_str).unwrap_or("?")
+        ));
+    }
+    Ok(v)
+}
+
+fn token_from(
+    v: &Value,
+    now_ms: u64,
+    previous: Option<&UserToken>,
+    endpoint: &str,
+    client_id: &str,
+    resource: &str,
+) -> Option<UserToken> {
+    Some(UserToken {
+        access_token: v.get("access_token")?.as_str()?.to_string(),
+        refresh_token: v
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+        expires_at_ms: now_ms + v.get("expires_in").and_then(Value::as_u64).unwrap_or(300) * 1000,
+        token_endpoint: endpoint.to_string(),
+        client_id: client_id.to_string(),
+        resource: resource.to_string(),
+    })
+}
+
+/// Refreshes a connection; on failure it is marked `needs-reconnect` and the error returned.
+pub async fn refresh(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    user: &str,
+    t: &UserToken,
+) -> Result<UserToken, String> {
+    let result = match &t.refresh_token {
+        None => Err("no refresh token".to_string()),
+        Some(rt) => {
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", rt)
+                .append_pair("client_id", &t.client_id)
+                .append_pair("resource", &t.resource)
+                .finish();
+            post_form(svc, &t.token_endpoint, form).await.and_then(|v| {
+                token_from(&v, svc.now_ms, Some(t), &t.token_endpoint, &t.client_id, &t.resource)
+                    .ok_or("no access_token".into())
+            })
+        }
+    };
+    let mut meta = read_meta(svc, &server.slug, user)
+        .await
+        .unwrap_or_else(|| ConnectionMeta {
+            server: server.slug.clone(),
+            user: user.to_string(),
+            status: "connected".into(),
+            connected_at: svc.now(),
+            refreshed_at: None,
+            expires_at: None,
+            last_error: None,
+        });
+    match &result {
+        Ok(fresh) => {
+            store_token(svc, &server.slug, user, fresh)
+                .await
+                .map_err(|e| e.to_string())?;
+            meta.status = "connected".into();
+            meta.refreshed_at = Some(svc.now());
+            meta.expires_at = Some(super::timestamp(fresh.expires_at_ms));
+            meta.last_error = None;
+        }
+        Err(e) => {
+            tracing::warn!(upstream = %server.slug, user = %user, error = %e, "refresh failed: needs reconnect");
+            meta.status = "needs-reconnect".into();
+            meta.last_error = Some(e.clone());
+        }
+    }
+    write_meta(svc, &meta).await;
+    result
+}
+
+/// The alarm's work: refresh one connection if it is still connected.
+pub async fn refresh_connection(svc: &Services<'_>, slug: &str, user: &str) {
+    let Ok(Some(server)) = svc.registry.get_server(slug).await else {
+        return;
+    };
+    let Some(vault) = svc.config.vault.as_ref() else { return };
+    let key = user_key(slug, user);
+    let Ok(Some(sealed)) = svc.secrets.get_secret(&key).await else {
+        return;
+    };
+    let Some(t) = vault
+        .open(&key, &sealed)
+        .ok()
+        .and_then(|p| serde_json::from_slice::<UserToken>(&p).ok())
+    else {
+        return;
+    };
+    if read_meta(svc, slug, user)
+        .await
+        .is_some_and(|m| m.status == "connected")
+    {
+        let _ = refresh(svc, &server, user, &t).await;
+    }
+}
+
+fn page(status: u16, title: &str, text: &str) -> HttpResponse {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let html = format!(
+        "<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>",
+        esc(title),
+        esc(title),
+        esc(text)
+    );
+    HttpResponse::typed(status, "text/html; charset=utf-8", html.into_bytes()).with_header("cache-control", "no-store")
+}
+
+fn query(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query.as_deref().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Serves `/connect/{slug}` and `/connect/callback`; `None` for other paths.
+pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> Option<HttpResponse> {
+    let rest = req.path.strip_prefix("/connect/")?;
+    if req.method != Method::Get {
+        return Some(HttpResponse::new(405));
+    }
+    let r = if rest == "callback" {
+        callback(svc, req).await
+    } else {
+        start(svc, req, rest).await
+    };
+    Some(r.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "connect failed");
+        page(
+            502,
+            "Could not connect",
+            "The upstream's authorization server could not be reached or refused. Try again later.",
+        )
+    }))
+}
+
+/// The upstream's authorization-server metadata: configured, or via its protected-resource
+/// metadata (RFC 9728).
+async fn discover(svc: &Services<'_>, server: &ServerRecord, configured: Option<&str>) -> Result<Value, GatewayError> {
+    let fail = |e: String| needs(server, e);
+    let issuer = match configured {
+        Some(a) => a.trim_end_matches('/').to_string(),
+        None => {
+            let u = url::Url::parse(&server.url).map_err(|e| fail(e.to_string()))?;
+            let prm_url = format!(
+                "{}/.well-known/oauth-protected-resource{}",
+                u.origin().ascii_serialization(),
+                u.path().trim_end_matches('/')
+            );
+            let prm = get_json(svc.http, &prm_url).await.map_err(|e| fail(e.to_string()))?;
+            prm.pointer("/authorization_servers/0")
+                .and_then(Value::as_str)
+                .ok_or_else(|| fail("no authorization server".into()))?
+                .trim_end_matches('/')
+                .to_string()
+        }
+    };
+    match get_json(svc.http, &format!("{issuer}/.well-known/oauth-authorization-server")).await {
+        Ok(m) => Ok(m),
+        Err(_) => get_json(svc.http, &format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .map_err(|e| fail(e.to_string())),
+    }
+}
+
+async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<HttpResponse, GatewayError> {
+    let q = query(req);
+    let ticket = param(&q, "ticket").unwrap_or("");
+    let Some(p) = svc.oauth.take_pending(&format!("connect:{ticket}"), svc.now_ms).await? else {
+        return Ok(page(
+            400,
+            "Link expired",
+            "This connect link is unknown or expired. Call the tool again to get a new one.",
+        ));
+    };
+    let user = p.get("user").and_then(Value::as_str).unwrap_or("").to_string();
+    if p.get("server").and_then(Value::as_str) != Some(slug) {
+        return Ok(page(400, "Wrong link", "This link is for another server."));
+    }
+    let server = svc
+        .registry
+        .get_server(slug)
+        .await?
+        .ok_or(GatewayError::UnknownServer)?;
+    let CredentialSpec::OauthUser {
+        authorization_server,
+        client_id,
+        scopes,
+    } = oauth_user_spec(svc, &server).await?
+    else {
+        return Ok(page(400, "Not needed", "This server does not use per-user accounts."));
+    };
+    let meta = discover(svc, &server, authorization_server.as_deref()).await?;
+    let field = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
+    let (Some(authorize), Some(token_endpoint)) = (field("authorization_endpoint"), field("token_endpoint")) else {
+        return Err(needs(&server, "authorization server metadata is incomplete"));
+    };
+    let redirect = format!("{}/connect/callback", svc.origin);
+    let client_id = match client_id {
+        Some(c) => c,
+        None => register_client(svc, &server, field("registration_endpoint"), &redirect).await?,
+    };
+    let verifier = crypto::random_token::<32>();
+    let state = crypto::random_token::<32>();
+    let resource = server.url.trim_end_matches('/').to_string();
+    let pending = json!({"user": user, "server": slug, "verifier": verifier, "client_id": client_id, "token_endpoint": token_endpoint, "resource": resource});
+    svc.oauth
+        .put_pending(&format!("connectcb:{state}"), &pending, svc.now_ms + TICKET_TTL_MS)
+        .await?;
+    let mut u = url::Url::parse(&authorize).map_err(|e| needs(&server, e))?;
+    {
+        let mut qp = u.query_pairs_mut();
+        qp.append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &redirect)
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &s256(&verifier))
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("resource", &resource);
+        if !scopes.is_empty() {
+            qp.append_pair("scope", &scopes.join(" "));
+        }
+    }
+    Ok(HttpResponse::new(302)
+        .with_header("location", u.as_str())
+        .with_header("cache-control", "no-store"))
+}
+
+/// A client id at the upstream's authorization server, registered once per server (RFC 7591).
+async fn register_client(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    endpoint: Option<String>,
+    redirect: &str,
+) -> Result<String, GatewayError> {
+    let cache = format!("oauthclient:server:{}", server.slug);
+    if let Some(id) = svc.secrets.get_secret(&cache).await? {
+        return Ok(id);
+    }
+    let endpoint =
+        endpoint.ok_or_else(|| needs(server, "no client_id configured and no dynamic registration offered"))?;
+    let body = json!({
+        "client_name": "MCP Gateway",
+        "redirect_uris": [redirect],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let resp = svc
+        .http
+        .send(OutboundRequest {
+            method: Method::Post,
+            url: endpoint,
+            headers: Headers::new()
+                .with("content-type", "application/json")
+                .with("accept", "application/json"),
+            body: Some(body.to_string().into_bytes()),
+            timeout_ms: CONNECT_FETCH_TIMEOUT_MS,
+        })
+        .await
+        .map_err(|e| needs(server, e))?;
+    let v: Value = match resp.body {
+        Body::Bytes(b) if resp.status == 201 || resp.status == 200 => serde_json::from_slice(&b).unwrap_or(Value::Null),
+        _ => {
+            return Err(needs(
+                server,
+                format!("client registration refused: HTTP {}", resp.status),
+            ))
+        }
+    };
+    let id = v
+        .get("client_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| needs(server, "registration gave no client_id"))?;
+    svc.secrets.put_secret(&cache, id).await?;
+    Ok(id.to_string())
+}
+
+async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse, GatewayError> {
+    let q = query(req);
+    let Some(p) = svc
+        .oauth
+        .take_pending(&format!("connectcb:{}", param(&q, "state").unwrap_or("")), svc.now_ms)
+        .await?
+    else {
+        return Ok(page(
+            400,
+            "Link expired",
+            "This sign-in is unknown or expired. Call the tool again to get a new link.",
+        ));
+    };
+    let f = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let server = svc
+        .registry
+        .get_server(&f("server"))
+        .await?
+        .ok_or(GatewayError::UnknownServer)?;
+    let Some(code) = param(&q, "code") else {
+        return Ok(page(
+            400,
+            "Not connected",
+            "The authorization server did not grant access.",
+        ));
+    };
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", &format!("{}/connect/callback", svc.origin))
+        .append_pair("client_id", &f("client_id"))
+        .append_pair("code_verifier", &f("verifier"))
+        .append_pair("resource", &f("resource"))
+        .finish();
+    let v = post_form(svc, &f("token_endpoint"), form)
+        .await
+        .map_err(|e| needs(&server, e))?;
+    let t = token_from(
+        &v,
+        svc.now_ms,
+        None,
+        &f("token_endpoint"),
+        &f("client_id"),
+        &f("resource"),
+    )
+    .ok_or_else(|| needs(&server, "no access_token"))?;
+    let user = f("user");
+    store_token(svc, &server.slug, &user, &t).await?;
+    write_meta(
+        svc,
+        &ConnectionMeta {
+            server: server.slug.clone(),
+            user: user.clone(),
+            status: "connected".into(),
+            connected_at: svc.now(),
+            refreshed_at: None,
+            expires_at: Some(super::timestamp(t.expires_at_ms)),
+            last_error: None,
+        },
+    )
+    .await;
+    // A per-user server registered before anyone connected has no catalog yet: read it now.
+    if server.last_synced_at.is_none() {
+        if let Ok((synced, tools)) = super::sync::sync_as(svc, &server, None, Some(&user)).await {
+            svc.registry.replace_catalog(&synced, &tools).await?;
+            svc.registry.bump_catalog_generation().await?;
+        }
+    }
+    Ok(page(
+        200,
+        "Connected",
+        &format!(
+            "Your account is connected to {}. You can close this window.",
+            server.name
+        ),
+    ))
+}
+
+/// Connections of a server, for `GET /admin/v1/servers/{slug}/connections`.
+pub async fn connections(svc: &Services<'_>, slug: &str) -> Result<Vec<ConnectionMeta>, GatewayError> {
+    let mut out = Vec::new();
+    for key in svc.secrets.list_secrets(&format!("credmeta:user:{slug}:")).await? {
+        if let Some(m) = svc
+            .secrets
+            .get_secret(&key)
+            .await?
+            .and_then(|r| serde_json::from_str(&r).ok())
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
