@@ -38,6 +38,15 @@
 //   (j0) cold verification: BENCH_JWT_FRESH (20) fresh tokens (op.token(), not timed), the first
 //        use of each timed — token 1 also fetches discovery + JWKS (cached per isolate after it);
 //        then a second use of each, for comparison.
+// Upstream credentials (the vault), `tools/call echo` on `/mcp/{slug}` (modern): two fresh
+// instances of the Python upstream, one plain, one started with --require-header X-API-Key=<random>,
+// registered as
+//   (v0) `vnone`: no credentials (kind none: nothing in KV — the per-request KV lookup misses);
+//   (v1) `vkeyed`: `headers` credentials {"X-API-Key": …} sealed in KV (AES-256-GCM under
+//        VAULT_KEYS, which the gateway gets for this run) — each request reads, decrypts and parses
+//        the sealed value and adds the header (the upstream answers 401 without it: checked first);
+//   warm-up and latency interleaved like the authentication rows, then throughput per row; the
+//   difference v1 - v0 is the decrypt + header cost (also as the median of per-round differences).
 // All child processes are stopped at the end, on error, on SIGINT/SIGTERM and on the
 // overall time limit (BENCH_TIMEOUT_S, 300).
 
@@ -46,7 +55,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
-import { BUILD, MODERN, modernMeta, setupGateway, startOidcProvider } from "../tests/harness.mjs";
+import { randomBytes } from "node:crypto";
+import { BUILD, MODERN, modernMeta, setupGateway, startOidcProvider, startPyServer } from "../tests/harness.mjs";
 
 const int = (name, dflt) => {
   const v = process.env[name];
@@ -71,16 +81,20 @@ const LEGACY = "2025-11-25";
 const MESSAGE = "hi";
 const LIST_SIZES = [1, 5, 20]; // registered servers for the /mcp tools/list measurement
 const MAX_LIST_PAGES = 50; // bound on nextCursor pages followed per tools/list
+const VAULT_KEYS = `k1:${randomBytes(32).toString("base64")}`; // the gateway's master key for this run
+const UPSTREAM_API_KEY = `bench-upstream-key-${randomBytes(12).toString("hex")}`; // what (v1)'s upstream requires
 
 // --- cleanup: stop every process we started, whatever happens ---------------------------------
 let env = null;
 let op = null; // the OpenID provider of the authentication section
+const vaultUps = []; // the Python upstreams of the vault section
 let stopping = null;
 function stopAll() {
   stopping ??= (async () => {
     await Promise.all([
       env?.stop().catch((e) => console.error(`bench: stop failed: ${e.message}`)),
       op?.stop().catch((e) => console.error(`bench: stopping the OpenID provider failed: ${e.message}`)),
+      ...vaultUps.map((u) => u.stop().catch((e) => console.error(`bench: stopping a Python upstream failed: ${e.message}`))),
     ]);
   })();
   return stopping;
@@ -310,7 +324,7 @@ async function measureInterleaved(calls) {
   const latencyConns = connections - conn0;
   const out = [];
   for (let k = 0; k < calls.length; k++) {
-    const sorted = samples[k].sort((a, b) => a - b);
+    const sorted = [...samples[k]].sort((a, b) => a - b);
     const conn1 = connections;
     let issued = 0;
     const t0 = performance.now();
@@ -334,6 +348,7 @@ async function measureInterleaved(calls) {
       errorCount: recs[k].errorCount,
       errors: recs[k].errors,
       requests: WARMUP + N + TOTAL,
+      rounds: samples[k], // latency samples in round order (round i of every call is comparable)
     });
   }
   return out;
@@ -543,11 +558,114 @@ function printAuth(auth, py, directTools) {
   console.log(`\n(with ${JWT_FRESH - 1} samples p99 is the maximum; j1 p50 = ${ms(j1.p50)} ms from ${N} samples)`);
 }
 
+// --- upstream credentials (vault) ---------------------------------------------------------------
+/**
+ * Added latency of the vault on `tools/call echo` through `/mcp/{slug}` (modern): the same Python
+ * upstream twice, each its own fresh instance — `vnone` without credentials, `vkeyed` with sealed
+ * `headers` credentials (its instance refuses requests without the header) — interleaved latency,
+ * then throughput per row.
+ */
+async function measureVault(admin) {
+  const gw = env.gw.url;
+  process.stdout.write(`bench: (vault) starting 2 Python upstreams (plain, --require-header X-API-Key=…), registering vnone / vkeyed ... `);
+  const [plain, keyed] = await Promise.all([
+    startPyServer().then((u) => (vaultUps.push(u), u)),
+    startPyServer({ args: ["--require-header", `X-API-Key=${UPSTREAM_API_KEY}`] }).then((u) => (vaultUps.push(u), u)),
+  ]);
+  // The keyed upstream must really refuse a request without the header (else v1 proves nothing).
+  const bare = await post(keyed.url, { "mcp-protocol-version": MODERN, "mcp-method": "tools/list" }, {
+    jsonrpc: "2.0",
+    id: nextId++,
+    method: "tools/list",
+    params: { _meta: modernMeta() },
+  });
+  if (bare.status !== 401) throw new Error(`the --require-header upstream answered HTTP ${bare.status} without the header (want 401)`);
+  await admin("POST", "/admin/v1/servers", { slug: "vnone", name: "vnone", url: plain.url }, 201);
+  // Registration contacts the upstream, so the credential goes with it (a later PUT /credentials works the same).
+  const headers = { "X-API-Key": UPSTREAM_API_KEY };
+  await admin("POST", "/admin/v1/servers", { slug: "vkeyed", name: "vkeyed", url: keyed.url, credentials: { kind: "headers", headers } }, 201);
+  // Re-seal it once through the documented endpoint, so (v1) reads a value written by PUT.
+  await admin("PUT", "/admin/v1/servers/vkeyed/credentials", { kind: "headers", headers }, 200);
+  const meta = (await admin("GET", "/admin/v1/servers/vkeyed/credentials", undefined, 200)).body;
+  if (meta?.kind !== "headers") throw new Error(`vkeyed credentials: kind ${JSON.stringify(meta?.kind)} (want headers)`);
+  await admin("GET", "/admin/v1/servers/vnone/credentials", undefined, 404); // nothing stored for vnone
+  const sealed = await (await env.gw.mf.getKVNamespace("VAULT")).get("cred:server:vkeyed");
+  if (!sealed || sealed.includes(UPSTREAM_API_KEY)) throw new Error("cred:server:vkeyed is missing from KV or holds the key in plaintext");
+  console.log(`py ${plain.url} / ${keyed.url}`);
+
+  const rows = [
+    { key: "v0", slug: "vnone", label: "/mcp/vnone   none", what: "no credentials: the per-request KV lookup of cred:server:vnone misses, no headers added", call: modernTarget(`${gw}/mcp/vnone`, env.key) },
+    {
+      key: "v1",
+      slug: "vkeyed",
+      label: "/mcp/vkeyed  headers",
+      what: `KV get of cred:server:vkeyed (${sealed.length} chars sealed) + AES-256-GCM open + JSON parse + X-API-Key header; the upstream checks it`,
+      call: modernTarget(`${gw}/mcp/vkeyed`, env.key),
+    },
+  ];
+  process.stdout.write(`bench: (${rows.map((r) => r.key).join(", ")}) /mcp/{vnone,vkeyed} tools/call echo, latency interleaved, then throughput each ... `);
+  const results = await measureInterleaved(rows.map((r) => r.call));
+  rows.forEach((r, i) => (r.result = results[i]));
+  console.log(rows.map((r) => `${r.key} ${r.result.errorCount} errors, ${r.result.rps.toFixed(0)} req/s`).join("; "));
+  return { rows, plain: plain.url, keyed: keyed.url };
+}
+
+function printVault(vault) {
+  const [v0, v1] = vault.rows.map((r) => r.result);
+  console.log("\n== upstream credentials (vault): tools/call echo on /mcp/{slug} (modern), no credentials vs sealed headers ==\n");
+  console.log(
+    [
+      `The same Python upstream, two fresh instances: vnone ${vault.plain} (plain) and vkeyed ${vault.keyed}`,
+      `(--require-header X-API-Key=…, answers 401 without it — checked). vkeyed's credential {"kind":"headers"} is sealed in KV`,
+      `under VAULT_KEYS (k1, random per run). Warm-up ${WARMUP} each; latency ${N} sequential each, INTERLEAVED (rounds of v0, v1 in`,
+      `rotating order, so drift hits both alike); then throughput ${TOTAL} requests at concurrency ${CONCURRENCY}, one row after the other.`,
+    ].join("\n") + "\n",
+  );
+  console.log(
+    table(
+      ["row", "path  credentials", "p50 ms", "p99 ms", "mean ms", "req/s", "conc", "new conns (lat/thr)", "errors"],
+      vault.rows.map(({ key, label, result: r }) => [
+        `(${key})`,
+        label,
+        ms(r.p50),
+        ms(r.p99),
+        ms(r.mean),
+        r.rps.toFixed(0),
+        CONCURRENCY,
+        `${r.latencyConns}/${r.throughputConns}`,
+        `${r.errorCount}/${r.requests}`,
+      ]),
+      ["l", "l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  const signed = (x) => `${x >= 0 ? "+" : "-"}${ms(Math.abs(x))}`;
+  const paired = v0.rounds.length === v1.rounds.length ? v1.rounds.map((x, i) => x - v0.rounds[i]).sort((a, b) => a - b) : [];
+  console.log("");
+  console.log(
+    table(
+      ["v1 - v0 (decrypt + header cost)", "p50 ms", "p99 ms", "mean ms", "median per-round ms", "req/s", "req/s ratio"],
+      [[
+        "headers vs none",
+        signed(v1.p50 - v0.p50),
+        signed(v1.p99 - v0.p99),
+        signed(v1.mean - v0.mean),
+        paired.length ? signed(pct(paired, 50)) : "n/a",
+        `${v1.rps >= v0.rps ? "+" : "-"}${Math.abs(v1.rps - v0.rps).toFixed(0)}`,
+        `${(v1.rps / v0.rps).toFixed(2)}x`,
+      ]],
+      ["l", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+  console.log("");
+  for (const { key, what } of vault.rows) console.log(`(${key}) ${what}`);
+  console.log(`median per-round = median over the ${N} rounds of (v1 - v0) latency in the same round; new conns lat is shared by both rows.`);
+}
+
 // --- main ----------------------------------------------------------------------------------------
 async function main() {
   const started = performance.now();
   console.log(`bench: starting gateway (Miniflare/workerd), Python upstream and server-everything on 127.0.0.1`);
-  env = await setupGateway({ everything: true, py: true });
+  env = await setupGateway({ everything: true, py: true, vars: { VAULT_KEYS } });
   const gw = env.gw.url;
   const py = env.upstreams.py.url;
   const ev = env.upstreams.everything.url;
@@ -618,6 +736,9 @@ async function main() {
 
   // --- authentication cost: tools/list on /mcp with only `py` registered ---------------------------
   const auth = await measureAuth(admin, py, directTools, slugs);
+
+  // --- upstream credentials (vault): /mcp/{slug} tools/call, no credentials vs sealed headers -----
+  const vault = await measureVault(admin);
 
   console.log("\n== tools/call echo: latency (sequential, one keep-alive connection) and throughput ==\n");
   console.log(
@@ -762,6 +883,7 @@ async function main() {
   );
 
   printAuth(auth, py, directTools);
+  printVault(vault);
 
   const wasm = readFileSync(join(BUILD, "index_bg.wasm"));
   const gz = gzipSync(wasm, { level: 9 });
@@ -795,6 +917,10 @@ async function main() {
   }
   totalErrors += auth.cold.errorCount;
   for (const [m, n] of auth.cold.errors) console.log(`error (j0) x${n}: ${m}`);
+  for (const r of vault.rows) {
+    totalErrors += r.result.errorCount;
+    for (const [m, n] of r.result.errors) console.log(`error (${r.key}) x${n}: ${m}`);
+  }
   console.log(
     `\nbench: ${totalErrors === 0 ? "all responses were successful JSON-RPC results" : `${totalErrors} FAILED requests — numbers are not meaningful`}` +
       ` (${((performance.now() - started) / 1000).toFixed(1)} s)`,

@@ -13,6 +13,10 @@
 # It also measures the cost of authentication per request (tools/list on /mcp, py only): a
 # default-agent API key, a user's API key (identity + grants), a reused JWT from a real OpenID
 # provider (verified-token cache hit) and the first use of BENCH_JWT_FRESH (20) fresh JWTs.
+# And the added latency of the upstream-credential vault: tools/call echo on /mcp/{slug} (modern)
+# to the same Python upstream registered twice (two fresh instances) — without credentials, and
+# with sealed `headers` credentials (its instance started with --require-header X-API-Key=…; the
+# gateway gets a random VAULT_KEYS) — latency interleaved, req/s each, and the difference.
 # Before that, natively (not wasm), the authorization decision time with 10,000 grants over
 # 1,000 servers: `cargo run --release --example authz_bench` (examples/authz_bench.rs; knobs
 # AUTHZ_GRANTS, AUTHZ_SERVERS, AUTHZ_RUNS). Its compile is timed and printed: ~1 min on 2 cores
