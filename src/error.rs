@@ -77,6 +77,21 @@ pub fn mcp_error_response(id: Option<&RequestId>, e: &GatewayError) -> HttpRespo
     resp
 }
 
+/// 2025-11-25 `URLElicitationRequiredError` (-32042): the client is asked to open `url` (to
+/// connect the user's account to an upstream), then to retry.
+pub fn url_elicitation_response(id: Option<&RequestId>, slug: &str, url: &str) -> HttpResponse {
+    let message = format!("Connect your account to '{slug}' to continue.");
+    let rpc = RpcError::new(codes::URL_ELICITATION_REQUIRED, message.clone(), 200).with_data(json!({
+        "elicitations": [{
+            "mode": "url",
+            "elicitationId": crate::crypto::random_id("elicit_"),
+            "url": url,
+            "message": message,
+        }]
+    }));
+    HttpResponse::json(200, &jsonrpc::error_response(id, &rpc))
+}
+
 /// Maps an admin API error to its problem document.
 pub fn problem(e: &ApiError) -> HttpResponse {
     let (status, kind, title) = match e {

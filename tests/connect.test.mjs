@@ -33,7 +33,8 @@ test("connect, use, refresh before expiry, and a failed refresh made visible", a
     slug: "personal",
     name: "Personal",
     url: up.url,
-    credentials: { kind: "oauth_user", authorization_server: op.issuer, scopes: ["openid"] },
+    // No authorization_server: the gateway discovers it from the upstream's metadata.
+    credentials: { kind: "oauth_user", scopes: ["openid"] },
   });
   assert.equal(reg.status, 201, reg.text);
 
@@ -61,6 +62,22 @@ test("connect, use, refresh before expiry, and a failed refresh made visible", a
   const [c2] = await connections();
   assert.ok(c2.refreshed_at, `refreshed by the alarm: ${JSON.stringify(c2)}`);
   assert.equal(final(await echo()).result.content[0].text, "echo: mine");
+
+  const doc = await (await gw.fetch("/connect/client-metadata.json")).json();
+  assert.equal(doc.client_id, `${gw.url}/connect/client-metadata.json`, "the gateway's own client metadata document names itself");
+  assert.deepEqual(doc.redirect_uris, [`${gw.url}/connect/callback`]);
+
+  // A legacy client that can open URLs is asked to, with a URL elicitation (-32042).
+  const other = (await gw.admin("POST", "/admin/v1/users", { name: "Bob", parent_id: (await gw.admin("GET", `/admin/v1/users/${user}`)).body.parent_id })).body.id;
+  await gw.admin("POST", "/admin/v1/grants", { subject_kind: "user", subject_id: other, resource: "personal", effect: "allow" });
+  const bobKey = (await gw.admin("POST", "/admin/v1/api-keys", { name: "bob", principal_id: other })).body.key;
+  const init = await mcpPost(gw, "/mcp/personal", { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: { elicitation: { url: {} } }, clientInfo: { name: "t", version: "1" } } }, { key: bobKey });
+  assert.equal(init.status, 200, init.text);
+  const sid = init.headers.get("mcp-session-id");
+  const asked = final(await mcpPost(gw, "/mcp/personal", { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "echo", arguments: {} } }, { key: bobKey, headers: { "mcp-session-id": sid } })).error;
+  assert.equal(asked.code, -32042, JSON.stringify(asked));
+  assert.equal(asked.data.elicitations[0].mode, "url");
+  assert.match(asked.data.elicitations[0].url, /\/connect\/personal\?ticket=/);
 
   // The authorization server goes away: the next refresh fails and the connection says so.
   await op.stop();

@@ -322,10 +322,10 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> Option<HttpRespons
     if req.method != Method::Get {
         return Some(HttpResponse::new(405));
     }
-    let r = if rest == "callback" {
-        callback(svc, req).await
-    } else {
-        start(svc, req, rest).await
+    let r = match rest {
+        "callback" => callback(svc, req).await,
+        "client-metadata.json" => Ok(HttpResponse::json(200, &client_metadata(svc.origin))),
+        slug => start(svc, req, slug).await,
     };
     Some(r.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "connect failed");
@@ -399,9 +399,9 @@ async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Http
         return Err(needs(&server, "authorization server metadata is incomplete"));
     };
     let redirect = format!("{}/connect/callback", svc.origin);
-    let client_id = match client_id {
-        Some(c) => c,
-        None => register_client(svc, &server, field("registration_endpoint"), &redirect).await?,
+    let client_id = match choose_client(client_id, &meta, svc.origin) {
+        ClientChoice::Use(c) => c,
+        ClientChoice::Register => register_client(svc, &server, field("registration_endpoint"), &redirect).await?,
     };
     let verifier = crypto::random_token::<32>();
     let state = crypto::random_token::<32>();
@@ -427,6 +427,41 @@ async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Http
     Ok(HttpResponse::new(302)
         .with_header("location", u.as_str())
         .with_header("cache-control", "no-store"))
+}
+
+/// The gateway's own Client ID Metadata Document: its URL is its client id.
+pub fn client_metadata(origin: &str) -> Value {
+    json!({
+        "client_id": format!("{origin}/connect/client-metadata.json"),
+        "client_name": "MCP Gateway",
+        "redirect_uris": [format!("{origin}/connect/callback")],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ClientChoice {
+    Use(String),
+    Register,
+}
+
+/// Which client id to use at an upstream authorization server: the configured one; else the
+/// gateway's metadata document, where the server accepts those (and the gateway has an https
+/// origin the server can fetch); else dynamic registration.
+pub fn choose_client(configured: Option<String>, as_meta: &Value, origin: &str) -> ClientChoice {
+    if let Some(c) = configured {
+        return ClientChoice::Use(c);
+    }
+    let cimd = as_meta
+        .get("client_id_metadata_document_supported")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if cimd && origin.starts_with("https://") {
+        return ClientChoice::Use(format!("{origin}/connect/client-metadata.json"));
+    }
+    ClientChoice::Register
 }
 
 /// A client id at the upstream's authorization server, registered once per server (RFC 7591).
@@ -571,4 +606,38 @@ pub async fn connections(svc: &Services<'_>, slug: &str) -> Result<Vec<Connectio
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_choice() {
+        let o = "https://gw.example";
+        let cimd = json!({"client_id_metadata_document_supported": true});
+        assert_eq!(
+            choose_client(Some("pre".into()), &cimd, o),
+            ClientChoice::Use("pre".into())
+        );
+        assert_eq!(
+            choose_client(None, &cimd, o),
+            ClientChoice::Use("https://gw.example/connect/client-metadata.json".into())
+        );
+        assert_eq!(choose_client(None, &json!({}), o), ClientChoice::Register);
+        assert_eq!(
+            choose_client(None, &cimd, "http://127.0.0.1:8787"),
+            ClientChoice::Register
+        );
+        assert_eq!(
+            client_metadata(o)["client_id"],
+            "https://gw.example/connect/client-metadata.json"
+        );
+    }
+
+    #[test]
+    fn refresh_time() {
+        assert_eq!(refresh_at(0, 3_600_000), 3_600_000 - REFRESH_MARGIN_MS);
+        assert_eq!(refresh_at(0, 4_000), 2_000, "short-lived tokens refresh at half-life");
+    }
 }

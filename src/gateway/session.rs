@@ -191,9 +191,16 @@ pub async fn handle(
             Err(e) => crate::error::mcp_error_response(None, &e.into()),
             Ok(msg) => {
                 let id = msg.id().cloned();
+                let url_elicitation = state.client.capabilities.pointer("/elicitation/url").is_some();
                 post(svc, ctx, state, req, &msg, &links, log)
                     .await
-                    .unwrap_or_else(|e| crate::error::mcp_error_response(id.as_ref(), &e))
+                    .unwrap_or_else(|e| match e {
+                        // Clients that can open URLs are asked to, the 2025-11-25 way.
+                        GatewayError::NeedsConnect { slug, url } if url_elicitation => {
+                            crate::error::url_elicitation_response(id.as_ref(), &slug, &url)
+                        }
+                        e => crate::error::mcp_error_response(id.as_ref(), &e),
+                    })
             }
         },
     };

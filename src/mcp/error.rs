@@ -20,6 +20,8 @@ pub mod codes {
     /// Legacy era only: the session is unknown or has ended (sent with HTTP 404), as the
     /// reference SDKs answer it.
     pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// 2025-11-25 only: the client must open a URL (URL-mode elicitation) before retrying.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
     /// Sent with HTTP 401 on the MCP endpoints.
     pub const UNAUTHORIZED: i64 = -32001;
 }

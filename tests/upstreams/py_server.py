@@ -69,7 +69,9 @@ if _bearer:
         "py-upstream",
         version="1.0.0",
         token_verifier=JwtVerifier(_issuer, _aud),
-        auth=AuthSettings(issuer_url=_issuer, resource_server_url=None, required_scopes=[]),
+        # resource_server_url makes the SDK serve protected-resource metadata naming the issuer
+        # (RFC 9728), which the gateway's /connect discovers; the verifier checks `aud` itself.
+        auth=AuthSettings(issuer_url=_issuer, resource_server_url=_aud, required_scopes=[], validate_token_resource=False),
     )
 else:
     mcp = MCPServer("py-upstream", version="1.0.0")
