@@ -24,7 +24,7 @@ use super::{GatewayError, Services};
 pub const REFRESH_MARGIN_MS: u64 = 60 * 1000;
 /// How long a connect link is valid.
 pub const TICKET_TTL_MS: u64 = 10 * 60 * 1000;
-pub const CONNECT_FETCH_TIMEOUT_MS: u32 = 10_000;
+pub const CONNECT_FETCH_TIMEOUT_MS: u32 = super::credentials::TOKEN_FETCH_TIMEOUT_MS;
 
 /// A user's tokens for one server (sealed at `cred:user:{slug}:{user}`).
 #[derive(Clone, Serialize, Deserialize)]
@@ -167,34 +167,6 @@ async fn store_token(svc: &Services<'_>, slug: &str, user: &str, t: &UserToken) 
     Ok(())
 }
 
-async fn post_form(svc: &Services<'_>, url: &str, form: String) -> Result<Value, String> {
-    let resp = svc
-        .http
-        .send(OutboundRequest {
-            method: Method::Post,
-            url: url.to_string(),
-            headers: Headers::new()
-                .with("content-type", "application/x-www-form-urlencoded")
-                .with("accept", "application/json"),
-            body: Some(form.into_bytes()),
-            timeout_ms: CONNECT_FETCH_TIMEOUT_MS,
-        })
-        .await
-        .map_err(|e| format!("token endpoint: {e}"))?;
-    let v: Value = match resp.body {
-        Body::Bytes(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    if resp.status != 200 {
-        return Err(format!(
-            "token endpoint refused: HTTP {} ({})",
-            resp.status,
-            v.get("error").and_then(Value::as_str).unwrap_or("?")
-        ));
-    }
-    Ok(v)
-}
-
 fn token_from(
     v: &Value,
     now_ms: u64,
@@ -233,10 +205,12 @@ pub async fn refresh(
                 .append_pair("client_id", &t.client_id)
                 .append_pair("resource", &t.resource)
                 .finish();
-            post_form(svc, &t.token_endpoint, form).await.and_then(|v| {
-                token_from(&v, svc.now_ms, Some(t), &t.token_endpoint, &t.client_id, &t.resource)
-                    .ok_or("no access_token".into())
-            })
+            super::credentials::post_token_form(svc, &t.token_endpoint, form)
+                .await
+                .and_then(|v| {
+                    token_from(&v, svc.now_ms, Some(t), &t.token_endpoint, &t.client_id, &t.resource)
+                        .ok_or("no access_token".into())
+                })
         }
     };
     let mut meta = read_meta(svc, &server.slug, user)
@@ -548,7 +522,7 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse,
         .append_pair("code_verifier", &f("verifier"))
         .append_pair("resource", &f("resource"))
         .finish();
-    let v = post_form(svc, &f("token_endpoint"), form)
+    let v = super::credentials::post_token_form(svc, &f("token_endpoint"), form)
         .await
         .map_err(|e| needs(&server, e))?;
     let t = token_from(

@@ -234,6 +234,22 @@ pub async fn headers_for(
 }
 
 async fn fetch_token(svc: &Services<'_>, url: &str, form: String) -> Result<(String, u64), String> {
+    let body = post_token_form(svc, url, form).await?;
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or("token endpoint sent no access_token")?;
+    let ttl = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .map(|s| s * 1000)
+        .unwrap_or(DEFAULT_TOKEN_TTL_MS);
+    Ok((token.to_string(), svc.now_ms + ttl))
+}
+
+/// POSTs a form to an OAuth token endpoint; its JSON answer, or a message naming the HTTP
+/// status and the endpoint's error code (never the form's secrets).
+pub async fn post_token_form(svc: &Services<'_>, url: &str, form: String) -> Result<Value, String> {
     let resp = svc
         .http
         .send(OutboundRequest {
@@ -255,16 +271,7 @@ async fn fetch_token(svc: &Services<'_>, url: &str, form: String) -> Result<(Str
         let err = body.get("error").and_then(Value::as_str).unwrap_or("no error code");
         return Err(format!("token endpoint refused: HTTP {} ({err})", resp.status));
     }
-    let token = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or("token endpoint sent no access_token")?;
-    let ttl = body
-        .get("expires_in")
-        .and_then(Value::as_u64)
-        .map(|s| s * 1000)
-        .unwrap_or(DEFAULT_TOKEN_TTL_MS);
-    Ok((token.to_string(), svc.now_ms + ttl))
+    Ok(body)
 }
 
 /// Records the outcome of a token fetch in the credential's metadata.
