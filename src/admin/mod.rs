@@ -62,17 +62,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
 }
 
 async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
-    let permit = policy::authorize_admin(
-        svc.config,
-        svc.keys,
-        svc.directory,
-        svc.oauth,
-        svc.http,
-        &req.headers,
-        svc.now_ms,
-    )
-    .await
-    .map_err(|e| match e {
+    let permit = policy::authorize_admin(svc, &req.headers).await.map_err(|e| match e {
         AuthError::NotAdmin => ApiError::Forbidden("this principal holds no admin role".into()),
         e => ApiError::Unauthorized(e),
     })?;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::crypto;
-use crate::gateway::upstream::HttpClient;
+use crate::gateway::Services;
 use crate::http::Headers;
 use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError};
 
@@ -131,21 +131,18 @@ pub struct Audience<'a> {
 }
 
 pub async fn authenticate(
-    keys: &dyn ApiKeys,
-    directory: &dyn Directory,
-    oauth: &dyn crate::store::OAuthStore,
-    http: &dyn HttpClient,
+    svc: &Services<'_>,
     headers: &Headers,
-    now_ms: u64,
     audience: Audience<'_>,
 ) -> Result<Principal, AuthError> {
+    let (keys, directory, now_ms) = (svc.keys, svc.directory, svc.now_ms);
     let Audience { origin, resource } = audience;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if token.starts_with(crypto::API_KEY_PREFIX) {
         return authenticate_api_key(keys, directory, headers, &crate::gateway::timestamp(now_ms)).await;
     }
     if token.starts_with(super::oauth::ACCESS_TOKEN_PREFIX) {
-        let user = super::oauth::access_token_user(oauth, token, now_ms, origin, resource).await?;
+        let user = super::oauth::access_token_user(svc.oauth, token, now_ms, origin, resource).await?;
         return principal_for(directory, &format!("oauth:{user}"), &user).await;
     }
     if !oidc::looks_like_jwt(token) {
@@ -159,7 +156,7 @@ pub async fn authenticate(
     let user_id = match cached.filter(|(_, exp)| now_s <= exp + oidc::JWT_LEEWAY_SECS) {
         Some((user, _)) => user,
         None => {
-            let claims = oidc::verify(http, &idp, token, now_ms).await?;
+            let claims = oidc::verify(svc.http, &idp, token, now_ms).await?;
             let user = provision(directory, &idp, &claims, &crate::gateway::timestamp(now_ms)).await?;
             VERIFIED.with(|c| {
                 let mut c = c.borrow_mut();
@@ -245,15 +242,8 @@ pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<
 
 /// Authenticates a caller of the admin API: the bootstrap `ADMIN_TOKEN` (super-admin), or a
 /// principal's API key or OIDC token together with the admin roles it holds.
-pub async fn authorize_admin(
-    config: &Config,
-    keys: &dyn ApiKeys,
-    directory: &dyn Directory,
-    oauth: &dyn crate::store::OAuthStore,
-    http: &dyn HttpClient,
-    headers: &Headers,
-    now_ms: u64,
-) -> Result<AdminPermit, AuthError> {
+pub async fn authorize_admin(svc: &Services<'_>, headers: &Headers) -> Result<AdminPermit, AuthError> {
+    let config = svc.config;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if let Some(expected) = config.admin_token.as_deref() {
         if crypto::secrets_equal(token, expected) {
@@ -264,8 +254,8 @@ pub async fn authorize_admin(
         origin: "",
         resource: None,
     };
-    let principal = authenticate(keys, directory, oauth, http, headers, now_ms, audience).await?;
-    let roles = directory.roles_of(&principal.identity.principal_id).await?;
+    let principal = authenticate(svc, headers, audience).await?;
+    let roles = svc.directory.roles_of(&principal.identity.principal_id).await?;
     AdminPermit::with_roles(roles).ok_or(AuthError::NotAdmin)
 }
 
