@@ -195,6 +195,25 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_forwarded_exactly() {
+        // Each of these came back one unit in the last place off with serde_json's default
+        // float parser, so the upstream received a different argument than the client sent.
+        for x in [
+            "7.633352343895227e-97",
+            "4.401198101279684e155",
+            "-4.113666121228864e-169",
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"x":{x}}}}}"#);
+            let m = parse_message(body.as_bytes()).unwrap();
+            let sent: f64 = x.parse().unwrap();
+            assert_eq!(m.params().unwrap()["x"].as_f64(), Some(sent), "{x}");
+            let forwarded = m.to_value().to_string();
+            let again: Value = serde_json::from_str(&forwarded).unwrap();
+            assert_eq!(again["params"]["x"].as_f64(), Some(sent), "{x}");
+        }
+    }
+
+    #[test]
     fn builds_errors_with_data_and_null_id() {
         let e = RpcError::invalid_params("unknown tool: x");
         let v = error_response(None, &e);

@@ -17,26 +17,32 @@ impl Event {
         }
     }
 
-    /// Wire form, terminated by a blank line. Multi-line data is split into several `data:` lines.
+    /// Wire form, terminated by a blank line. Multi-line data (split at LF, CRLF or CR) becomes
+    /// several `data:` lines; line breaks in `event` and `id`, which cannot carry them, are dropped
+    /// so that no value can inject a field or end the event early.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Some(ev) = &self.event {
-            out.push_str(&format!("event: {ev}\n"));
+            out.push_str(&format!("event: {}\n", one_line(ev)));
         }
         if let Some(id) = &self.id {
-            out.push_str(&format!("id: {id}\n"));
+            out.push_str(&format!("id: {}\n", one_line(id)));
         }
         if let Some(r) = self.retry {
             out.push_str(&format!("retry: {r}\n"));
         }
-        for line in self.data.split('\n') {
+        for line in self.data.replace("\r\n", "\n").split(['\n', '\r']) {
             out.push_str("data: ");
-            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            out.push_str(line);
             out.push('\n');
         }
         out.push('\n');
         out
     }
+}
+
+fn one_line(v: &str) -> String {
+    v.chars().filter(|c| !matches!(c, '\r' | '\n')).collect()
 }
 
 /// The JSON messages in a complete SSE body (events whose data is not JSON are skipped).
@@ -50,16 +56,24 @@ pub fn json_messages(bytes: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Upper bound on one buffered, unterminated event; beyond it the stream is treated as garbage.
+/// Upper bound on one buffered line or one event's data; beyond it the stream is treated as
+/// garbage.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
-/// Incremental parser: `push` bytes, get the events completed so far.
+/// Incremental parser: `push` bytes, get the events completed so far. Lines end in LF, CRLF or
+/// a lone CR, as the SSE specification allows, wherever the chunk boundaries fall.
 #[derive(Debug, Default)]
 pub struct Parser {
-    buf: Vec<u8>,
+    /// The current line, not terminated yet. Only the new bytes of each chunk are scanned, so
+    /// a long line delivered in many small chunks costs linear time.
+    line: Vec<u8>,
     current: Event,
     has_fields: bool,
     data_lines: usize,
+    /// The last chunk ended in CR: an LF starting the next chunk belongs to that line ending.
+    after_cr: bool,
+    /// A line has been read (a byte-order mark is skipped on the first one only).
+    started: bool,
 }
 
 impl Parser {
@@ -67,25 +81,38 @@ impl Parser {
         Self::default()
     }
 
-    /// Feeds a chunk; returns completed events. Errors when an event grows past `MAX_EVENT_BYTES`.
+    /// Feeds a chunk; returns completed events. Errors when a line or an event's data grows
+    /// past `MAX_EVENT_BYTES`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Event>, String> {
-        self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
-        let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos;
-            let mut line = &self.buf[start..end];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            let line = String::from_utf8_lossy(line).into_owned();
-            start = end + 1;
-            if let Some(ev) = self.line(&line) {
-                events.push(ev);
+        let mut rest = chunk;
+        if self.after_cr && !rest.is_empty() {
+            self.after_cr = false;
+            if rest[0] == b'\n' {
+                rest = &rest[1..];
             }
         }
-        self.buf.drain(..start);
-        if self.buf.len() + self.current.data.len() > MAX_EVENT_BYTES {
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.line.extend_from_slice(&rest[..pos]);
+            let cr = rest[pos] == b'\r';
+            rest = &rest[pos + 1..];
+            if cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            if let Some(ev) = self.read_line(&line) {
+                events.push(ev);
+            }
+            if self.current.data.len() > MAX_EVENT_BYTES {
+                return Err("SSE event exceeds the size limit".into());
+            }
+        }
+        self.line.extend_from_slice(rest);
+        if self.line.len() + self.current.data.len() > MAX_EVENT_BYTES {
             return Err("SSE event exceeds the size limit".into());
         }
         Ok(events)
@@ -93,11 +120,25 @@ impl Parser {
 
     /// Completes a final event that was not followed by a blank line (stream ended).
     pub fn finish(&mut self) -> Option<Event> {
-        if !self.buf.is_empty() {
-            let line = String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
-            self.line(line.trim_end_matches('\r'));
+        self.after_cr = false;
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            if let Some(ev) = self.read_line(&line) {
+                return Some(ev);
+            }
         }
         self.dispatch()
+    }
+
+    fn read_line(&mut self, raw: &[u8]) -> Option<Event> {
+        let line = String::from_utf8_lossy(raw);
+        let line = if self.started {
+            &line[..]
+        } else {
+            self.started = true;
+            line.strip_prefix('\u{feff}').unwrap_or(&line)
+        };
+        self.line(line)
     }
 
     fn line(&mut self, line: &str) -> Option<Event> {
@@ -124,8 +165,13 @@ impl Parser {
                 self.data_lines += 1;
             }
             "event" => self.current.event = Some(value.to_string()),
-            "id" => self.current.id = Some(value.to_string()),
-            "retry" => self.current.retry = value.parse().ok(),
+            // The specification ignores an id containing NUL and a retry that is not all digits.
+            "id" if !value.contains('\0') => self.current.id = Some(value.to_string()),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(r) = value.parse() {
+                    self.current.retry = Some(r);
+                }
+            }
             _ => {}
         }
         None
@@ -193,6 +239,52 @@ da",
         let mut p = Parser::new();
         let out = p.push(ev.encode().as_bytes()).unwrap();
         assert_eq!(out, vec![ev]);
+    }
+
+    #[test]
+    fn lone_cr_ends_lines_wherever_the_chunks_split() {
+        let stream = b"id: 1\rdata: {\"a\":1}\r\rdata: x\r\ndata: y\r";
+        let whole = {
+            let mut p = Parser::new();
+            let mut out = p.push(stream).unwrap();
+            out.extend(p.finish());
+            out
+        };
+        assert_eq!(whole.len(), 2);
+        assert_eq!(
+            (whole[0].id.as_deref(), whole[0].data.as_str()),
+            (Some("1"), "{\"a\":1}")
+        );
+        assert_eq!(whole[1].data, "x\ny");
+        // A CR at the end of one chunk and an LF at the start of the next are one line ending.
+        let mut p = Parser::new();
+        let mut out = p.push(b"data: a\r").unwrap();
+        out.extend(p.push(b"\n\r\n").unwrap());
+        assert_eq!(out, vec![Event::message("a")]);
+    }
+
+    #[test]
+    fn encoded_ids_and_names_cannot_add_fields() {
+        let ev = Event {
+            id: Some("1\ndata: injected\n".into()),
+            event: Some("message\r\nid: 2".into()),
+            data: "a\rb".into(),
+            retry: None,
+        };
+        let mut p = Parser::new();
+        let out = p.push(ev.encode().as_bytes()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id.as_deref(), Some("1data: injected"));
+        assert_eq!(out[0].event.as_deref(), Some("messageid: 2"));
+        assert_eq!(out[0].data, "a\nb");
+    }
+
+    #[test]
+    fn byte_order_mark_and_malformed_retry_are_ignored() {
+        let mut p = Parser::new();
+        let out = p.push("\u{feff}retry: 100\nretry: 5x\ndata: d\n\n".as_bytes()).unwrap();
+        assert_eq!(out[0].retry, Some(100));
+        assert_eq!(out[0].data, "d");
     }
 
     #[test]

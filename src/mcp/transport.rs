@@ -18,8 +18,16 @@ pub const HEADER_METHOD: &str = "mcp-method";
 pub const HEADER_NAME: &str = "mcp-name";
 pub const HEADER_LAST_EVENT_ID: &str = "last-event-id";
 
-/// Methods whose target name must be mirrored in `Mcp-Name` (2026-07-28).
-const NAMED_METHODS: &[&str] = &["tools/call", "resources/read", "prompts/get"];
+/// The body member a method's `Mcp-Name` header mirrors (2026-07-28): the tool's or prompt's
+/// `name`, the resource's `uri` — only that one, so a request carrying both cannot have its
+/// header checked against the other.
+fn mirrored_name(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
 
 /// What kind of POST this is, decided before anything is forwarded.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,10 +211,10 @@ fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcE
         }
         None => return Err(mismatch("missing Mcp-Method header".into())),
     }
-    if NAMED_METHODS.contains(&method.as_str()) {
+    if let Some(member) = mirrored_name(method) {
         let body_name = params
             .as_ref()
-            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+            .and_then(|p| p.get(member))
             .and_then(|n| n.as_str())
             .unwrap_or("");
         match headers.get(HEADER_NAME).map(decode_header_value) {
@@ -310,6 +318,29 @@ mod tests {
         assert_eq!(classify_post(&h, &m).unwrap_err().code, codes::HEADER_MISMATCH);
         let h = modern_headers(&encode_header_value("échο"));
         assert!(classify_post(&h, &modern_call("échο")).is_ok());
+    }
+
+    #[test]
+    fn mcp_name_mirrors_the_uri_of_resources_read_only() {
+        let read = parse_message(
+            json!({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"demo://a","name":"decoy",
+                "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                         "io.modelcontextprotocol/clientCapabilities":{}}}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let h = |name: &str| {
+            Headers::new()
+                .with("MCP-Protocol-Version", "2026-07-28")
+                .with("Mcp-Method", "resources/read")
+                .with("Mcp-Name", name)
+        };
+        assert!(classify_post(&h("demo://a"), &read).is_ok());
+        assert_eq!(
+            classify_post(&h("decoy"), &read).unwrap_err().code,
+            codes::HEADER_MISMATCH
+        );
     }
 
     #[test]

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# fuzz.sh — the long run of the property-based parser tests (tests/proptests): JSON-RPC
+# envelopes, SSE framing, streamable-HTTP request checks and name (un)namespacing, each property
+# with PROPTEST_CASES cases (default 100000; `cargo test` runs 128), natively in release mode,
+# one property at a time. Prints the cases and time of every property, then per parser.
+# Any property failure prints its minimal failing input and makes the script exit non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PROPTEST_CASES="${PROPTEST_CASES:-100000}"
+
+cargo test --release --test proptests --no-run 2>&1 | tail -1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+for parser in jsonrpc sse transport names; do
+  start=$SECONDS
+  if ! cargo test --release --test proptests "${parser}::" -- --nocapture --test-threads=1 >"$log" 2>&1; then
+    status=1
+    grep -A30 'failed:' "$log" || cat "$log"
+  fi
+  grep '^proptest ' "$log" || true
+  awk -v p="$parser" -v t=$((SECONDS - start)) '
+    /^proptest / { props++; cases += $3 }
+    END { printf "== %s: %d properties, %d cases, %d s\n", p, props, cases, t }' "$log"
+done
+exit $status
