@@ -27,6 +27,10 @@ if ! grep -q '^VAULT_KEYS=' .dev.vars; then
   # The master key that seals upstream credentials: key id "dev1", 32 random bytes.
   echo "VAULT_KEYS=dev1:$(head -c 32 /dev/urandom | base64 -w0)" >>.dev.vars
 fi
+if ! grep -q '^ALLOW_PRIVATE_UPSTREAMS=' .dev.vars; then
+  # The demo upstream runs on loopback; a deployment keeps private targets refused.
+  echo "ALLOW_PRIVATE_UPSTREAMS=true" >>.dev.vars
+fi
 ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars | head -1)
 
 wrangler d1 migrations apply DB --local >/dev/null

@@ -25,6 +25,16 @@ pub struct Config {
     pub catalog_poll_ms: u64,
     /// `VAULT_KEYS`: master keys for upstream credentials (`None`: credentials cannot be stored).
     pub vault: Option<crate::vault::Vault>,
+    /// `ALLOW_PRIVATE_UPSTREAMS` = `true`: servers may target loopback, private and link-local
+    /// addresses (local development and tests). Off unless set: see docs/tenancy.md.
+    pub allow_private_upstreams: bool,
+    /// `PUBLIC_ORIGIN`: the origin clients reach the gateway at (`https://mcp.example.com`).
+    /// OAuth issuer and resource URLs come from it and requests for any other host are refused.
+    /// Unset: local development — only loopback hosts are served, each as its own origin.
+    pub public_origin: Option<String>,
+    /// `CLIENT_ID_METADATA_DOCUMENTS` = `true`: `/oauth/authorize` accepts URL client ids and
+    /// fetches their metadata documents. Off unless set.
+    pub client_metadata_documents: bool,
 }
 
 impl Config {
@@ -62,7 +72,20 @@ impl Config {
                 None
             }
         });
+        let flag = |k: &str| get(k).is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+        let public_origin = get("PUBLIC_ORIGIN").and_then(|o| match url::Url::parse(o.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(u.origin().ascii_serialization())
+            }
+            _ => {
+                tracing::error!("PUBLIC_ORIGIN ignored: not an http(s) origin");
+                None
+            }
+        });
         Self {
+            allow_private_upstreams: flag("ALLOW_PRIVATE_UPSTREAMS"),
+            public_origin,
+            client_metadata_documents: flag("CLIENT_ID_METADATA_DOCUMENTS"),
             admin_token,
             allowed_origins,
             upstream_timeout_ms,
@@ -70,6 +93,26 @@ impl Config {
             list_page_size,
             catalog_poll_ms,
             vault,
+        }
+    }
+}
+
+impl Config {
+    /// The origin a request is served as, from the origin it arrived at (`scheme://host[:port]`,
+    /// as the platform saw the `Host`): with `PUBLIC_ORIGIN` set, only its host and port are
+    /// served, always as `PUBLIC_ORIGIN`; without it (local development), only loopback hosts,
+    /// each as itself. `None`: refuse the request (421), so no URL the gateway hands out
+    /// (OAuth issuer, resources, connect links) can be steered by a `Host` header.
+    pub fn served_origin(&self, request_origin: &str) -> Option<String> {
+        let req = url::Url::parse(request_origin).ok()?;
+        match &self.public_origin {
+            Some(public) => {
+                let p = url::Url::parse(public).ok()?;
+                // Host and explicit port; not the scheme, which TLS termination in front of the
+                // Worker may change.
+                (p.host() == req.host() && p.port() == req.port()).then(|| public.clone())
+            }
+            None => crate::url_rules::is_loopback_host(&req).then(|| req.origin().ascii_serialization()),
         }
     }
 }
@@ -98,5 +141,45 @@ mod tests {
             (d.admin_token, d.upstream_timeout_ms),
             (None, DEFAULT_UPSTREAM_TIMEOUT_MS)
         );
+        assert!(!d.allow_private_upstreams && !d.client_metadata_documents && d.public_origin.is_none());
+    }
+
+    #[test]
+    fn served_origin_follows_public_origin_or_loopback() {
+        let dev = Config::from_lookup(|_| None);
+        assert_eq!(
+            dev.served_origin("http://127.0.0.1:8787").as_deref(),
+            Some("http://127.0.0.1:8787")
+        );
+        assert_eq!(
+            dev.served_origin("http://localhost:9").as_deref(),
+            Some("http://localhost:9")
+        );
+        assert_eq!(dev.served_origin("http://[::1]:9").as_deref(), Some("http://[::1]:9"));
+        assert_eq!(dev.served_origin("http://evil.example"), None);
+        assert_eq!(dev.served_origin("http://127.0.0.1.evil.example"), None);
+        let prod = Config::from_lookup(|k| (k == "PUBLIC_ORIGIN").then(|| "https://Gateway.Example/".to_string()));
+        assert_eq!(prod.public_origin.as_deref(), Some("https://gateway.example"));
+        for ok in [
+            "https://gateway.example",
+            "http://gateway.example",
+            "https://gateway.example:443",
+        ] {
+            assert_eq!(
+                prod.served_origin(ok).as_deref(),
+                Some("https://gateway.example"),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "https://evil.example",
+            "http://127.0.0.1:8787",
+            "https://gateway.example:8443",
+            "garbage",
+        ] {
+            assert_eq!(prod.served_origin(bad), None, "{bad}");
+        }
+        let bad = Config::from_lookup(|k| (k == "PUBLIC_ORIGIN").then(|| "not a url".to_string()));
+        assert_eq!(bad.public_origin, None);
     }
 }

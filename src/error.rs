@@ -101,6 +101,7 @@ pub fn problem(e: &ApiError) -> HttpResponse {
         ApiError::MethodNotAllowed => (405, "method-not-allowed", "Method Not Allowed"),
         ApiError::Validation(_) => (422, "validation", "Invalid request"),
         ApiError::BadJson(_) => (400, "bad-json", "Malformed JSON"),
+        ApiError::BadRequest(_) => (400, "bad-request", "Bad Request"),
         ApiError::TooLarge => (413, "too-large", "Request body too large"),
         ApiError::UnsupportedMediaType => (415, "unsupported-media-type", "Unsupported Media Type"),
         ApiError::Conflict(_) => (409, "conflict", "Conflict"),

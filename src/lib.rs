@@ -13,6 +13,7 @@ pub mod http;
 pub mod mcp;
 pub mod policy;
 pub mod store;
+pub mod url_rules;
 pub mod vault;
 
 #[cfg(target_arch = "wasm32")]

@@ -52,7 +52,14 @@ export async function startGateway({ vars = {}, d1Database = "DB", persist } = {
         { type: "CompiledWasm", path: join(BUILD, "index_bg.wasm") },
       ],
       // Fixed secrets, whatever a local .dev.vars (read by wrangler) holds: tests are hermetic.
-      bindings: { ...workerOptions.bindings, ADMIN_TOKEN: adminToken, GATEWAY_SECRET: "test-gateway-secret", ...vars },
+      // Upstreams in the tests run on loopback, which only ALLOW_PRIVATE_UPSTREAMS permits.
+      bindings: {
+        ...workerOptions.bindings,
+        ADMIN_TOKEN: adminToken,
+        GATEWAY_SECRET: "test-gateway-secret",
+        ALLOW_PRIVATE_UPSTREAMS: "true",
+        ...vars,
+      },
       host: "127.0.0.1",
       port: 0, // random free port, read back from mf.ready
       cf: false, // offline: don't fetch the Request.cf object

@@ -15,7 +15,7 @@ import { browse, final, mcpPost, startGateway, startOidcProvider, startPyServer 
 const REDIRECT = "http://127.0.0.1:9/client-callback";
 let gw, op, py, team;
 before(async () => {
-  [gw, py] = await Promise.all([startGateway(), startPyServer()]);
+  [gw, py] = await Promise.all([startGateway({ vars: { CLIENT_ID_METADATA_DOCUMENTS: "true" } }), startPyServer()]);
   op = await startOidcProvider({ loginRedirect: `${gw.url}/oauth/callback` });
   assert.equal((await gw.admin("POST", "/admin/v1/servers", { slug: "py", name: "py", url: py.url })).status, 201);
   const org = (await gw.admin("POST", "/admin/v1/orgs", { name: "Acme" })).body.id;

@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Validation(String),
+    /// A request the gateway refuses on principle (e.g. a server URL it will not store).
+    #[error("{0}")]
+    BadRequest(String),
     #[error("request body is not valid JSON: {0}")]
     BadJson(String),
     #[error("request body exceeds {MAX_ADMIN_BODY_BYTES} bytes")]

@@ -113,7 +113,7 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     let b: CreateServer = body(req)?;
     validate_slug(&b.slug)?;
     validate_name(&b.name)?;
-    validate_url(&b.url)?;
+    validate_url(svc, &b.url)?;
     validate_text("description", b.description.as_deref())?;
     validate_text("owner", b.owner.as_deref())?;
     let new_tool_policy = b.new_tool_policy.unwrap_or_else(|| "approve".into());
@@ -235,7 +235,7 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
     match b.url {
         // A new URL is a new upstream: its catalog is read before the change is stored.
         Some(u) if u != current.url => {
-            validate_url(&u)?;
+            validate_url(svc, &u)?;
             s.url = u;
             let previous = svc.registry.list_tools(&s.slug).await?;
             let (synced, tools) = sync::sync(svc, &s, Some(&previous))
@@ -310,10 +310,14 @@ fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-fn validate_url(u: &str) -> Result<(), ApiError> {
-    match url::Url::parse(u) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
-        _ => Err(ApiError::Validation("url must be an absolute http(s) URL".into())),
+/// The upstream URL rules (`crate::url_rules`): malformed is a validation error (422);
+/// userinfo, non-public targets and the gateway's own origin are refused (400).
+fn validate_url(svc: &Services<'_>, u: &str) -> Result<(), ApiError> {
+    use crate::url_rules::{check, UrlRefusal};
+    match check(u, svc.config.allow_private_upstreams, svc.origin) {
+        Ok(_) => Ok(()),
+        Err(UrlRefusal::Malformed) => Err(ApiError::Validation(UrlRefusal::Malformed.message().into())),
+        Err(r) => Err(ApiError::BadRequest(r.message().into())),
     }
 }
 
@@ -327,9 +331,6 @@ mod tests {
         for bad in ["", "Demo", "a_b", "a b", &"x".repeat(33)] {
             assert!(validate_slug(bad).is_err(), "{bad}");
         }
-        assert!(validate_url("http://127.0.0.1:9/mcp").is_ok());
-        assert!(validate_url("ftp://x/").is_err());
-        assert!(validate_url("not a url").is_err());
         assert!(validate_name(" ").is_err());
     }
 }

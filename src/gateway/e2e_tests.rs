@@ -134,6 +134,8 @@ impl Fixture {
         let config = Config::from_lookup(|k| match k {
             "ADMIN_TOKEN" => Some("root".into()),
             "UPSTREAM_TIMEOUT_MS" => Some("1000".into()),
+            // The in-process upstream lives on a private address.
+            "ALLOW_PRIVATE_UPSTREAMS" => Some("true".into()),
             _ => None,
         });
         Self {

@@ -33,7 +33,12 @@ impl HttpClient for FetchClient {
                 .map_err(|e| UpstreamError::Unreachable(format!("bad header {k}: {e}")))?;
         }
         let mut init = RequestInit::new();
-        init.with_method(method(req.method)).with_headers(headers);
+        // Redirects are never followed: every destination the gateway fetches has passed its
+        // URL rules (docs/tenancy.md), and a redirect would lead around them. A 3xx comes back
+        // as the answer and fails as an unexpected status.
+        init.with_method(method(req.method))
+            .with_headers(headers)
+            .with_redirect(worker::RequestRedirect::Manual);
         if let Some(b) = &req.body {
             init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
         }

@@ -64,7 +64,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return Response::ok("ok");
     }
     let cfg = config(&env);
-    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let arrived_at = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    // Every URL the gateway hands out (OAuth issuer and resources, connect links) is built
+    // from the public origin, never from a client's `Host` header.
+    let Some(origin) = cfg.served_origin(&arrived_at) else {
+        return convert::response(misdirected());
+    };
     let core_req = match convert::request(req, max_body(&path)).await {
         Ok(r) => r,
         Err(resp) => return convert::response(resp),
@@ -120,6 +125,20 @@ async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, orig
         HttpResponse::json(404, &serde_json::json!({"error": "not found"}))
     };
     convert::response(resp)
+}
+
+/// 421 for a request to a host the gateway does not serve (see `Config::served_origin`).
+fn misdirected() -> HttpResponse {
+    HttpResponse::json(
+        421,
+        &serde_json::json!({
+            "type": "https://mcp-gateway.dev/problems/misdirected-request",
+            "title": "Misdirected Request",
+            "status": 421,
+            "detail": "this gateway does not serve that host (set PUBLIC_ORIGIN to the origin clients use)",
+        }),
+    )
+    .with_header("content-type", "application/problem+json")
 }
 
 /// The store, the upstream client and what live streams need, for one request.

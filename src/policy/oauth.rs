@@ -85,7 +85,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Opti
             None => Ok(HttpResponse::new(404)),
         }
     } else if path == "/.well-known/oauth-authorization-server" || path == "/.well-known/openid-configuration" {
-        Ok(json_resp(200, metadata(origin)))
+        Ok(json_resp(200, metadata(origin, svc.config.client_metadata_documents)))
     } else {
         match (req.method, path) {
             (Method::Post, "/oauth/register") => register(svc, req).await,
@@ -104,7 +104,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Opti
     }))
 }
 
-fn metadata(origin: &str) -> Value {
+fn metadata(origin: &str, client_metadata_documents: bool) -> Value {
     json!({
         "issuer": origin,
         "authorization_endpoint": format!("{origin}/oauth/authorize"),
@@ -115,7 +115,7 @@ fn metadata(origin: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": [SCOPE],
-        "client_id_metadata_document_supported": true,
+        "client_id_metadata_document_supported": client_metadata_documents,
         "authorization_response_iss_parameter_supported": true,
     })
 }
@@ -134,12 +134,32 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn valid_redirect(uri: &str) -> bool {
-    url::Url::parse(uri).is_ok_and(|u| {
-        u.scheme() == "https"
-            || (u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
-            || !matches!(u.scheme(), "http" | "https" | "javascript" | "data" | "file")
-    })
+/// Redirect URIs a client may register and be sent to (RFC 8252, OAuth 2.1): `https`; `http`
+/// only to a loopback host (a literal loopback address, or `localhost`), decided on the parsed
+/// host; or a private-use scheme in reverse-domain form (`com.example.app:/cb` — a dot in the
+/// scheme, which no browser-executable scheme such as `javascript:`, `vbscript:`, `data:`,
+/// `file:` or `blob:` has). Never with userinfo or a fragment.
+pub fn valid_redirect(uri: &str) -> bool {
+    let Ok(u) = url::Url::parse(uri) else {
+        return false;
+    };
+    if !u.username().is_empty() || u.password().is_some() || u.fragment().is_some() {
+        return false;
+    }
+    match u.scheme() {
+        "https" => u.host().is_some(),
+        "http" => crate::url_rules::is_loopback_host(&u),
+        scheme => private_use_scheme(scheme),
+    }
+}
+
+/// A private-use URI scheme as RFC 8252 §7.1 asks for: a reversed domain name (letters, digits,
+/// `-`, separated by dots; at least one dot).
+fn private_use_scheme(scheme: &str) -> bool {
+    scheme.contains('.')
+        && scheme
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// RFC 7591 dynamic registration (public clients: PKCE, no secret).
@@ -182,29 +202,116 @@ async fn register(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse,
     ))
 }
 
-/// The client's registered redirect URIs: a registered client, or a Client ID Metadata
-/// Document fetched from the `client_id` URL (which must name itself).
+/// The client's registered redirect URIs: a registered client, or — where the deployment
+/// accepts them — a Client ID Metadata Document fetched from the `client_id` URL (which must
+/// name itself). `None`: unknown client.
 async fn client_redirects(svc: &Services<'_>, client_id: &str) -> Result<Option<Vec<String>>, AuthError> {
-    if client_id.starts_with("https://")
-        || client_id.starts_with("http://127.0.0.1")
-        || client_id.starts_with("http://localhost")
-    {
-        let Ok(doc) = oidc::get_json(svc.http, client_id).await else {
-            return Ok(None);
-        };
-        if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
+    // Registered ids are `client_…`; anything with a scheme is a metadata-document URL.
+    if client_id.contains(':') {
+        if !svc.config.client_metadata_documents {
             return Ok(None);
         }
-        let uris = doc
-            .get("redirect_uris")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        return Ok(Some(
-            uris.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        ));
+        return Ok(metadata_document(svc, client_id).await);
     }
     Ok(svc.oauth.get_client(client_id).await?.map(|c| c.redirect_uris))
+}
+
+/// Time allowed for fetching a Client ID Metadata Document (the fetch needs no login, so it
+/// must never hold a request for long).
+pub const CIMD_FETCH_TIMEOUT_MS: u32 = 5_000;
+/// Largest metadata document accepted.
+pub const CIMD_MAX_BYTES: usize = 64 * 1024;
+/// How long a fetched document's redirect URIs are reused (per isolate).
+pub const CIMD_CACHE_TTL_MS: u64 = 5 * 60 * 1000;
+/// Most documents remembered per isolate.
+pub const CIMD_CACHE_MAX: usize = 256;
+
+thread_local! {
+    /// client_id URL → (fetched at, redirect URIs).
+    static CIMD_CACHE: std::cell::RefCell<std::collections::HashMap<String, (u64, Vec<String>)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Whether a `client_id` is a URL the gateway will fetch: `https` to a public host (any host
+/// where private upstreams are allowed), or plain `http` only to a literal loopback address
+/// (and only where private upstreams are allowed) — decided on the parsed host, so
+/// `http://127.0.0.1@evil.example/` (userinfo) is refused; a path is required, and no
+/// userinfo or fragment.
+pub fn metadata_document_url(client_id: &str, allow_private: bool) -> Option<url::Url> {
+    let u = url::Url::parse(client_id).ok()?;
+    if !u.username().is_empty() || u.password().is_some() || u.fragment().is_some() || u.path() == "/" {
+        return None;
+    }
+    let ok = match (u.scheme(), u.host()) {
+        ("https", Some(_)) => allow_private || crate::url_rules::host_is_public(&u),
+        ("http", Some(url::Host::Ipv4(a))) => allow_private && a.is_loopback(),
+        ("http", Some(url::Host::Ipv6(a))) => allow_private && a.is_loopback(),
+        _ => false,
+    };
+    ok.then_some(u)
+}
+
+/// Fetches (or recalls) a metadata document's redirect URIs: bounded in time and size, no
+/// redirects followed, the document must name itself as `client_id`.
+async fn metadata_document(svc: &Services<'_>, client_id: &str) -> Option<Vec<String>> {
+    let url = metadata_document_url(client_id, svc.config.allow_private_upstreams)?;
+    let now = svc.now_ms;
+    let cached = CIMD_CACHE.with(|c| {
+        c.borrow()
+            .get(client_id)
+            .filter(|(at, _)| now.saturating_sub(*at) < CIMD_CACHE_TTL_MS)
+            .map(|(_, uris)| uris.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let resp = svc
+        .http
+        .send(OutboundRequest {
+            method: Method::Get,
+            url: url.to_string(),
+            headers: Headers::new().with("accept", "application/json"),
+            body: None,
+            timeout_ms: CIMD_FETCH_TIMEOUT_MS,
+        })
+        .await;
+    let bytes = match resp {
+        Ok(r) if r.status == 200 => match r.body {
+            Body::Bytes(b) if b.len() <= CIMD_MAX_BYTES => b,
+            _ => return None,
+        },
+        // Redirects (not followed: a 3xx lands here), errors, timeouts.
+        Ok(r) => {
+            tracing::warn!(status = r.status, "client metadata document refused");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "client metadata document unavailable");
+            return None;
+        }
+    };
+    let doc: Value = serde_json::from_slice(&bytes).ok()?;
+    if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return None;
+    }
+    let uris: Vec<String> = doc
+        .get("redirect_uris")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    CIMD_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CIMD_CACHE_MAX {
+            c.retain(|_, (at, _)| now.saturating_sub(*at) < CIMD_CACHE_TTL_MS);
+            if c.len() >= CIMD_CACHE_MAX {
+                c.clear();
+            }
+        }
+        c.insert(client_id.to_string(), (now, uris.clone()));
+    });
+    Some(uris)
 }
 
 fn s256(verifier: &str) -> String {
@@ -220,7 +327,9 @@ async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
     let Some(redirects) = client_redirects(svc, client_id).await? else {
         return Ok(oauth_error(400, "invalid_client", "unknown client"));
     };
-    if !redirects.iter().any(|r| r == redirect_uri) {
+    // Checked again here: metadata documents are fetched, not registered, and clients registered
+    // before the rule tightened may hold URIs it now refuses.
+    if !valid_redirect(redirect_uri) || !redirects.iter().any(|r| r == redirect_uri) {
         return Ok(oauth_error(
             400,
             "invalid_request",
@@ -318,6 +427,48 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Result
             .append_pair("iss", origin);
         return Ok(redirect(back.as_str()));
     };
+    let user_id = match login(svc, &p, code, origin).await {
+        Ok(u) => u,
+        // A login that fails (a bad or mismatched ID token, a refused code exchange, an IdP that
+        // cannot be reached) goes back to the client as an OAuth error, never as a 500 page.
+        Err(e) => {
+            tracing::warn!(error = %e, "login at the identity provider failed");
+            let code = match e {
+                AuthError::Store(_) => "server_error",
+                _ => "access_denied",
+            };
+            back.query_pairs_mut()
+                .append_pair("error", code)
+                .append_pair("state", &field("state"))
+                .append_pair("iss", origin);
+            return Ok(redirect(back.as_str()));
+        }
+    };
+    let our_code = crypto::random_token::<32>();
+    let t = OAuthToken {
+        hash: crypto::hash_secret(&our_code),
+        kind: "code".into(),
+        family: crypto::random_id("fam_"),
+        client_id: field("client_id"),
+        user_id,
+        resource: field("resource"),
+        scope: SCOPE.into(),
+        redirect_uri: Some(field("redirect_uri")),
+        code_challenge: Some(field("code_challenge")),
+        expires_at_ms: svc.now_ms + CODE_TTL_MS,
+    };
+    svc.oauth.put_token(&t).await?;
+    back.query_pairs_mut()
+        .append_pair("code", &our_code)
+        .append_pair("state", &field("state"))
+        .append_pair("iss", origin);
+    Ok(redirect(back.as_str()))
+}
+
+/// The IdP half of `/oauth/callback`: exchanges the IdP's code, verifies the ID token (issuer,
+/// the gateway's login client as audience, signature, expiry, nonce) and provisions the user.
+async fn login(svc: &Services<'_>, p: &Value, code: &str, origin: &str) -> Result<String, AuthError> {
+    let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let idp = svc
         .directory
         .idp_by_issuer(&field("idp"))
@@ -369,26 +520,7 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Result
     if !nonce_ok {
         return Err(AuthError::Invalid);
     }
-    let user_id = provision(svc.directory, &idp, &claims, &svc.now()).await?;
-    let our_code = crypto::random_token::<32>();
-    let t = OAuthToken {
-        hash: crypto::hash_secret(&our_code),
-        kind: "code".into(),
-        family: crypto::random_id("fam_"),
-        client_id: field("client_id"),
-        user_id,
-        resource: field("resource"),
-        scope: SCOPE.into(),
-        redirect_uri: Some(field("redirect_uri")),
-        code_challenge: Some(field("code_challenge")),
-        expires_at_ms: svc.now_ms + CODE_TTL_MS,
-    };
-    svc.oauth.put_token(&t).await?;
-    back.query_pairs_mut()
-        .append_pair("code", &our_code)
-        .append_pair("state", &field("state"))
-        .append_pair("iss", origin);
-    Ok(redirect(back.as_str()))
+    provision(svc.directory, &idp, &claims, &svc.now()).await
 }
 
 /// `/oauth/token`: authorization code (with PKCE) or refresh token (rotating).
@@ -490,4 +622,67 @@ pub async fn access_token_user(
         return Err(AuthError::Invalid);
     }
     Ok(t.user_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rule() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:9/cb",
+            "http://127.7.0.1/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3030/callback",
+            "com.example.app:/oauth2redirect",
+            "com.example.app:/cb?x=1",
+        ] {
+            assert!(valid_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "vbscript:msgbox(1)",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "blob:https://a.example/x",
+            "about:blank",
+            "myapp:/cb",
+            "http://evil.example/cb",
+            "http://127.0.0.1@evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://localhost.evil.example/cb",
+            "https://user:pw@app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "com..example:/cb",
+            "not a uri",
+            "",
+        ] {
+            assert!(!valid_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_document_urls() {
+        let allowed = |u: &str, private: bool| metadata_document_url(u, private).is_some();
+        assert!(allowed("https://app.example.com/client.json", false));
+        assert!(allowed("http://127.0.0.1:9/client.json", true));
+        assert!(allowed("http://[::1]:9/client.json", true));
+        // Plain http only to a literal loopback address, and only where private targets are allowed.
+        assert!(!allowed("http://127.0.0.1:9/client.json", false));
+        assert!(!allowed("http://localhost:9/client.json", true));
+        assert!(!allowed("http://app.example.com/client.json", true));
+        // Userinfo is not a host: `127.0.0.1@other` goes to `other`.
+        assert!(!allowed("http://127.0.0.1@evil.example/client.json", true));
+        assert!(!allowed("https://127.0.0.1@evil.example/client.json", true));
+        assert!(!allowed("http://127.0.0.1:9@evil.example/client.json", true));
+        // Private https targets only where allowed; a path is required; no fragment.
+        assert!(!allowed("https://10.0.0.1/client.json", false));
+        assert!(!allowed("https://169.254.169.254/latest", false));
+        assert!(!allowed("https://app.example.com/", false));
+        assert!(!allowed("https://app.example.com/c#x", false));
+        assert!(!allowed("javascript:alert(1)//client", true));
+    }
 }
