@@ -152,7 +152,11 @@ pub struct Aggregate<'a> {
 /// Serves one message on an aggregated view.
 pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, GatewayError> {
     let Message::Request { id, method, params } = msg else {
-        // Client notifications and responses cannot be attributed to one upstream here.
+        // A cancellation goes to the server running the request it names; other client
+        // notifications and responses cannot be attributed to one upstream here.
+        if let Some(server) = cancelled_server(agg, msg) {
+            return send(agg, &server, msg).await;
+        }
         return Ok(HttpResponse::new(202));
     };
     let params = params.clone().unwrap_or(json!({}));
@@ -218,6 +222,16 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
             Err(e.into())
         }
     }
+}
+
+/// The server running the in-flight request a client's `notifications/cancelled` names.
+fn cancelled_server(agg: &Aggregate<'_>, msg: &Message) -> Option<Rc<ServerRecord>> {
+    if msg.method() != Some("notifications/cancelled") {
+        return None;
+    }
+    let request = msg.params()?.get("requestId")?;
+    let (slug, _) = super::ids::InFlight::find(agg.links.scope()?, request)?;
+    agg.catalog.server(&slug).cloned()
 }
 
 /// Capabilities of an aggregated view.

@@ -307,7 +307,7 @@ fn modern_errors_and_discover() {
     let r = respond(f.mcp(h, b));
     assert_eq!(r.status, 404);
     *f.up.down.borrow_mut() = true;
-    crate::gateway::pool::forget("fake", "http://up.test/mcp");
+    crate::gateway::pool::forget_server("fake");
     let (h, b) = modern("tools/list", json!({}));
     let r = body_messages(respond(f.mcp(h, b)));
     assert_eq!(r[0]["error"]["data"]["upstream"], "fake");

@@ -225,7 +225,10 @@ async fn modern_server(
         }
     }
     let post = pinning(svc, permit, msg).await?;
-    link::send(&up, server, &PoolLinks, msg, Era::Modern, None, post).await
+    let links = PoolLinks {
+        principal: &permit.principal().identity.principal_id,
+    };
+    link::send(&up, server, &links, msg, Era::Modern, None, post).await
 }
 
 /// Grants and pinning on `/mcp/{slug}`: a call must name a granted, active catalog tool, and a
@@ -258,11 +261,14 @@ async fn modern_view(
     msg: &Message,
 ) -> Result<HttpResponse, GatewayError> {
     let catalog = aggregate::load(svc, principal, view).await?;
+    let links = PoolLinks {
+        principal: &principal.identity.principal_id,
+    };
     let agg = Aggregate {
         svc,
         view,
         catalog: &catalog,
-        links: &PoolLinks,
+        links: &links,
         client_era: Era::Modern,
         trace: traceparent(&req.headers),
         log: None,

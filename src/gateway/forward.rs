@@ -9,6 +9,7 @@ use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::version::Era;
 
+use super::ids::{InFlight, Mapped};
 use super::relay::{self, EventLog, RelayOptions, Transform};
 use super::translate;
 use super::upstream::{self, Upstream, UpstreamError, UpstreamSession};
@@ -25,6 +26,11 @@ pub struct Exchange<'m> {
     pub log: Option<(u64, Rc<dyn EventLog>)>,
     /// Applied to every message after era translation (policy filters, e.g. pinned tools).
     pub post: Option<PostFilter>,
+    /// The request's gateway id upstream (`id` is then that id): messages are mapped back to
+    /// the client's id space first, and messages of other requests are dropped.
+    pub mapped: Option<Mapped>,
+    /// Keeps the request cancellable by its client id while its answer is relayed.
+    pub in_flight: Option<InFlight>,
 }
 
 /// A filter over messages on their way to the client.
@@ -60,6 +66,14 @@ pub async fn forward(
         return Err(UpstreamError::Status(resp.status));
     }
     let mut tf = transform(ex.client_era, ex.upstream_era, ex.method);
+    if let Some(mapped) = ex.mapped {
+        let mut era = tf;
+        let in_flight = ex.in_flight;
+        tf = Box::new(move |m| {
+            let _registered = &in_flight;
+            mapped.inbound(m).and_then(&mut era)
+        });
+    }
     // An upstream announcing its tools changed (on any response stream) gets re-synced by the
     // next catalog watcher; the notification itself still reaches this client.
     let slug = up.slug.to_string();

@@ -1,6 +1,7 @@
 //! How one client message reaches one upstream in that upstream's era: translation, the legacy
-//! upstream session to use (pooled for stateless clients, per client in a legacy session), and
-//! one transparent retry when the upstream has dropped that session.
+//! upstream session to use (pooled for stateless clients, per client in a legacy session), the
+//! gateway's own request ids on legacy upstream sessions (`ids`), and one transparent retry
+//! when the upstream has dropped that session.
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,6 +15,7 @@ use crate::mcp::version::Era;
 use crate::store::ServerRecord;
 
 use super::forward::{forward, Exchange, PostFilter};
+use super::ids::{self, InFlight};
 use super::relay::EventLog;
 use super::upstream::{legacy_init_params, ClientContext, Upstream, UpstreamError, UpstreamSession};
 use super::{pool, translate, GatewayError};
@@ -30,26 +32,35 @@ pub trait Links {
     fn log_level(&self) -> Option<String> {
         None
     }
+    /// Where this client's in-flight requests are registered, so that its
+    /// `notifications/cancelled` can name them (a legacy session's id); `None` for clients
+    /// that cancel by closing the stream.
+    fn scope(&self) -> Option<&str> {
+        None
+    }
 }
 
-/// Stateless (modern) clients: upstream sessions the gateway owns, shared per isolate and opened
-/// with the gateway's own empty capabilities (see `pool`).
-pub struct PoolLinks;
+/// Stateless (modern) clients: upstream sessions the gateway owns, one per server and principal
+/// in each isolate, opened with the gateway's own empty capabilities (see `pool`).
+pub struct PoolLinks<'p> {
+    /// The principal the requests act for (`Identity::principal_id`).
+    pub principal: &'p str,
+}
 
 #[async_trait(?Send)]
-impl Links for PoolLinks {
+impl Links for PoolLinks<'_> {
     async fn session(&self, up: &Upstream<'_>, server: &ServerRecord) -> Result<UpstreamSession, UpstreamError> {
-        if let Some(s) = pool::get(&server.slug, &server.url) {
+        if let Some(s) = pool::get(&server.slug, &server.url, self.principal) {
             return Ok(s);
         }
         let params = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
         let (s, _) = up.initialize(params).await?;
-        pool::put(&server.slug, &server.url, s.clone());
+        pool::put(&server.slug, &server.url, self.principal, s.clone());
         Ok(s)
     }
 
     fn forget(&self, server: &ServerRecord) {
-        pool::forget(&server.slug, &server.url);
+        pool::forget(&server.slug, &server.url, self.principal);
     }
 
     fn client(&self) -> ClientContext {
@@ -60,6 +71,8 @@ impl Links for PoolLinks {
 /// A legacy client's own upstream sessions, one per server, opened lazily with the client's
 /// capabilities and negotiated version; the caller stores `sessions` back into the session state.
 pub struct SessionLinks {
+    /// The gateway session's id (scope of its in-flight requests).
+    pub session_id: String,
     pub sessions: RefCell<BTreeMap<String, UpstreamSession>>,
     pub version: String,
     pub client: ClientContext,
@@ -89,6 +102,10 @@ impl Links for SessionLinks {
 
     fn log_level(&self) -> Option<String> {
         self.log_level.clone()
+    }
+
+    fn scope(&self) -> Option<&str> {
+        Some(&self.session_id)
     }
 }
 
@@ -126,6 +143,8 @@ pub async fn send(
             upstream_era,
             log,
             post,
+            mapped: None,
+            in_flight: None,
         };
         return forward(up, None, ex).await.map_err(err);
     }
@@ -133,6 +152,15 @@ pub async fn send(
         Era::Modern => translate::request_to_legacy(msg.to_value()),
         Era::Legacy => msg.to_value(),
     };
+    // The upstream session may be shared (pooled, or with the gateway's own requests): the
+    // request goes out under a gateway id, and a client's cancellation names that id.
+    let wire = match cancelled_in_flight(links, server, msg) {
+        Some(w) => w,
+        None if is_cancellation(msg) => return Ok(HttpResponse::new(202)),
+        None => wire,
+    };
+    let (wire, mapped) = ids::outbound(wire);
+    let id = mapped.as_ref().map(|m| m.upstream_id.clone()).or(id);
     // One retry when the upstream session turns out to be gone: the upstream refused the
     // message without running it, so resending is safe.
     for attempt in 0..2 {
@@ -145,6 +173,11 @@ pub async fn send(
             upstream_era,
             log: log.clone(),
             post: post.clone(),
+            mapped: mapped.clone(),
+            in_flight: match (links.scope(), &mapped) {
+                (Some(scope), Some(m)) => Some(InFlight::register(scope, &server.slug, m)),
+                _ => None,
+            },
         };
         match forward(up, Some(&session), ex).await {
             Ok(r) => return Ok(r),
@@ -158,4 +191,24 @@ pub async fn send(
         }
     }
     Err(err(UpstreamError::SessionExpired))
+}
+
+fn is_cancellation(msg: &Message) -> bool {
+    matches!(msg, Message::Notification { method, .. } if method == "notifications/cancelled")
+}
+
+/// A client's `notifications/cancelled` for a request in flight on `server`, naming the
+/// upstream's id for it; `None` if the message is something else or names no such request
+/// (an unknown id is ignored, as the specification allows).
+fn cancelled_in_flight(links: &dyn Links, server: &ServerRecord, msg: &Message) -> Option<Value> {
+    if !is_cancellation(msg) {
+        return None;
+    }
+    let client_id = msg.params()?.get("requestId")?;
+    let (slug, mapped) = InFlight::find(links.scope()?, client_id)?;
+    let mut wire = msg.to_value();
+    (slug == server.slug).then(|| {
+        wire["params"]["requestId"] = mapped.upstream_id;
+        wire
+    })
 }

@@ -176,6 +176,7 @@ pub async fn handle(
         );
     }
     let links = SessionLinks {
+        session_id: state.id.clone(),
         sessions: RefCell::new(state.upstreams.clone()),
         version: state.protocol_version.clone(),
         client: state.client.clone(),

@@ -37,7 +37,7 @@ pub async fn sync_as(
     }
     let tools = catalog::reconcile(previous, tools?, &server.new_tool_policy);
     // The era or URL may have changed: pooled upstream sessions start afresh.
-    pool::forget(&server.slug, &server.url);
+    pool::forget_server(&server.slug);
     let mut s = server.clone();
     s.era = Some(det.era);
     s.protocol_version = Some(det.protocol_version);
