@@ -282,6 +282,29 @@ export async function runClient(client, { url, token, era = "auto", toolPrefix =
   }
 }
 
+/**
+ * Runs a client script of tests/clients (`.py` with the venv's Python, else Node) with `args`
+ * and returns its last stdout line parsed as JSON ({ error } if it printed none).
+ */
+export async function runClientScript(script, args, { timeoutMs = 90_000 } = {}) {
+  const path = join("tests/clients", script);
+  const [cmd, argv] = script.endsWith(".py") ? [join(ROOT, ".venv/bin/python"), [path, ...args]] : [process.execPath, [path, ...args]];
+  const proc = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  proc.stdout.on("data", (d) => (out += d));
+  proc.stderr.on("data", (d) => (err += d));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  await new Promise((r) => proc.once("exit", r));
+  clearTimeout(timer);
+  const line = out.trim().split("\n").pop() || "";
+  try {
+    return JSON.parse(line);
+  } catch {
+    return { error: `no JSON from ${script}: ${out}\n${err}` };
+  }
+}
+
 export const MODERN = "2026-07-28";
 
 /** `_meta` every 2026-07-28 request carries. */

@@ -16,11 +16,12 @@ use crate::mcp::version::Era;
 use crate::policy::Principal;
 use crate::store::{ServerRecord, ToolRecord};
 
+use super::forward::PostFilter;
 use super::link::{self, Links};
 use super::relay::EventLog;
 use super::session::ReplayLog;
 use super::upstream::{self, GATEWAY_NAME, GATEWAY_VERSION};
-use super::{catalog, cursor, names, translate, GatewayError, Services};
+use super::{catalog, cursor, names, translate, uris, GatewayError, Services};
 
 /// Pages read from one upstream when fanning a list out.
 pub const MAX_FANOUT_PAGES: usize = 20;
@@ -184,6 +185,14 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
             let (server, original) = resolve_uri(agg, uri)?;
             send(agg, &server, &rename(msg, "/params/uri", original)).await
         }
+        // Legacy-era subscriptions live on the client's upstream session with that server; its
+        // updates arrive on the session's GET stream (2026-07-28 subscribes in
+        // `subscriptions/listen` instead).
+        "resources/subscribe" | "resources/unsubscribe" if agg.client_era == Era::Legacy => {
+            let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+            let (server, original) = resolve_uri(agg, uri)?;
+            send(agg, &server, &rename(msg, "/params/uri", original)).await
+        }
         "prompts/get" => {
             let name = params.get("name").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_prompt(agg, name)?;
@@ -245,6 +254,13 @@ pub fn capabilities(catalog: &ViewCatalog) -> Value {
     let mut caps = json!({"tools": {"listChanged": true}});
     if any("resources") {
         caps["resources"] = json!({});
+        let subscribe = catalog
+            .servers
+            .values()
+            .any(|s| s.capabilities.as_ref().and_then(|c| c.pointer("/resources/subscribe")) == Some(&json!(true)));
+        if subscribe {
+            caps["resources"]["subscribe"] = json!(true);
+        }
     }
     if any("prompts") {
         caps["prompts"] = json!({});
@@ -295,10 +311,14 @@ fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<Serve
         .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt: {name}")).into())
 }
 
+/// Routes a message to the owning server. On `/mcp`, resource URIs in what comes back are put
+/// in the aggregated namespace, so the client can use them here again.
 async fn send(agg: &Aggregate<'_>, server: &ServerRecord, msg: &Message) -> Result<HttpResponse, GatewayError> {
     let up = agg.svc.upstream(server, agg.trace, agg.user).await?;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
-    link::send(&up, server, agg.links, msg, agg.client_era, log, None).await
+    let slug = server.slug.clone();
+    let post = (agg.view == &View::All).then(|| Rc::new(move |m| uris::namespace(&slug, m)) as PostFilter);
+    link::send(&up, server, agg.links, msg, agg.client_era, log, post).await
 }
 
 /// One page of a list the gateway built, with a signed cursor to the next.

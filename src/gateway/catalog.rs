@@ -30,7 +30,7 @@ pub async fn fetch_tools(
         };
         let id = json!(format!("gw-tools-{page}"));
         let msg = match era {
-            Era::Modern => modern_request(id, "tools/list", params, &ClientContext::default()),
+            Era::Modern => modern_request(id, "tools/list", params, &ClientContext::catalog()),
             Era::Legacy => json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}),
         };
         let reply = up.request(era, &msg, session).await?;

@@ -315,7 +315,19 @@ fn modern_errors_and_discover() {
 }
 
 #[derive(Default)]
-struct MemLog(RefCell<Vec<(u64, u64, String)>>, RefCell<u64>);
+struct MemLog(
+    RefCell<Vec<(u64, u64, String)>>,
+    RefCell<u64>,
+    RefCell<std::collections::BTreeMap<String, crate::gateway::s2c::Outstanding>>,
+);
+impl crate::gateway::s2c::OutstandingBook for MemLog {
+    fn remember(&self, gateway_id: &str, o: &crate::gateway::s2c::Outstanding) {
+        self.2.borrow_mut().insert(gateway_id.into(), o.clone());
+    }
+    fn take(&self, gateway_id: &str) -> Option<crate::gateway::s2c::Outstanding> {
+        self.2.borrow_mut().remove(gateway_id)
+    }
+}
 impl EventLog for MemLog {
     fn append(&self, stream: u64, seq: u64, data: &str) {
         self.0.borrow_mut().push((stream, seq, data.into()));

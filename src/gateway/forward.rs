@@ -1,5 +1,6 @@
 //! Sending one client message to an upstream and shaping the upstream's answer for the client:
-//! JSON or a relayed SSE stream, translated between eras where they differ.
+//! JSON or a relayed SSE stream, translated between eras where they differ; a modern upstream's
+//! request for input is served to a legacy client in rounds (`mrtr`).
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -10,7 +11,9 @@ use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::version::Era;
 
 use super::ids::{InFlight, Mapped};
-use super::relay::{self, EventLog, RelayOptions, Transform};
+use super::mrtr::{self, InputCtx};
+use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
+use super::s2c::Replier;
 use super::translate;
 use super::upstream::{self, Upstream, UpstreamError, UpstreamSession};
 
@@ -31,6 +34,10 @@ pub struct Exchange<'m> {
     pub mapped: Option<Mapped>,
     /// Keeps the request cancellable by its client id while its answer is relayed.
     pub in_flight: Option<InFlight>,
+    /// How requests the upstream sends on the response stream are handled (legacy upstreams).
+    pub server_requests: Option<Rc<dyn ServerRequests>>,
+    /// A legacy client's channel for a modern upstream's input requests.
+    pub input: Option<Rc<InputCtx>>,
 }
 
 /// A filter over messages on their way to the client.
@@ -52,6 +59,27 @@ fn transform(client: Era, upstream: Era, method: &str) -> Transform {
     }
 }
 
+/// Everything done to an upstream message on its way to the client: era translation, noting an
+/// announced tools change (the next catalog watcher re-syncs; the notification still reaches
+/// this client), then the policy filter.
+fn client_transform(client: Era, upstream: Era, method: &str, slug: &str, post: Option<PostFilter>) -> Transform {
+    let mut era_tf = transform(client, upstream, method);
+    let slug = slug.to_string();
+    let tf: Transform = Box::new(move |m| {
+        if super::live::is_tools_changed(&m) {
+            super::live::announce(&slug);
+        }
+        era_tf(m)
+    });
+    match post {
+        Some(post) => {
+            let mut inner = tf;
+            Box::new(move |m| inner(m).map(|m| post(m)))
+        }
+        None => tf,
+    }
+}
+
 /// Sends the exchange and builds the client's response.
 pub async fn forward(
     up: &Upstream<'_>,
@@ -65,28 +93,15 @@ pub async fn forward(
     if resp.status >= 500 {
         return Err(UpstreamError::Status(resp.status));
     }
-    let mut tf = transform(ex.client_era, ex.upstream_era, ex.method);
+    let mut tf = client_transform(ex.client_era, ex.upstream_era, ex.method, up.slug, ex.post.clone());
     if let Some(mapped) = ex.mapped {
-        let mut era = tf;
+        // Into the client's id space first; messages of other requests never reach it.
+        let mut inner = tf;
         let in_flight = ex.in_flight;
         tf = Box::new(move |m| {
             let _registered = &in_flight;
-            mapped.inbound(m).and_then(&mut era)
+            mapped.inbound(m).and_then(&mut inner)
         });
-    }
-    // An upstream announcing its tools changed (on any response stream) gets re-synced by the
-    // next catalog watcher; the notification itself still reaches this client.
-    let slug = up.slug.to_string();
-    let mut era_tf = tf;
-    tf = Box::new(move |m| {
-        if super::live::is_tools_changed(&m) {
-            super::live::announce(&slug);
-        }
-        era_tf(m)
-    });
-    if let Some(post) = ex.post.clone() {
-        let mut era = tf;
-        tf = Box::new(move |m| era(m).map(|m| post(m)));
     }
     let Some(id) = ex.id else {
         // Notifications and client responses: the upstream's acceptance is all there is to say.
@@ -100,6 +115,36 @@ pub async fn forward(
         .headers
         .get("content-type")
         .is_some_and(|c| c.starts_with("text/event-stream"));
+    if let Some(input) = ex.input.filter(|_| mrtr::INPUT_METHODS.contains(&ex.method)) {
+        if let Some(replier) = Replier::of(up, None) {
+            let (client_era, upstream_era, method, slug, post) = (
+                ex.client_era,
+                ex.upstream_era,
+                ex.method.to_string(),
+                up.slug.to_string(),
+                ex.post.clone(),
+            );
+            let run = mrtr::Run {
+                ctx: input,
+                upstream: replier,
+                wire: ex.msg.clone(),
+                client_id: id.clone(),
+                make_transform: Rc::new(move || {
+                    client_transform(client_era, upstream_era, &method, &slug, post.clone())
+                }),
+            };
+            if is_sse && resp.status == 200 {
+                return Ok(HttpResponse::sse(mrtr::stream(run, resp)));
+            }
+            let status = resp.status;
+            let v = upstream::read_response(resp, &id).await?;
+            if mrtr::is_input_required(&v) {
+                return Ok(HttpResponse::sse(mrtr::stream(run, HttpResponse::json(200, &v))));
+            }
+            let status = if (400..500).contains(&status) { status } else { 200 };
+            return Ok(json_reply(status, tf(v)));
+        }
+    }
     if is_sse && resp.status == 200 {
         let Body::Stream(stream) = resp.body else {
             // A buffered SSE body (tests, small replies): parse it whole.
@@ -111,6 +156,7 @@ pub async fn forward(
             upstream_slug: up.slug.to_string(),
             transform: tf,
             log: ex.log,
+            server_requests: ex.server_requests,
         };
         return Ok(HttpResponse::sse(relay::relay(stream, opts)));
     }

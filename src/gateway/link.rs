@@ -16,7 +16,9 @@ use crate::store::ServerRecord;
 
 use super::forward::{forward, Exchange, PostFilter};
 use super::ids::{self, InFlight};
-use super::relay::EventLog;
+use super::mrtr::InputCtx;
+use super::relay::{EventLog, ServerRequests};
+use super::s2c::{OutstandingBook, Replier, Router};
 use super::upstream::{legacy_init_params, ClientContext, Upstream, UpstreamError, UpstreamSession};
 use super::{pool, translate, GatewayError};
 
@@ -36,6 +38,12 @@ pub trait Links {
     /// `notifications/cancelled` can name them (a legacy session's id); `None` for clients
     /// that cancel by closing the stream.
     fn scope(&self) -> Option<&str> {
+        None
+    }
+    /// How server→client requests arriving on `session` are treated for this client.
+    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>>;
+    /// How a modern upstream's input requests reach this client (`None`: they cannot).
+    fn input(&self) -> Option<Rc<InputCtx>> {
         None
     }
 }
@@ -66,6 +74,16 @@ impl Links for PoolLinks<'_> {
     fn client(&self) -> ClientContext {
         ClientContext::default()
     }
+
+    /// A stateless client has no channel for server→client requests: each is refused.
+    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>> {
+        let replier = Replier::of(up, Some(session))?;
+        Some(Rc::new(Router {
+            client_caps: None,
+            book: None,
+            replier,
+        }))
+    }
 }
 
 /// A legacy client's own upstream sessions, one per server, opened lazily with the client's
@@ -77,6 +95,10 @@ pub struct SessionLinks {
     pub version: String,
     pub client: ClientContext,
     pub log_level: Option<String>,
+    /// Where relayed server→client requests are remembered until the client answers.
+    pub book: Option<Rc<dyn OutstandingBook>>,
+    /// What serving a modern upstream's input requests needs (`None` where it cannot be done).
+    pub input: Option<Rc<InputCtx>>,
 }
 
 #[async_trait(?Send)]
@@ -107,6 +129,19 @@ impl Links for SessionLinks {
     fn scope(&self) -> Option<&str> {
         Some(&self.session_id)
     }
+
+    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>> {
+        let replier = Replier::of(up, Some(session))?;
+        Some(Rc::new(Router {
+            client_caps: Some(self.client.capabilities.clone()),
+            book: self.book.clone(),
+            replier,
+        }))
+    }
+
+    fn input(&self) -> Option<Rc<InputCtx>> {
+        self.input.clone()
+    }
 }
 
 /// Sends `msg` (in the client's era) to `server` and shapes the reply for the client.
@@ -135,6 +170,10 @@ pub async fn send(
             // Client notifications and responses have no modern-era counterpart over HTTP.
             (Era::Legacy, _) => return Ok(HttpResponse::new(202)),
         };
+        let input = match client_era {
+            Era::Legacy => links.input(),
+            Era::Modern => None,
+        };
         let ex = Exchange {
             msg: &wire,
             id,
@@ -145,6 +184,8 @@ pub async fn send(
             post,
             mapped: None,
             in_flight: None,
+            server_requests: None,
+            input,
         };
         return forward(up, None, ex).await.map_err(err);
     }
@@ -178,6 +219,8 @@ pub async fn send(
                 (Some(scope), Some(m)) => Some(InFlight::register(scope, &server.slug, m)),
                 _ => None,
             },
+            server_requests: links.server_requests(up, &session),
+            input: None,
         };
         match forward(up, Some(&session), ex).await {
             Ok(r) => return Ok(r),

@@ -233,6 +233,7 @@ pub async fn listen(
                     upstream_slug: server.slug.clone(),
                     transform: tf,
                     log: None,
+                    server_requests: None,
                 },
             ));
         }

@@ -11,13 +11,16 @@ pub mod forward;
 pub mod ids;
 pub mod link;
 pub mod live;
+pub mod mrtr;
 pub mod names;
 pub mod pool;
 pub mod relay;
+pub mod s2c;
 pub mod session;
 pub mod sync;
 pub mod translate;
 pub mod upstream;
+pub mod uris;
 
 #[cfg(test)]
 mod e2e_tests;
@@ -68,6 +71,7 @@ impl<'a> Services<'a> {
         }
         Ok(Upstream {
             http: self.http,
+            shared_http: self.live.as_ref().map(|l| l.http.clone()),
             url: &server.url,
             slug: &server.slug,
             timeout_ms: server

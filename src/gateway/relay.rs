@@ -1,9 +1,11 @@
 //! Relaying an upstream SSE stream to the client as it arrives: each JSON-RPC message is
 //! translated on the way, event ids are re-minted (and logged) for resumable legacy sessions,
 //! and a stream that ends without the awaited response ends with a JSON-RPC error instead of
-//! leaving the client hanging.
+//! leaving the client hanging. Requests the upstream sends on the stream (server→client
+//! requests) go through the stream's `ServerRequests` policy (`s2c.rs`).
 use std::rc::Rc;
 
+use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -20,6 +22,15 @@ pub trait EventLog {
 /// A message transformation; `None` drops the message.
 pub type Transform = Box<dyn FnMut(Value) -> Option<Value>>;
 
+/// What a relay does with a request the upstream sends on the stream.
+pub trait ServerRequests {
+    /// `Ok`: relay this (re-identified) request to the client; `Err`: answer the upstream with
+    /// this response instead, on the client's behalf.
+    fn route(&self, request: Value) -> Result<Value, Value>;
+    /// Sends an answer to the upstream.
+    fn answer(&self, reply: Value) -> LocalBoxFuture<'static, ()>;
+}
+
 /// Options of one relayed stream.
 pub struct RelayOptions {
     /// The request whose response ends the stream (`None` for a GET stream).
@@ -28,6 +39,9 @@ pub struct RelayOptions {
     pub transform: Transform,
     /// `(stream number, log)`: event ids become `"{stream}-{seq}"` and each event is logged.
     pub log: Option<(u64, Rc<dyn EventLog>)>,
+    /// How server→client requests are handled; `None` drops them (streams the gateway opened
+    /// without client capabilities, where an upstream must not send any).
+    pub server_requests: Option<Rc<dyn ServerRequests>>,
 }
 
 struct State {
@@ -37,10 +51,29 @@ struct State {
     seq: u64,
     answered: bool,
     done: bool,
+    /// Answers owed to the upstream, sent before the next read.
+    replies: Vec<Value>,
 }
 
 impl State {
     fn emit(&mut self, msg: Value, out: &mut String) {
+        let msg = if super::s2c::is_request(&msg) {
+            match &self.opts.server_requests {
+                Some(s) => match s.route(msg) {
+                    Ok(m) => m,
+                    Err(reply) => {
+                        self.replies.push(reply);
+                        return;
+                    }
+                },
+                None => {
+                    tracing::warn!(upstream = %self.opts.upstream_slug, "server→client request on a stream without a client");
+                    return;
+                }
+            }
+        } else {
+            msg
+        };
         if let Some(id) = &self.opts.awaited {
             if jsonrpc::is_response_to(&msg, id) {
                 self.answered = true;
@@ -95,9 +128,16 @@ pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
         seq: 0,
         answered: false,
         done: false,
+        replies: Vec::new(),
     };
     futures_util::stream::unfold(st, |mut st| async move {
         loop {
+            // Answers owed upstream go first, even when the stream is over.
+            if let Some(s) = st.opts.server_requests.clone() {
+                for reply in std::mem::take(&mut st.replies) {
+                    s.answer(reply).await;
+                }
+            }
             if st.done {
                 return None;
             }
@@ -179,6 +219,7 @@ mod tests {
                     Some(v)
                 }),
                 log: Some((3, log.clone() as Rc<dyn EventLog>)),
+                server_requests: None,
             },
         );
         let msgs = collect(out);
@@ -193,6 +234,55 @@ mod tests {
         );
     }
 
+    /// Relays requests re-identified, answers the rest upstream (recorded here).
+    struct Policy(RefCell<Vec<Value>>);
+    impl ServerRequests for Policy {
+        fn route(&self, mut request: Value) -> Result<Value, Value> {
+            if request["method"] == "roots/list" {
+                return Err(json!({"id": request["id"], "error": {"code": -32601}}));
+            }
+            request["id"] = json!("gw-1");
+            Ok(request)
+        }
+        fn answer(&self, reply: Value) -> LocalBoxFuture<'static, ()> {
+            self.0.borrow_mut().push(reply);
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn server_requests_follow_the_stream_policy() {
+        let up = chunks(&[
+            "data: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"sampling/createMessage\",\"params\":{}}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n",
+        ]);
+        let policy = Rc::new(Policy(RefCell::new(Vec::new())));
+        let opts = RelayOptions {
+            awaited: Some(json!(5)),
+            upstream_slug: "up".into(),
+            transform: Box::new(Some),
+            log: None,
+            server_requests: Some(policy.clone() as Rc<dyn ServerRequests>),
+        };
+        let msgs = collect(relay(up, opts));
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0]["id"], "gw-1");
+        assert_eq!(msgs[0]["method"], "sampling/createMessage");
+        assert_eq!(msgs[1]["id"], 5);
+        assert_eq!(*policy.0.borrow(), vec![json!({"id": 1, "error": {"code": -32601}})]);
+        // Without a policy, requests are dropped, never passed on with the upstream's id.
+        let up = chunks(&["data: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"roots/list\"}\n\n"]);
+        let opts = RelayOptions {
+            awaited: None,
+            upstream_slug: "up".into(),
+            transform: Box::new(Some),
+            log: None,
+            server_requests: None,
+        };
+        assert!(collect(relay(up, opts)).is_empty());
+    }
+
     #[test]
     fn missing_response_becomes_an_error_naming_the_upstream() {
         let up = chunks(&["data: not json\n\n"]);
@@ -201,6 +291,7 @@ mod tests {
             upstream_slug: "flaky".into(),
             transform: Box::new(Some),
             log: None,
+            server_requests: None,
         };
         let msgs = collect(relay(up, opts));
         assert_eq!(msgs.len(), 1);

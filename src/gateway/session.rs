@@ -17,13 +17,15 @@ use crate::mcp::sse;
 use crate::mcp::transport;
 use crate::mcp::version::{self, Era};
 
-use super::aggregate::{self, Aggregate};
+use super::aggregate::{self, Aggregate, View};
 use super::endpoint::{SessionCtx, Target, FORWARDED_METHODS};
 use super::link::{self, SessionLinks};
-use super::relay::{self, EventLog, RelayOptions};
-use super::translate;
+use super::mrtr::InputCtx;
+use super::relay::{self, EventLog, RelayOptions, ServerRequests};
+use super::s2c::{self, OutstandingBook, Replier, Router};
 use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
 use super::{live, traceparent, GatewayError, Services};
+use super::{translate, uris};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
 pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -47,8 +49,9 @@ pub struct SessionState {
     pub created_at: String,
 }
 
-/// The session's event log, readable for resumption. Event ids are `{stream}-{seq}`.
-pub trait ReplayLog: EventLog {
+/// The session's event log, readable for resumption (event ids are `{stream}-{seq}`), and the
+/// server→client requests relayed on its streams and not yet answered.
+pub trait ReplayLog: EventLog + OutstandingBook {
     /// A fresh stream number (allocated atomically, so concurrent requests never share one).
     fn next_stream(&self) -> u64;
     /// Events of `stream` after `seq`, oldest first.
@@ -175,12 +178,23 @@ pub async fn handle(
             After::Keep,
         );
     }
+    let input = svc.live.as_ref().map(|deps| {
+        let l = log.clone();
+        Rc::new(InputCtx {
+            client_caps: state.client.capabilities.clone(),
+            sleep: deps.sleep.clone(),
+            log: Some(log.clone() as Rc<dyn EventLog>),
+            next_stream: Some(Rc::new(move || l.next_stream())),
+        })
+    });
     let links = SessionLinks {
         session_id: state.id.clone(),
         sessions: RefCell::new(state.upstreams.clone()),
         version: state.protocol_version.clone(),
         client: state.client.clone(),
         log_level: state.log_level.clone(),
+        book: Some(log.clone() as Rc<dyn OutstandingBook>),
+        input,
     };
     let out = match req.method {
         Method::Delete => {
@@ -219,6 +233,10 @@ async fn post(
     log: Rc<dyn ReplayLog>,
 ) -> Result<HttpResponse, GatewayError> {
     transport::check_legacy_version(&req.headers, &state.protocol_version)?;
+    // The client's answer to a server→client request the gateway relayed.
+    if let Message::Response { body, .. } = msg {
+        return Ok(s2c::deliver(svc, &ctx.principal, &*log, traceparent(&req.headers), body).await);
+    }
     let method = msg.method().unwrap_or("").to_string();
     match (msg, method.as_str()) {
         (Message::Request { id, .. }, "ping") => return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({})))),
@@ -342,13 +360,25 @@ async fn get_stream(
         let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await else {
             continue;
         };
+        let server_requests = Replier::of(&up, Some(us)).map(|replier| {
+            Rc::new(Router {
+                client_caps: Some(state.client.capabilities.clone()),
+                book: Some(log.clone() as Rc<dyn OutstandingBook>),
+                replier,
+            }) as Rc<dyn ServerRequests>
+        });
+        // On `/mcp` the resources named in notifications are in the aggregated namespace.
+        let namespaced = state.target == Target::View(View::All);
+        let ns_slug = slug.clone();
+        let then = move |m: Value| Some(if namespaced { uris::namespace(&ns_slug, m) } else { m });
         if let Ok(r) = up.get_stream(us, None).await {
             if let (200, Body::Stream(s)) = (r.status, r.body) {
                 let opts = RelayOptions {
                     awaited: None,
                     upstream_slug: slug.clone(),
-                    transform: live::intercept(slug, Some),
+                    transform: live::intercept(slug, then),
                     log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
+                    server_requests,
                 };
                 streams.push(relay::relay(s, opts));
             }

@@ -14,6 +14,15 @@ const MODERN_META_KEYS: &[&str] = &[
     meta::CLIENT_INFO,
     meta::LOG_LEVEL,
 ];
+/// `_meta` keys only 2026-07-28 defines; a legacy client never sees them in what it receives.
+const MODERN_ONLY_META: &[&str] = &[
+    meta::PROTOCOL_VERSION,
+    meta::CLIENT_CAPABILITIES,
+    meta::CLIENT_INFO,
+    meta::LOG_LEVEL,
+    meta::SERVER_INFO,
+    super::live::SUBSCRIPTION_ID,
+];
 /// Methods whose results are cacheable lists in 2026-07-28 and so need `ttlMs`/`cacheScope`.
 const CACHEABLE: &[&str] = &[
     "tools/list",
@@ -77,8 +86,9 @@ pub fn response_to_modern(mut msg: Value, method: &str) -> Value {
     msg
 }
 
-/// A modern upstream's response, trimmed for a legacy client. `None` when it cannot be
-/// expressed in the legacy era (an `input_required` result needs server→client requests).
+/// A modern upstream's message (response or notification), trimmed for a legacy client: the
+/// result fields and `_meta` keys only 2026-07-28 has are removed. `None` when it cannot be
+/// expressed in the legacy era (an `input_required` result the gateway did not serve itself).
 pub fn response_to_legacy(mut msg: Value) -> Option<Value> {
     if let Some(Value::Object(r)) = msg.get_mut("result") {
         if r.get("resultType")
@@ -91,7 +101,24 @@ pub fn response_to_legacy(mut msg: Value) -> Option<Value> {
             r.remove(*f);
         }
     }
+    for holder in ["result", "params"] {
+        if let Some(Value::Object(h)) = msg.get_mut(holder) {
+            strip_modern_meta(h);
+        }
+    }
     Some(msg)
+}
+
+/// Removes the 2026-07-28 `_meta` keys from an object, and `_meta` itself if nothing is left.
+fn strip_modern_meta(holder: &mut Map<String, Value>) {
+    if let Some(Value::Object(m)) = holder.get_mut("_meta") {
+        for k in MODERN_ONLY_META {
+            m.remove(*k);
+        }
+        if m.is_empty() {
+            holder.remove("_meta");
+        }
+    }
 }
 
 /// The `server/discover` result a modern client gets for a legacy (or any) upstream, from what
@@ -164,6 +191,15 @@ mod tests {
         assert!(c["result"].get("ttlMs").is_none());
         let l = response_to_legacy(r).unwrap();
         assert_eq!(l["result"], json!({"tools": []}));
+        // Modern-only `_meta` goes; the rest of `_meta` stays.
+        let m = response_to_legacy(json!({"jsonrpc":"2.0","id":1,"result":{"content":[],
+            "_meta":{"io.modelcontextprotocol/serverInfo":{"name":"up"},"app/x":1}}}))
+        .unwrap();
+        assert_eq!(m["result"], json!({"content": [], "_meta": {"app/x": 1}}));
+        let only = response_to_legacy(json!({"jsonrpc":"2.0","id":1,"result":{"tools":[],
+            "_meta":{"io.modelcontextprotocol/serverInfo":{"name":"up"}}}}))
+        .unwrap();
+        assert_eq!(only["result"], json!({"tools": []}));
         assert!(response_to_legacy(json!({"id":1,"result":{"resultType":"input_required"}})).is_none());
         let e = response_to_modern(
             json!({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}),

@@ -89,9 +89,24 @@ impl Default for ClientContext {
     }
 }
 
+impl ClientContext {
+    /// What the gateway declares when it reads a catalog: every client capability it can relay
+    /// (server→client requests, `s2c.rs`), so that tools offered only to capable clients are
+    /// listed. Whether a given client can answer is decided per request.
+    pub fn catalog() -> Self {
+        Self {
+            capabilities: json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {"listChanged": true}}),
+            ..Self::default()
+        }
+    }
+}
+
 /// One upstream server as seen by one request.
 pub struct Upstream<'a> {
     pub http: &'a dyn HttpClient,
+    /// The same client, owned: for answers sent after the request that opened a stream has
+    /// returned (server→client requests). `None` where the platform offers none.
+    pub shared_http: Option<std::rc::Rc<dyn HttpClient>>,
     pub url: &'a str,
     pub slug: &'a str,
     pub timeout_ms: u32,
@@ -234,7 +249,7 @@ impl<'a> Upstream<'a> {
             json!("gw-discover"),
             "server/discover",
             json!({}),
-            &ClientContext::default(),
+            &ClientContext::catalog(),
         );
         let resp = self.post_modern(&probe).await?;
         if resp.status == 200 {
@@ -264,7 +279,7 @@ impl<'a> Upstream<'a> {
             return Err(UpstreamError::Status(resp.status));
         }
         let (session, result) = self
-            .initialize(legacy_init_params(None, &ClientContext::default()))
+            .initialize(legacy_init_params(None, &ClientContext::catalog()))
             .await?;
         Ok(Detected {
             era: Era::Legacy,

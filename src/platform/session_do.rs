@@ -9,7 +9,12 @@ use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response,
 use super::{config, convert, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
+use crate::gateway::s2c::{Outstanding, OutstandingBook};
 use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
+
+/// Server→client requests kept awaiting the client's answer; older ones are pruned (their
+/// upstreams have long given up).
+const MAX_OUTSTANDING: i64 = 256;
 use crate::gateway::GatewayError;
 use crate::http::HttpRequest;
 
@@ -49,6 +54,33 @@ impl EventLog for SqlLog {
             "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
             vec![(MAX_LOGGED_EVENTS as i64).into()],
         );
+    }
+}
+
+impl OutstandingBook for SqlLog {
+    fn remember(&self, gateway_id: &str, o: &Outstanding) {
+        let Ok(v) = serde_json::to_string(o) else { return };
+        let _ = self.sql.exec(
+            "INSERT OR REPLACE INTO outstanding (gid, v) VALUES (?, ?)",
+            vec![gateway_id.into(), v.into()],
+        );
+        let _ = self.sql.exec(
+            "DELETE FROM outstanding WHERE rowid <= (SELECT MAX(rowid) FROM outstanding) - ?",
+            vec![MAX_OUTSTANDING.into()],
+        );
+    }
+
+    fn take(&self, gateway_id: &str) -> Option<Outstanding> {
+        let rows: Vec<StateRow> = self
+            .sql
+            .exec("SELECT v FROM outstanding WHERE gid = ?", vec![gateway_id.into()])
+            .ok()?
+            .to_array()
+            .ok()?;
+        let _ = self
+            .sql
+            .exec("DELETE FROM outstanding WHERE gid = ?", vec![gateway_id.into()]);
+        rows.into_iter().next().and_then(|r| serde_json::from_str(&r.v).ok())
     }
 }
 
@@ -108,6 +140,10 @@ impl McpSession {
             None,
         );
         let _ = sql.exec("INSERT OR IGNORE INTO meta (k, v) VALUES ('stream', 0)", None);
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS outstanding (gid TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            None,
+        );
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS events (stream INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, \
              PRIMARY KEY (stream, seq))",

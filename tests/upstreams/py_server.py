@@ -13,7 +13,10 @@ Resource demo://greeting, prompt greet(name) with completion of `name`.
 Variants for pinning and naming tests (`--variant`, repeatable):
   changed  echo's description changes (a "rug pull" after approval);
   extra    one more tool, `extra_tool`;
-  long     a tool whose name is too long for `{slug}__{tool}` within 64 characters.
+  long     a tool whose name is too long for `{slug}__{tool}` within 64 characters;
+  s2c      tools that ask the client: ask (elicitation/create), sample (sampling/createMessage),
+           roots (roots/list) — server→client requests on 2025-11-25, input_required rounds on
+           2026-07-28 (the SDK picks by the request's protocol version).
 
 Authentication, for the gateway's upstream-credential tests:
   --require-header NAME=VALUE   every request must carry this header (a static API key);
@@ -129,6 +132,41 @@ async def grow(ctx: Context) -> str:
     return "grown"
 
 
+if "s2c" in VARIANTS:
+    from typing import Annotated
+
+    from mcp.server.mcpserver import Elicit, ListRoots, Resolve, Sample
+    from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
+    from pydantic import BaseModel
+
+    class Name(BaseModel):
+        name: str
+
+    def ask_name() -> Elicit[Name]:
+        return Elicit("What is your name?", Name)
+
+    def ask_model(topic: str) -> Sample:
+        return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=f"One word about {topic}"))], max_tokens=20)
+
+    def ask_roots() -> ListRoots:
+        return ListRoots()
+
+    @mcp.tool()
+    def ask(who: Annotated[Name, Resolve(ask_name)]) -> str:
+        """Ask the user for a name (elicitation/create) and greet it."""
+        return f"hello {who.name}"
+
+    @mcp.tool()
+    def sample(topic: str, said: Annotated[CreateMessageResult, Resolve(ask_model)]) -> str:
+        """Ask the client's model about `topic` (sampling/createMessage)."""
+        return f"model {said.model} said: {getattr(said.content, 'text', '')}"
+
+    @mcp.tool()
+    def roots(found: Annotated[ListRootsResult, Resolve(ask_roots)]) -> str:
+        """List the client's roots (roots/list)."""
+        return "roots: " + ", ".join(str(r.uri) for r in found.roots)
+
+
 @mcp.tool()
 def add(a: int, b: int) -> int:
     """Add two integers."""
@@ -183,7 +221,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     args = ap.parse_args()

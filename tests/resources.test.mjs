@@ -1,0 +1,132 @@
+// Resources through the gateway: subscriptions and their update notifications (legacy
+// `resources/subscribe`), and on /mcp every resource URI a client receives — read results,
+// resource links and embedded resources in tool results, update notifications — in the
+// aggregated namespace `{slug}+{uri}`, usable there again. Also: a legacy client never sees the
+// 2026-07-28-only `_meta` of a modern upstream.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { final, mcpPost, openStream, setupGateway } from "./harness.mjs";
+
+let env;
+before(async () => {
+  env = await setupGateway({ everything: true, py: true });
+});
+after(() => env?.stop());
+
+const LEGACY = "2025-11-25";
+const rpc = (id, method, params = {}) => ({ jsonrpc: "2.0", id, method, params });
+
+async function legacySession(path) {
+  const init = await mcpPost(env.gw, path, rpc(0, "initialize", { protocolVersion: LEGACY, capabilities: {}, clientInfo: { name: "raw", version: "1" } }), { key: env.key });
+  assert.equal(init.status, 200, init.text);
+  const headers = { "mcp-session-id": init.headers.get("mcp-session-id"), "mcp-protocol-version": LEGACY };
+  await mcpPost(env.gw, path, { jsonrpc: "2.0", method: "notifications/initialized" }, { key: env.key, headers });
+  const call = async (msg) => final(await mcpPost(env.gw, path, msg, { key: env.key, headers }));
+  const get = () => openStream(env.gw, path, { method: "GET", headers: { authorization: `Bearer ${env.key}`, accept: "text/event-stream", ...headers } });
+  return { headers, call, get };
+}
+
+const isUpdate = (uri) => (m) => m.method === "notifications/resources/updated" && m.params?.uri === uri;
+
+describe("resource subscriptions (legacy era)", () => {
+  test("/mcp/everything: subscribe, receive notifications/resources/updated on the GET stream, unsubscribe", async () => {
+    const s = await legacySession("/mcp/everything");
+    const list = await s.call(rpc(1, "resources/list"));
+    const uri = list.result.resources[0].uri;
+    const sub = await s.call(rpc(2, "resources/subscribe", { uri }));
+    assert.deepEqual(sub.result, {}, JSON.stringify(sub));
+    const stream = await s.get();
+    try {
+      // server-everything sends updates for subscribed resources every 5 s once toggled on.
+      const on = await s.call(rpc(3, "tools/call", { name: "toggle-subscriber-updates", arguments: {} }));
+      assert.ok(on.result, JSON.stringify(on));
+      await stream.next(isUpdate(uri), 15_000);
+      const unsub = await s.call(rpc(4, "resources/unsubscribe", { uri }));
+      assert.deepEqual(unsub.result, {}, JSON.stringify(unsub));
+    } finally {
+      await s.call(rpc(5, "tools/call", { name: "toggle-subscriber-updates", arguments: {} }));
+      await stream.close();
+    }
+  });
+
+  test("/mcp: subscribe by the namespaced URI; the update names the namespaced URI", async () => {
+    const s = await legacySession("/mcp");
+    const init = await mcpPost(env.gw, "/mcp", rpc(0, "initialize", { protocolVersion: LEGACY, capabilities: {}, clientInfo: { name: "raw", version: "1" } }), { key: env.key });
+    assert.equal(init.body.result.capabilities.resources.subscribe, true, "the view offers subscriptions");
+    const list = await s.call(rpc(1, "resources/list"));
+    const uri = list.result.resources.find((r) => r.uri.startsWith("everything+")).uri;
+    const sub = await s.call(rpc(2, "resources/subscribe", { uri }));
+    assert.deepEqual(sub.result, {}, JSON.stringify(sub));
+    const on = await s.call(rpc(3, "tools/call", { name: "everything__toggle-subscriber-updates", arguments: {} }));
+    assert.ok(on.result, JSON.stringify(on));
+    const stream = await s.get();
+    try {
+      await stream.next(isUpdate(uri), 15_000);
+    } finally {
+      await s.call(rpc(4, "tools/call", { name: "everything__toggle-subscriber-updates", arguments: {} }));
+      await stream.close();
+    }
+    const unknown = await s.call(rpc(5, "resources/subscribe", { uri: "nosuch+demo://x" }));
+    assert.equal(unknown.error.code, -32602);
+  });
+
+  test("modern clients have no resources/subscribe (2026-07-28 subscribes in subscriptions/listen)", async () => {
+    const r = final(await mcpPost(env.gw, "/mcp", rpc(1, "resources/subscribe", { uri: "py+demo://greeting" }), { key: env.key, modern: true }));
+    assert.equal(r.error.code, -32601);
+  });
+});
+
+describe("URIs in the aggregated namespace on /mcp", () => {
+  for (const era of ["legacy", "modern"]) {
+    test(`${era}: resources/read answers with the URI the client asked for`, async () => {
+      const call =
+        era === "legacy"
+          ? (await legacySession("/mcp")).call
+          : async (msg) => final(await mcpPost(env.gw, "/mcp", msg, { key: env.key, modern: true }));
+      const py = await call(rpc(1, "resources/read", { uri: "py+demo://greeting" }));
+      assert.equal(py.result.contents[0].uri, "py+demo://greeting", JSON.stringify(py));
+      const list = await call(rpc(2, "resources/list"));
+      const ev = list.result.resources.find((r) => r.uri.startsWith("everything+"));
+      const read = await call(rpc(3, "resources/read", { uri: ev.uri }));
+      assert.equal(read.result.contents[0].uri, ev.uri);
+    });
+  }
+
+  test("resource links and embedded resources in tool results are namespaced, and readable through /mcp", async () => {
+    const modern = async (msg) => final(await mcpPost(env.gw, "/mcp", msg, { key: env.key, modern: true }));
+    const links = await modern(rpc(1, "tools/call", { name: "everything__get-resource-links", arguments: { count: 2 } }));
+    const linked = links.result.content.filter((c) => c.type === "resource_link");
+    assert.equal(linked.length, 2, JSON.stringify(links));
+    for (const l of linked) {
+      assert.ok(l.uri.startsWith("everything+"), l.uri);
+      const read = await modern(rpc(2, "resources/read", { uri: l.uri }));
+      assert.equal(read.result.contents[0].uri, l.uri, JSON.stringify(read));
+    }
+    const embedded = await modern(rpc(3, "tools/call", { name: "everything__get-resource-reference", arguments: {} }));
+    const res = embedded.result.content.find((c) => c.type === "resource");
+    assert.ok(res, JSON.stringify(embedded));
+    assert.ok(res.resource.uri.startsWith("everything+"), res.resource.uri);
+  });
+
+  test("/mcp/{slug} keeps the upstream's own URIs", async () => {
+    const r = final(await mcpPost(env.gw, "/mcp/py", rpc(1, "resources/read", { uri: "demo://greeting" }), { key: env.key, modern: true }));
+    assert.equal(r.result.contents[0].uri, "demo://greeting");
+  });
+});
+
+describe("legacy clients of a modern upstream see no 2026-07-28-only fields", () => {
+  test("no io.modelcontextprotocol/serverInfo (or other modern _meta) in results", async () => {
+    const s = await legacySession("/mcp/py");
+    for (const [i, msg] of [
+      rpc(1, "tools/call", { name: "echo", arguments: { message: "x" } }),
+      rpc(2, "resources/read", { uri: "demo://greeting" }),
+      rpc(3, "tools/list"),
+    ].entries()) {
+      const r = await s.call(msg);
+      assert.ok(r.result, `${i}: ${JSON.stringify(r)}`);
+      const meta = r.result._meta ?? {};
+      assert.deepEqual(Object.keys(meta).filter((k) => k.startsWith("io.modelcontextprotocol/")), [], JSON.stringify(r.result));
+      for (const f of ["resultType", "ttlMs", "cacheScope"]) assert.ok(!(f in r.result), f);
+    }
+  });
+});
