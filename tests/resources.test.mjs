@@ -70,6 +70,23 @@ describe("resource subscriptions (legacy era)", () => {
     assert.equal(unknown.error.code, -32602);
   });
 
+  test("/mcp: an upstream session opened after the GET stream joins it (subscribe after GET)", async () => {
+    const s = await legacySession("/mcp");
+    const stream = await s.get(); // no upstream session yet: they open lazily, on first use
+    try {
+      const list = await s.call(rpc(1, "resources/list"));
+      const uri = list.result.resources.find((r) => r.uri.startsWith("everything+")).uri;
+      const sub = await s.call(rpc(2, "resources/subscribe", { uri }));
+      assert.deepEqual(sub.result, {}, JSON.stringify(sub));
+      const on = await s.call(rpc(3, "tools/call", { name: "everything__toggle-subscriber-updates", arguments: {} }));
+      assert.ok(on.result, JSON.stringify(on));
+      await stream.next(isUpdate(uri), 15_000);
+    } finally {
+      await s.call(rpc(4, "tools/call", { name: "everything__toggle-subscriber-updates", arguments: {} }));
+      await stream.close();
+    }
+  });
+
   test("modern clients have no resources/subscribe (2026-07-28 subscribes in subscriptions/listen)", async () => {
     const r = final(await mcpPost(env.gw, "/mcp", rpc(1, "resources/subscribe", { uri: "py+demo://greeting" }), { key: env.key, modern: true }));
     assert.equal(r.error.code, -32601);

@@ -77,7 +77,15 @@ describe("modern client, modern upstream (Python s2c on /mcp/py): input_required
 
 describe("aggregated /mcp", () => {
   test("legacy: requests from two upstreams reach one client, each answer goes back to the server that asked", async () => {
-    const table = { "everything__trigger-sampling-request": EVERYTHING["trigger-sampling-request"], "everything__trigger-elicitation-request": EVERYTHING["trigger-elicitation-request"], py__ask: PY.ask, py__sample: PY.sample };
+    // get-roots-list asks on the upstream's GET stream, which joins the client's GET stream
+    // opened before the upstream session existed.
+    const table = {
+      "everything__trigger-sampling-request": EVERYTHING["trigger-sampling-request"],
+      "everything__trigger-elicitation-request": EVERYTHING["trigger-elicitation-request"],
+      "everything__get-roots-list": EVERYTHING["get-roots-list"],
+      py__ask: PY.ask,
+      py__sample: PY.sample,
+    };
     const out = await s2cClient("ts-v1", "/mcp", { calls: calls(table) });
     assertAnswered(out, expects(table));
   });

@@ -99,6 +99,8 @@ pub struct SessionLinks {
     pub book: Option<Rc<dyn OutstandingBook>>,
     /// What serving a modern upstream's input requests needs (`None` where it cannot be done).
     pub input: Option<Rc<InputCtx>>,
+    /// Told of every upstream session opened here (it joins the client's open GET stream).
+    pub opened: Option<Rc<dyn super::hub::Opened>>,
 }
 
 #[async_trait(?Send)]
@@ -111,6 +113,9 @@ impl Links for SessionLinks {
             .initialize(legacy_init_params(Some(&self.version), &self.client))
             .await?;
         self.sessions.borrow_mut().insert(server.slug.clone(), s.clone());
+        if let Some(o) = &self.opened {
+            o.opened(up, server, &s).await;
+        }
         Ok(s)
     }
 

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod forward;
+pub mod hub;
 pub mod ids;
 pub mod link;
 pub mod live;

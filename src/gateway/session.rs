@@ -16,6 +16,7 @@ use crate::mcp::jsonrpc::{self, Message};
 use crate::mcp::sse;
 use crate::mcp::transport;
 use crate::mcp::version::{self, Era};
+use crate::store::ServerRecord;
 
 use super::aggregate::{self, Aggregate, View};
 use super::endpoint::{SessionCtx, Target, FORWARDED_METHODS};
@@ -23,9 +24,10 @@ use super::link::{self, SessionLinks};
 use super::mrtr::InputCtx;
 use super::relay::{self, EventLog, RelayOptions, ServerRequests};
 use super::s2c::{self, OutstandingBook, Replier, Router};
+use super::upstream::Upstream;
 use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
+use super::{hub, translate, uris};
 use super::{live, traceparent, GatewayError, Services};
-use super::{translate, uris};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
 pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -195,6 +197,14 @@ pub async fn handle(
         log_level: state.log_level.clone(),
         book: Some(log.clone() as Rc<dyn OutstandingBook>),
         input,
+        opened: Some(Rc::new(JoinGet {
+            session_id: state.id.clone(),
+            get: UpstreamGet {
+                client_caps: state.client.capabilities.clone(),
+                namespaced: state.target == Target::View(View::All),
+                log: log.clone(),
+            },
+        })),
     };
     let out = match req.method {
         Method::Delete => {
@@ -360,28 +370,13 @@ async fn get_stream(
         let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await else {
             continue;
         };
-        let server_requests = Replier::of(&up, Some(us)).map(|replier| {
-            Rc::new(Router {
-                client_caps: Some(state.client.capabilities.clone()),
-                book: Some(log.clone() as Rc<dyn OutstandingBook>),
-                replier,
-            }) as Rc<dyn ServerRequests>
-        });
-        // On `/mcp` the resources named in notifications are in the aggregated namespace.
-        let namespaced = state.target == Target::View(View::All);
-        let ns_slug = slug.clone();
-        let then = move |m: Value| Some(if namespaced { uris::namespace(&ns_slug, m) } else { m });
-        if let Ok(r) = up.get_stream(us, None).await {
-            if let (200, Body::Stream(s)) = (r.status, r.body) {
-                let opts = RelayOptions {
-                    awaited: None,
-                    upstream_slug: slug.clone(),
-                    transform: live::intercept(slug, then),
-                    log: Some((log.next_stream(), log.clone() as Rc<dyn EventLog>)),
-                    server_requests,
-                };
-                streams.push(relay::relay(s, opts));
-            }
+        let relay = UpstreamGet {
+            client_caps: state.client.capabilities.clone(),
+            namespaced: state.target == Target::View(View::All),
+            log: log.clone(),
+        };
+        if let Some(s) = relay.open(&up, us).await {
+            streams.push(s);
         }
     }
     if let Some(deps) = &svc.live {
@@ -392,7 +387,59 @@ async fn get_stream(
         return HttpResponse::new(405).with_header("allow", "POST, DELETE");
     }
     let head = futures_util::stream::iter(replayed.map(|s| Ok(s.into_bytes())));
-    HttpResponse::sse(head.chain(futures_util::stream::select_all(streams)).boxed_local())
+    HttpResponse::sse(head.chain(hub::merged(&state.id, streams)).boxed_local())
+}
+
+/// An upstream session's own GET stream, relayed on the client's: server→client requests under
+/// gateway ids, notifications (namespaced on `/mcp`), every event logged for resumption.
+struct UpstreamGet {
+    client_caps: Value,
+    namespaced: bool,
+    log: Rc<dyn ReplayLog>,
+}
+
+impl UpstreamGet {
+    async fn open(&self, up: &Upstream<'_>, us: &UpstreamSession) -> Option<ByteStream> {
+        let server_requests = Replier::of(up, Some(us)).map(|replier| {
+            Rc::new(Router {
+                client_caps: Some(self.client_caps.clone()),
+                book: Some(self.log.clone() as Rc<dyn OutstandingBook>),
+                replier,
+            }) as Rc<dyn ServerRequests>
+        });
+        let (namespaced, slug) = (self.namespaced, up.slug.to_string());
+        let then = move |m: Value| Some(if namespaced { uris::namespace(&slug, m) } else { m });
+        let r = up.get_stream(us, None).await.ok()?;
+        let (200, Body::Stream(s)) = (r.status, r.body) else {
+            return None;
+        };
+        let opts = RelayOptions {
+            awaited: None,
+            upstream_slug: up.slug.to_string(),
+            transform: live::intercept(up.slug, then),
+            log: Some((self.log.next_stream(), self.log.clone() as Rc<dyn EventLog>)),
+            server_requests,
+        };
+        Some(relay::relay(s, opts))
+    }
+}
+
+/// Upstream sessions opened after the client's GET stream join it (`hub`).
+struct JoinGet {
+    session_id: String,
+    get: UpstreamGet,
+}
+
+#[async_trait::async_trait(?Send)]
+impl hub::Opened for JoinGet {
+    async fn opened(&self, up: &Upstream<'_>, server: &ServerRecord, session: &UpstreamSession) {
+        if server.era != Some(Era::Legacy) || !hub::is_open(&self.session_id) {
+            return;
+        }
+        if let Some(s) = self.get.open(up, session).await {
+            hub::join(&self.session_id, s);
+        }
+    }
 }
 
 /// `"{stream}-{seq}"` → numbers.
