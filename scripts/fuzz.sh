@@ -18,9 +18,12 @@ for parser in jsonrpc sse transport names; do
     status=1
     grep -A30 'failed:' "$log" || cat "$log"
   fi
-  grep '^proptest ' "$log" || true
+  # The test harness prints "test name ... " before a test's own output, so match anywhere.
+  grep -o 'proptest [^ ]*: [0-9]* cases in .*' "$log" >"$log.lines" || true
+  cat "$log.lines"
   awk -v p="$parser" -v t=$((SECONDS - start)) '
-    /^proptest / { props++; cases += $3 }
-    END { printf "== %s: %d properties, %d cases, %d s\n", p, props, cases, t }' "$log"
+    { props++; cases += $3 }
+    END { printf "== %s: %d properties, %d cases, %d s\n", p, props, cases, t }' "$log.lines"
+  rm -f "$log.lines"
 done
 exit $status
