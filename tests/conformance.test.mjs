@@ -16,8 +16,11 @@ const UPSTREAMS = ["everything", "py"];
 
 // Why a gap is open, by the issue item that closes it.
 const ORIGIN = "D20: a loopback Origin on another port is refused (403) in local development";
-const S2C = "D14: server→client requests (sampling, elicitation) are not relayed to the client";
-const SUBSCRIBE = "D15: resources/subscribe and resources/unsubscribe answer method not found";
+// `py` is a dual-era upstream the gateway speaks 2026-07-28 to, also for a legacy client.
+const S2C =
+  "D14: legacy client → modern upstream: the tool asks mid-call (sampling/createMessage, elicitation/create), " +
+  "which a 2026-07-28 request cannot carry (the upstream: no back-channel); directly it is a legacy session";
+const SUBSCRIBE = "D15: legacy client → modern upstream: resources/subscribe answers method not found";
 
 /**
  * Known gaps: `set/upstream/scenario:check` → why that check passes directly but not through
