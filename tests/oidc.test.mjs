@@ -49,7 +49,7 @@ test("a token from the OpenID provider is accepted; the user is provisioned into
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(final(r).result.tools.map((t) => t.name), ["py__echo"], "the team's grant applies");
   const users = await env.gw.admin("GET", `/admin/v1/users?parent_id=${org}`);
-  const u = users.body.users.find((x) => x.external_subject === `${op.issuer}|agent-a`);
+  const u = users.body.users.find((x) => x.external_subject === `${org}|${op.issuer}|agent-a`);
   assert.ok(u, users.text);
   assert.equal(u.email, "agent-a@acme.test");
   const members = await env.gw.admin("GET", `/admin/v1/teams/${team}/members`);

@@ -19,11 +19,11 @@ fn vault<'a>(svc: &'a Services<'_>) -> Result<&'a Vault, ApiError> {
 }
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug: &str) -> ApiResult {
-    if svc.registry.get_server(slug).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no server with slug '{slug}'")));
-    }
+    // Another organization's server answers as a missing one; the credentials of a server are
+    // managed by whoever manages the server.
+    let server = super::servers::get(svc, permit, slug).await?;
     if req.method != Method::Get {
-        super::require(permit, &Scope::Global)?;
+        super::require_manage(permit, server.org_id.as_deref())?;
     }
     match req.method {
         Method::Put => {
@@ -79,6 +79,47 @@ pub async fn remove(svc: &Services<'_>, slug: &str) -> Result<(), ApiError> {
     svc.secrets.delete_secret(&secret_key(slug)).await?;
     svc.secrets.delete_secret(&meta_key(slug)).await?;
     forget_token(slug);
+    Ok(())
+}
+
+/// Every KV key holding something of a server's upstream credentials: the server-wide
+/// credential and its metadata, each user's tokens and metadata, the client id registered at
+/// the upstream's authorization server.
+async fn all_keys(svc: &Services<'_>, slug: &str) -> Result<Vec<String>, ApiError> {
+    let mut keys = vec![secret_key(slug), meta_key(slug), format!("oauthclient:server:{slug}")];
+    keys.extend(svc.secrets.list_secrets(&format!("cred:user:{slug}:")).await?);
+    keys.extend(svc.secrets.list_secrets(&format!("credmeta:user:{slug}:")).await?);
+    Ok(keys)
+}
+
+/// Removes everything `all_keys` names (a deleted server, or a move to another origin).
+pub async fn remove_all(svc: &Services<'_>, slug: &str) -> Result<(), ApiError> {
+    for key in all_keys(svc, slug).await? {
+        svc.secrets.delete_secret(&key).await?;
+    }
+    forget_token(slug);
+    Ok(())
+}
+
+/// The stored values of a server's credentials, still sealed (to put back if a change fails).
+pub struct Saved(Vec<(String, String)>);
+
+pub async fn snapshot(svc: &Services<'_>, slug: &str) -> Result<Saved, ApiError> {
+    let mut saved = Vec::new();
+    for key in all_keys(svc, slug).await? {
+        if let Some(v) = svc.secrets.get_secret(&key).await? {
+            saved.push((key, v));
+        }
+    }
+    Ok(Saved(saved))
+}
+
+/// Puts a snapshot back exactly: whatever was stored since is removed first.
+pub async fn restore(svc: &Services<'_>, slug: &str, saved: Saved) -> Result<(), ApiError> {
+    remove_all(svc, slug).await?;
+    for (key, value) in saved.0 {
+        svc.secrets.put_secret(&key, &value).await?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::access::{Access, Effect, Grant, ResourceKind, SubjectKind};
+use crate::policy::auth::owner_visible;
 use crate::policy::roles::{Role, RoleAssignment, Scope};
 use crate::policy::AdminPermit;
 use crate::store::{Entity, EntityKind, StoreError};
@@ -76,9 +77,14 @@ pub async fn route(
     parts: &[&str],
 ) -> ApiResult {
     let plural = format!("{}s", kind.as_str());
+    // Anything addressed by id must exist for this caller: another organization's entry answers
+    // exactly as a missing one.
+    if let [id, ..] = parts {
+        get(svc, permit, id, kind).await?;
+    }
     // Changes to an existing entry (or to a group's members) need a role covering it.
     if let ([id, rest @ ..], false) = (parts, req.method == Method::Get) {
-        let e = get(svc, id, kind).await?;
+        let e = get(svc, permit, id, kind).await?;
         if kind == EntityKind::Org && rest.is_empty() && req.method == Method::Delete && !permit.may_create_org() {
             return Err(ApiError::Forbidden(
                 "only the bootstrap admin deletes organizations".into(),
@@ -94,20 +100,38 @@ pub async fn route(
                 .clamp(1, MAX_PAGE);
             let parent = query_param(req, "parent_id");
             let after = query_param(req, "after");
-            let items = svc
+            let page = svc
                 .directory
                 .list_entities(kind, parent.as_deref(), after.as_deref(), limit)
                 .await?;
-            let next = (items.len() == limit)
-                .then(|| items.last().map(|e| e.id.clone()))
+            // Paging follows the unfiltered order, so a walk sees each visible entry once.
+            let next = (page.len() == limit)
+                .then(|| page.last().map(|e| e.id.clone()))
                 .flatten();
+            let mut items = Vec::new();
+            let mut orgs = std::collections::HashMap::new();
+            for e in page {
+                let org = match (&e.kind, &e.parent_id) {
+                    (EntityKind::Team, Some(ws)) => {
+                        if !orgs.contains_key(ws) {
+                            let o = svc.directory.get_entity(ws).await?.and_then(|w| w.parent_id);
+                            orgs.insert(ws.clone(), o);
+                        }
+                        orgs[ws].clone()
+                    }
+                    _ => org_of(svc, &e).await?,
+                };
+                if org.is_some_and(|o| permit.may_read_org(&o)) {
+                    items.push(e);
+                }
+            }
             json(200, &json!({ plural: items, "next_after": next }))
         }
         ([], Method::Post) => create(svc, permit, req, kind).await,
-        ([id], Method::Get) => json(200, &get(svc, id, kind).await?),
+        ([id], Method::Get) => json(200, &get(svc, permit, id, kind).await?),
         ([id], Method::Patch) => {
             let b: PatchEntity = body(req)?;
-            let mut e = get(svc, id, kind).await?;
+            let mut e = get(svc, permit, id, kind).await?;
             if let Some(n) = b.name {
                 validate_name(&n)?;
                 e.name = n;
@@ -119,7 +143,6 @@ pub async fn route(
             json(200, &e)
         }
         ([id], Method::Delete) => {
-            get(svc, id, kind).await?;
             if svc.directory.count_dependents(id).await? > 0 {
                 return Err(ApiError::Conflict(format!(
                     "'{id}' still has members or entries under it"
@@ -130,13 +153,12 @@ pub async fn route(
             Ok(HttpResponse::new(204))
         }
         ([id, "members"], Method::Get) if is_group(kind) => {
-            get(svc, id, kind).await?;
             json(200, &json!({"members": svc.directory.list_members(id).await?}))
         }
         ([id, "members"], Method::Post) if is_group(kind) => {
-            let group = get(svc, id, kind).await?;
+            let group = get(svc, permit, id, kind).await?;
             let b: AddMember = body(req)?;
-            let p = svc.directory.get_entity(&b.principal_id).await?;
+            let p = visible(svc, permit, &b.principal_id).await?;
             let p = p
                 .filter(|p| p.kind.is_principal())
                 .ok_or_else(|| ApiError::Validation(format!("no user or agent with id '{}'", b.principal_id)))?;
@@ -156,7 +178,7 @@ pub async fn route(
             svc.registry.bump_catalog_generation().await?;
             Ok(HttpResponse::new(204))
         }
-        ([id, "access"], Method::Get) if kind.is_principal() => access_of(svc, id).await,
+        ([id, "access"], Method::Get) if kind.is_principal() => access_of(svc, permit, id).await,
         ([] | [_], _) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
@@ -175,12 +197,31 @@ fn validate_name(n: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn get(svc: &Services<'_>, id: &str, kind: EntityKind) -> Result<Entity, ApiError> {
-    svc.directory
-        .get_entity(id)
+/// An entry of this kind that exists for this caller (another organization's answers exactly
+/// as a missing one).
+async fn get(svc: &Services<'_>, permit: &AdminPermit, id: &str, kind: EntityKind) -> Result<Entity, ApiError> {
+    visible(svc, permit, id)
         .await?
         .filter(|e| e.kind == kind)
         .ok_or_else(|| ApiError::NotFound(format!("no {} with id '{id}'", kind.as_str())))
+}
+
+/// A directory entry, if the caller may see its organization.
+async fn visible(svc: &Services<'_>, permit: &AdminPermit, id: &str) -> Result<Option<Entity>, ApiError> {
+    let Some(e) = svc.directory.get_entity(id).await? else {
+        return Ok(None);
+    };
+    if permit.is_super_admin() {
+        return Ok(Some(e));
+    }
+    let org = org_of(svc, &e).await?;
+    Ok(org.is_some_and(|o| permit.may_read_org(&o)).then_some(e))
+}
+
+/// Whether the caller may see a grant: the bootstrap admin all; others those whose subject is in
+/// one of their organizations.
+async fn grant_visible(svc: &Services<'_>, permit: &AdminPermit, g: &Grant) -> Result<bool, ApiError> {
+    Ok(permit.is_super_admin() || visible(svc, permit, &g.subject_id).await?.is_some())
 }
 
 /// The organization an entry belongs to.
@@ -219,7 +260,7 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, kin
         (None, None) => {}
         (None, Some(_)) => return Err(ApiError::Validation("an organization has no parent_id".into())),
         (Some(pk), Some(pid)) => {
-            if !svc.directory.get_entity(pid).await?.is_some_and(|p| p.kind == pk) {
+            if !visible(svc, permit, pid).await?.is_some_and(|p| p.kind == pk) {
                 return Err(ApiError::Validation(format!(
                     "parent_id must name an existing {}",
                     pk.as_str()
@@ -285,10 +326,18 @@ async fn subject_scope(svc: &Services<'_>, subject_id: &str) -> Result<Scope, Ap
 
 pub async fn grants(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"grants": svc.directory.list_grants().await?})),
+        ([], Method::Get) => {
+            let mut grants = Vec::new();
+            for g in svc.directory.list_grants().await? {
+                if grant_visible(svc, permit, &g).await? {
+                    grants.push(g);
+                }
+            }
+            json(200, &json!({ "grants": grants }))
+        }
         ([], Method::Post) => {
             let b: CreateGrant = body(req)?;
-            let subject = svc.directory.get_entity(&b.subject_id).await?;
+            let subject = visible(svc, permit, &b.subject_id).await?;
             if subject.is_none_or(|s| s.kind.as_str() != kind_name(b.subject_kind)) {
                 return Err(ApiError::Validation(format!(
                     "subject_id must name an existing {}",
@@ -322,11 +371,15 @@ pub async fn grants(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest,
             json(201, &g)
         }
         ([id], Method::Delete) => {
-            if let Some(g) = svc.directory.list_grants().await?.into_iter().find(|g| g.id == *id) {
-                super::require(permit, &subject_scope(svc, &g.subject_id).await?)?;
+            let missing = || ApiError::NotFound(format!("no grant with id '{id}'"));
+            let g = svc.directory.list_grants().await?.into_iter().find(|g| g.id == *id);
+            let Some(g) = g else { return Err(missing()) };
+            if !grant_visible(svc, permit, &g).await? {
+                return Err(missing());
             }
+            super::require(permit, &subject_scope(svc, &g.subject_id).await?)?;
             if !svc.directory.delete_grant(id).await? {
-                return Err(ApiError::NotFound(format!("no grant with id '{id}'")));
+                return Err(missing());
             }
             svc.registry.bump_catalog_generation().await?;
             Ok(HttpResponse::new(204))
@@ -347,7 +400,7 @@ fn kind_name(k: SubjectKind) -> &'static str {
 }
 
 /// "What can principal X use?": every active server it reaches, with its usable tools.
-async fn access_of(svc: &Services<'_>, id: &str) -> ApiResult {
+async fn access_of(svc: &Services<'_>, _permit: &AdminPermit, id: &str) -> ApiResult {
     let identity = svc
         .directory
         .identity(id)
@@ -356,8 +409,9 @@ async fn access_of(svc: &Services<'_>, id: &str) -> ApiResult {
     let access = Access::new(&identity, svc.directory.grants_for(&identity.subject_ids()).await?);
     let tools = svc.registry.list_all_tools().await?;
     let mut servers = Vec::new();
+    let org = identity.org_id.clone();
     for s in svc.registry.list_servers().await? {
-        if s.status != "active" || !access.server_allowed(&s.slug) {
+        if s.status != "active" || !owner_visible(&org, s.org_id.as_deref()) || !access.server_allowed(&s.slug) {
             continue;
         }
         let usable: Vec<&str> = tools
@@ -372,7 +426,7 @@ async fn access_of(svc: &Services<'_>, id: &str) -> ApiResult {
         .list_virtual()
         .await?
         .into_iter()
-        .filter(|v| access.virtual_allowed(&v.slug))
+        .filter(|v| owner_visible(&org, v.org_id.as_deref()) && access.virtual_allowed(&v.slug))
         .map(|v| v.slug)
         .collect();
     json(
@@ -382,13 +436,15 @@ async fn access_of(svc: &Services<'_>, id: &str) -> ApiResult {
 }
 
 /// "Who can use tool Y of server S?": every user and agent whose grants reach it.
-pub async fn who_can_use(svc: &Services<'_>, slug: &str, tool: &str) -> ApiResult {
+pub async fn who_can_use(svc: &Services<'_>, permit: &AdminPermit, slug: &str, tool: &str) -> ApiResult {
+    let server = super::servers::get(svc, permit, slug).await?;
     let grants = svc.directory.list_grants().await?;
     let who: Vec<_> = svc
         .directory
         .all_identities()
         .await?
         .into_iter()
+        .filter(|i| permit.may_read_org(&i.org_id) && owner_visible(&i.org_id, server.org_id.as_deref()))
         .filter(|i| Access::new(i, grants.iter().cloned()).tool_allowed(slug, tool))
         .map(|i| json!({"id": i.principal_id, "kind": i.kind}))
         .collect();
@@ -417,10 +473,14 @@ pub async fn identity_providers(
     parts: &[&str],
 ) -> ApiResult {
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"identity_providers": svc.directory.list_idps().await?})),
+        ([], Method::Get) => {
+            let mut idps = svc.directory.list_idps().await?;
+            idps.retain(|i| permit.may_read_org(&i.org_id));
+            json(200, &json!({ "identity_providers": idps }))
+        }
         ([], Method::Post) => {
             let b: CreateIdp = body(req)?;
-            get(svc, &b.org_id, EntityKind::Org).await?;
+            get(svc, permit, &b.org_id, EntityKind::Org).await?;
             super::require(permit, &Scope::Org(b.org_id.clone()))?;
             let issuer_ok = url::Url::parse(&b.issuer).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
             if !issuer_ok {
@@ -429,8 +489,19 @@ pub async fn identity_providers(
             if b.audiences.is_empty() || b.audiences.iter().any(|a| a.is_empty()) {
                 return Err(ApiError::Validation("audiences must list at least one audience".into()));
             }
+            // One issuer may be trusted by several organizations (a shared Entra tenant,
+            // Google), but a token must map to exactly one: their audiences may not overlap.
+            let shared = svc.directory.idps_by_issuer(&b.issuer).await?;
+            if shared
+                .iter()
+                .any(|i| i.audiences.iter().any(|a| b.audiences.contains(a)))
+            {
+                return Err(ApiError::Conflict(
+                    "that issuer is already trusted for one of these audiences".into(),
+                ));
+            }
             for team in b.group_teams.values() {
-                let t = get(svc, team, EntityKind::Team).await?;
+                let t = get(svc, permit, team, EntityKind::Team).await?;
                 if org_of(svc, &t).await?.as_deref() != Some(b.org_id.as_str()) {
                     return Err(ApiError::Validation(format!(
                         "team '{team}' is not in organization '{}'",
@@ -457,11 +528,14 @@ pub async fn identity_providers(
             json(201, &idp)
         }
         ([id], Method::Delete) => {
-            if let Some(i) = svc.directory.list_idps().await?.into_iter().find(|i| i.id == *id) {
-                super::require(permit, &Scope::Org(i.org_id))?;
-            }
+            let missing = || ApiError::NotFound(format!("no identity provider with id '{id}'"));
+            let idp = svc.directory.list_idps().await?.into_iter().find(|i| i.id == *id);
+            let Some(i) = idp.filter(|i| permit.may_read_org(&i.org_id)) else {
+                return Err(missing());
+            };
+            super::require(permit, &Scope::Org(i.org_id))?;
             if !svc.directory.delete_idp(id).await? {
-                return Err(ApiError::NotFound(format!("no identity provider with id '{id}'")));
+                return Err(missing());
             }
             Ok(HttpResponse::new(204))
         }
@@ -482,10 +556,14 @@ struct CreateRole {
 /// `/admin/v1/roles`: admin roles held by users and agents.
 pub async fn roles(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"roles": svc.directory.list_roles().await?})),
+        ([], Method::Get) => {
+            let mut roles = svc.directory.list_roles().await?;
+            roles.retain(|r| permit.may_read_org(&r.org_id));
+            json(200, &json!({ "roles": roles }))
+        }
         ([], Method::Post) => {
             let b: CreateRole = body(req)?;
-            let p = svc.directory.get_entity(&b.principal_id).await?;
+            let p = visible(svc, permit, &b.principal_id).await?;
             let p = p
                 .filter(|p| p.kind.is_principal())
                 .ok_or_else(|| ApiError::Validation(format!("no user or agent with id '{}'", b.principal_id)))?;
@@ -494,9 +572,7 @@ pub async fn roles(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             } else {
                 EntityKind::Org
             };
-            let scope = svc
-                .directory
-                .get_entity(&b.scope_id)
+            let scope = visible(svc, permit, &b.scope_id)
                 .await?
                 .filter(|e| e.kind == want)
                 .ok_or_else(|| ApiError::Validation(format!("scope_id must name an existing {}", want.as_str())))?;
@@ -523,7 +599,8 @@ pub async fn roles(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             json(201, &r)
         }
         ([id], Method::Delete) => {
-            let Some(r) = svc.directory.list_roles().await?.into_iter().find(|r| r.id == *id) else {
+            let role = svc.directory.list_roles().await?.into_iter().find(|r| r.id == *id);
+            let Some(r) = role.filter(|r| permit.may_read_org(&r.org_id)) else {
                 return Err(ApiError::NotFound(format!("no role with id '{id}'")));
             };
             super::require(permit, &Scope::Org(r.org_id))?;

@@ -23,17 +23,34 @@ struct CreateKey {
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"api_keys": svc.keys.list_keys().await?})),
+        ([], Method::Get) => {
+            let mut visible = Vec::new();
+            let mut orgs = std::collections::HashMap::new();
+            for k in svc.keys.list_keys().await? {
+                if !orgs.contains_key(&k.principal_id) {
+                    orgs.insert(k.principal_id.clone(), principal_org(svc, &k.principal_id).await?);
+                }
+                if permit.may_read_org(&orgs[&k.principal_id]) {
+                    visible.push(k);
+                }
+            }
+            json(200, &json!({ "api_keys": visible }))
+        }
         ([], Method::Post) => create(svc, permit, req).await,
         ([id], Method::Delete) => {
+            let missing = || ApiError::NotFound(format!("no active API key with id '{id}'"));
             let key = svc.keys.list_keys().await?.into_iter().find(|k| k.id == *id);
-            if let Some(k) = &key {
-                super::require(permit, &principal_scope(svc, &k.principal_id).await?)?;
+            let Some(k) = key else { return Err(missing()) };
+            // Another organization's key answers exactly as a missing one.
+            let org = principal_org(svc, &k.principal_id).await?;
+            if !permit.may_read_org(&org) {
+                return Err(missing());
             }
+            super::require(permit, &Scope::Org(org))?;
             if svc.keys.revoke_key(id, &svc.now()).await? {
                 Ok(HttpResponse::new(204))
             } else {
-                Err(ApiError::NotFound(format!("no active API key with id '{id}'")))
+                Err(missing())
             }
         }
         ([] | [_], _) => Err(ApiError::MethodNotAllowed),
@@ -41,15 +58,15 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
     }
 }
 
-/// Keys are managed within the organization of the principal they act as.
-async fn principal_scope(svc: &Services<'_>, principal_id: &str) -> Result<Scope, ApiError> {
-    let org = svc
+/// Keys are managed within the organization of the principal they act as ("" if the principal
+/// is gone: then only the bootstrap admin sees the key).
+async fn principal_org(svc: &Services<'_>, principal_id: &str) -> Result<String, ApiError> {
+    Ok(svc
         .directory
         .get_entity(principal_id)
         .await?
         .and_then(|p| p.parent_id)
-        .unwrap_or_default();
-    Ok(Scope::Org(org))
+        .unwrap_or_default())
 }
 
 async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
@@ -59,12 +76,14 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> 
     }
     let principal_id = b.principal_id.unwrap_or_else(|| DEFAULT_AGENT.to_string());
     let principal = svc.directory.get_entity(&principal_id).await?;
-    if !principal.is_some_and(|p| p.kind.is_principal()) {
+    let org = principal_org(svc, &principal_id).await?;
+    // Another organization's principal answers exactly as a missing one.
+    if !principal.is_some_and(|p| p.kind.is_principal()) || !permit.may_read_org(&org) {
         return Err(ApiError::Validation(format!(
             "no user or agent with id '{principal_id}'"
         )));
     }
-    super::require(permit, &principal_scope(svc, &principal_id).await?)?;
+    super::require(permit, &Scope::Org(org))?;
     let expires_at = match b.expires_at {
         Some(e) => Some(
             chrono::DateTime::parse_from_rfc3339(&e)

@@ -77,7 +77,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
-            directory::who_can_use(svc, slug, tool).await
+            directory::who_can_use(svc, &permit, slug, tool).await
         }
         ["servers", slug, "credentials"] => credentials::route(svc, &permit, req, slug).await,
         ["vault", "rotate"] => credentials::rotate(svc, &permit, req).await,
@@ -119,6 +119,39 @@ fn json(status: u16, v: &impl serde::Serialize) -> ApiResult {
         status,
         &serde_json::to_value(v).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?,
     ))
+}
+
+/// The owner of a new server or virtual server: the request's `org_id` (an organization the
+/// caller administers; one it cannot see answers as a missing one), else the caller's default
+/// (`AdminPermit::default_owner`: platform-wide for the bootstrap admin).
+async fn new_owner(
+    svc: &Services<'_>,
+    permit: &policy::AdminPermit,
+    requested: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let owner = match requested {
+        Some(o) => {
+            let org = svc.directory.get_entity(&o).await?;
+            if !org.is_some_and(|e| e.kind == crate::store::EntityKind::Org) || !permit.may_read_org(&o) {
+                return Err(ApiError::Validation("org_id must name an existing organization".into()));
+            }
+            Some(o)
+        }
+        None => permit.default_owner().map_err(|m| ApiError::Forbidden(m.into()))?,
+    };
+    if !permit.may_manage(owner.as_deref()) {
+        return Err(ApiError::Forbidden("your admin role does not cover this".into()));
+    }
+    Ok(owner)
+}
+
+/// Fails with 403 unless the permit may change a server or virtual server with this owner.
+fn require_manage(permit: &policy::AdminPermit, owner: Option<&str>) -> Result<(), ApiError> {
+    if permit.may_manage(owner) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("your admin role does not cover this".into()))
+    }
 }
 
 /// Fails with 403 unless the permit may change things in `scope`.

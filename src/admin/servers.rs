@@ -5,7 +5,6 @@ use serde_json::json;
 
 use crate::gateway::{sync, GatewayError, Services};
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
 use crate::store::{ServerRecord, StoreError};
 
@@ -27,6 +26,8 @@ struct CreateServer {
     new_tool_policy: Option<String>,
     /// How the gateway authenticates to the upstream (sealed; needed before the first sync).
     credentials: Option<crate::gateway::credentials::CredentialSpec>,
+    /// The owning organization (default: see `AdminPermit::default_owner`).
+    org_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -39,20 +40,31 @@ struct PatchServer {
     status: Option<String>,
     timeout_ms: Option<u32>,
     new_tool_policy: Option<String>,
+    /// New credentials, stored with the change; required anew when `url` moves to another
+    /// origin (the old ones are dropped then, never presented to the new origin).
+    credentials: Option<crate::gateway::credentials::CredentialSpec>,
 }
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
-    if req.method != Method::Get {
-        super::require(permit, &Scope::Global)?;
-    }
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"servers": svc.registry.list_servers().await?})),
-        ([], Method::Post) => create(svc, req).await,
-        ([slug], Method::Get) => json(200, &get(svc, slug).await?),
-        ([slug], Method::Patch) => patch(svc, req, slug).await,
+        ([], Method::Get) => {
+            let visible: Vec<_> = svc
+                .registry
+                .list_servers()
+                .await?
+                .into_iter()
+                .filter(|s| permit.may_see(s.org_id.as_deref()))
+                .collect();
+            json(200, &json!({ "servers": visible }))
+        }
+        ([], Method::Post) => create(svc, permit, req).await,
+        ([slug], Method::Get) => json(200, &get(svc, permit, slug).await?),
+        ([slug], Method::Patch) => patch(svc, permit, req, slug).await,
         ([slug], Method::Delete) => {
+            let server = get(svc, permit, slug).await?;
+            super::require_manage(permit, server.org_id.as_deref())?;
             if svc.registry.delete_server(slug).await? {
-                super::credentials::remove(svc, slug).await?;
+                super::credentials::remove_all(svc, slug).await?;
                 svc.registry.bump_catalog_generation().await?;
                 Ok(HttpResponse::new(204))
             } else {
@@ -60,19 +72,20 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             }
         }
         ([slug, "sync"], Method::Post) => {
-            let server = get(svc, slug).await?;
+            let server = get(svc, permit, slug).await?;
+            super::require_manage(permit, server.org_id.as_deref())?;
             let server = resync(svc, &server).await?;
             json(200, &server)
         }
         ([slug, "connections"], Method::Get) => {
-            get(svc, slug).await?;
+            get(svc, permit, slug).await?;
             let list = crate::gateway::connect::connections(svc, slug)
                 .await
                 .map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
             json(200, &json!({ "connections": list }))
         }
         ([slug, "tools"], Method::Get) => {
-            get(svc, slug).await?;
+            get(svc, permit, slug).await?;
             let status = query_param(req, "status");
             let tools: Vec<_> = svc
                 .registry
@@ -84,6 +97,8 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             json(200, &json!({"tools": tools}))
         }
         ([slug, "tools", tool, "approve"], Method::Post) => {
+            let server = get(svc, permit, slug).await?;
+            super::require_manage(permit, server.org_id.as_deref())?;
             if !svc.registry.approve_tool(slug, tool).await? {
                 return Err(ApiError::NotFound(format!("server '{slug}' has no tool '{tool}'")));
             }
@@ -105,12 +120,19 @@ fn not_found(slug: &str) -> ApiError {
     ApiError::NotFound(format!("no server with slug '{slug}'"))
 }
 
-async fn get(svc: &Services<'_>, slug: &str) -> Result<ServerRecord, ApiError> {
-    svc.registry.get_server(slug).await?.ok_or_else(|| not_found(slug))
+/// The server, if it exists for this caller: another organization's server answers exactly as
+/// a missing one (same status, same body).
+pub async fn get(svc: &Services<'_>, permit: &AdminPermit, slug: &str) -> Result<ServerRecord, ApiError> {
+    svc.registry
+        .get_server(slug)
+        .await?
+        .filter(|s| permit.may_see(s.org_id.as_deref()))
+        .ok_or_else(|| not_found(slug))
 }
 
-async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
     let b: CreateServer = body(req)?;
+    let org_id = super::new_owner(svc, permit, b.org_id.clone()).await?;
     validate_slug(&b.slug)?;
     validate_name(&b.name)?;
     validate_url(svc, &b.url)?;
@@ -143,6 +165,7 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         new_tool_policy,
         created_at: now.clone(),
         updated_at: now,
+        org_id,
     };
     if let Some(spec) = &b.credentials {
         super::credentials::store(svc, &draft.slug, spec).await?;
@@ -202,9 +225,10 @@ async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecor
     })
 }
 
-async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
+async fn patch(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug: &str) -> ApiResult {
     let b: PatchServer = body(req)?;
-    let current = get(svc, slug).await?;
+    let current = get(svc, permit, slug).await?;
+    super::require_manage(permit, current.org_id.as_deref())?;
     let mut s = current.clone();
     if let Some(n) = b.name {
         validate_name(&n)?;
@@ -231,24 +255,52 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
         validate_policy(&p)?;
         s.new_tool_policy = p;
     }
+    if let Some(spec) = &b.credentials {
+        spec.validate().map_err(ApiError::Validation)?;
+    }
     s.updated_at = svc.now();
     match b.url {
         // A new URL is a new upstream: its catalog is read before the change is stored.
         Some(u) if u != current.url => {
             validate_url(svc, &u)?;
+            // Stored credentials never travel to another origin: they are dropped (server-wide
+            // and per-user) before the new upstream is contacted, and only credentials given in
+            // this request go there. If the sync fails, nothing changed: they are put back.
+            let moved = origin(&u) != origin(&current.url);
+            let saved = if moved || b.credentials.is_some() {
+                let saved = super::credentials::snapshot(svc, slug).await?;
+                if moved {
+                    super::credentials::remove_all(svc, slug).await?;
+                }
+                if let Some(spec) = &b.credentials {
+                    super::credentials::store(svc, slug, spec).await?;
+                }
+                Some(saved)
+            } else {
+                None
+            };
             s.url = u;
             let previous = svc.registry.list_tools(&s.slug).await?;
-            let (synced, tools) = sync::sync(svc, &s, Some(&previous))
-                .await
-                .map_err(|cause| ApiError::Upstream {
-                    slug: s.slug.clone(),
-                    cause,
-                })?;
+            let (synced, tools) = match sync::sync(svc, &s, Some(&previous)).await {
+                Ok(r) => r,
+                Err(cause) => {
+                    if let Some(saved) = saved {
+                        super::credentials::restore(svc, slug, saved).await?;
+                    }
+                    return Err(ApiError::Upstream {
+                        slug: s.slug.clone(),
+                        cause,
+                    });
+                }
+            };
             svc.registry.replace_catalog(&synced, &tools).await?;
             svc.registry.bump_catalog_generation().await?;
             json(200, &synced)
         }
         _ => {
+            if let Some(spec) = &b.credentials {
+                super::credentials::store(svc, slug, spec).await?;
+            }
             svc.registry.update_server(&s).await?;
             if s.status != current.status {
                 svc.registry.bump_catalog_generation().await?;
@@ -256,6 +308,11 @@ async fn patch(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> ApiResult {
             json(200, &s)
         }
     }
+}
+
+/// Scheme, host and port of a URL (what credentials are bound to).
+fn origin(u: &str) -> Option<String> {
+    url::Url::parse(u).ok().map(|u| u.origin().ascii_serialization())
 }
 
 fn validate_policy(p: &str) -> Result<(), ApiError> {
@@ -310,8 +367,8 @@ fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// The upstream URL rules (`crate::url_rules`): malformed is a validation error (422);
-/// userinfo, non-public targets and the gateway's own origin are refused (400).
+/// The upstream URL rules (`crate::url_rules`): malformed is a validation error (422); userinfo,
+/// non-public targets and the gateway's own origin are refused (400).
 fn validate_url(svc: &Services<'_>, u: &str) -> Result<(), ApiError> {
     use crate::url_rules::{check, UrlRefusal};
     match check(u, svc.config.allow_private_upstreams, svc.origin) {

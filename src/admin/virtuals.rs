@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::gateway::names::MAX_TOOL_NAME;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
-use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
 use crate::store::{StoreError, VirtualServer, VirtualTool};
 
@@ -25,6 +24,8 @@ struct CreateVirtual {
     name: String,
     description: Option<String>,
     tools: Vec<VirtualTool>,
+    /// The owning organization (default: see `AdminPermit::default_owner`).
+    org_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -36,16 +37,23 @@ struct PatchVirtual {
 }
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
-    if req.method != Method::Get {
-        super::require(permit, &Scope::Global)?;
-    }
     match (parts, req.method) {
-        ([], Method::Get) => json(200, &json!({"virtual_servers": svc.virtuals.list_virtual().await?})),
-        ([], Method::Post) => create(svc, req).await,
-        ([slug], Method::Get) => json(200, &get(svc, slug).await?),
+        ([], Method::Get) => {
+            let visible: Vec<_> = svc
+                .virtuals
+                .list_virtual()
+                .await?
+                .into_iter()
+                .filter(|v| permit.may_see(v.org_id.as_deref()))
+                .collect();
+            json(200, &json!({ "virtual_servers": visible }))
+        }
+        ([], Method::Post) => create(svc, permit, req).await,
+        ([slug], Method::Get) => json(200, &get(svc, permit, slug).await?),
         ([slug], Method::Patch) => {
             let b: PatchVirtual = body(req)?;
-            let mut v = get(svc, slug).await?;
+            let mut v = get(svc, permit, slug).await?;
+            super::require_manage(permit, v.org_id.as_deref())?;
             if let Some(n) = b.name {
                 v.name = n;
             }
@@ -62,6 +70,8 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
             json(200, &v)
         }
         ([slug], Method::Delete) => {
+            let v = get(svc, permit, slug).await?;
+            super::require_manage(permit, v.org_id.as_deref())?;
             if svc.virtuals.delete_virtual(slug).await? {
                 svc.registry.bump_catalog_generation().await?;
                 Ok(HttpResponse::new(204))
@@ -78,12 +88,19 @@ fn not_found(slug: &str) -> ApiError {
     ApiError::NotFound(format!("no virtual server with slug '{slug}'"))
 }
 
-async fn get(svc: &Services<'_>, slug: &str) -> Result<VirtualServer, ApiError> {
-    svc.virtuals.get_virtual(slug).await?.ok_or_else(|| not_found(slug))
+/// The virtual server, if it exists for this caller (another organization's answers exactly as
+/// a missing one).
+async fn get(svc: &Services<'_>, permit: &AdminPermit, slug: &str) -> Result<VirtualServer, ApiError> {
+    svc.virtuals
+        .get_virtual(slug)
+        .await?
+        .filter(|v| permit.may_see(v.org_id.as_deref()))
+        .ok_or_else(|| not_found(slug))
 }
 
-async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
+async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
     let b: CreateVirtual = body(req)?;
+    let org_id = super::new_owner(svc, permit, b.org_id).await?;
     let now = svc.now();
     let v = VirtualServer {
         slug: b.slug,
@@ -92,6 +109,7 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         tools: b.tools,
         created_at: now.clone(),
         updated_at: now,
+        org_id,
     };
     validate(svc, &v).await?;
     match svc.virtuals.create_virtual(&v).await {
@@ -103,6 +121,7 @@ async fn create(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         }
         other => other?,
     }
+    svc.registry.bump_catalog_generation().await?;
     json(201, &v)
 }
 
@@ -120,7 +139,18 @@ async fn validate(svc: &Services<'_>, v: &VirtualServer) -> Result<(), ApiError>
     }
     let mut names = HashSet::new();
     for t in &v.tools {
-        let catalog = svc.registry.list_tools(&t.server).await?;
+        // Only servers of the virtual server's own organization, or platform-wide ones: another
+        // organization's server is as missing here as anywhere.
+        let usable = svc
+            .registry
+            .get_server(&t.server)
+            .await?
+            .is_some_and(|s| s.org_id.is_none() || s.org_id == v.org_id);
+        let catalog = if usable {
+            svc.registry.list_tools(&t.server).await?
+        } else {
+            Vec::new()
+        };
         if !catalog.iter().any(|c| c.name == t.tool) {
             return Err(ApiError::Validation(format!(
                 "server '{}' has no tool '{}'",

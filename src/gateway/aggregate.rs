@@ -70,12 +70,14 @@ impl ViewCatalog {
 /// its tools, unless explicitly denied), only active (non-quarantined) tools of active servers.
 pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Result<ViewCatalog, GatewayError> {
     let access = &principal.access;
+    let org = principal.identity.org_id.as_str();
+    // Another organization's servers do not exist for this principal, whatever its grants say.
     let active: BTreeMap<String, Rc<ServerRecord>> = svc
         .registry
         .list_servers()
         .await?
         .into_iter()
-        .filter(|s| s.status == "active")
+        .filter(|s| s.status == "active" && crate::policy::auth::owner_visible(org, s.org_id.as_deref()))
         .map(|s| (s.slug.clone(), Rc::new(s)))
         .collect();
     let mut entries = Vec::new();
@@ -109,6 +111,7 @@ pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Res
                 .virtuals
                 .get_virtual(slug)
                 .await?
+                .filter(|v| crate::policy::auth::owner_visible(org, v.org_id.as_deref()))
                 .ok_or(GatewayError::UnknownServer)?;
             let mut catalogs: BTreeMap<String, Vec<ToolRecord>> = BTreeMap::new();
             for vt in v.tools {

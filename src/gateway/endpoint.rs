@@ -115,11 +115,16 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
                 .ok_or(GatewayError::UnknownServer)?;
             Some(policy::authorize_server(&principal, &server).ok_or(GatewayError::UnknownServer)?)
         }
+        // Denied and missing are decided here, before the message is read, so both answer the
+        // same bytes (no request id echoed for either).
         Target::View(View::Virtual(slug)) => {
-            svc.virtuals
-                .get_virtual(slug)
-                .await?
-                .ok_or(GatewayError::UnknownServer)?;
+            let usable = svc.virtuals.get_virtual(slug).await?.is_some_and(|v| {
+                policy::auth::owner_visible(&principal.identity.org_id, v.org_id.as_deref())
+                    && principal.access.virtual_allowed(slug)
+            });
+            if !usable {
+                return Err(GatewayError::UnknownServer);
+            }
             None
         }
         Target::View(View::All) => None,

@@ -95,6 +95,7 @@ struct ServerRow {
     new_tool_policy: String,
     created_at: String,
     updated_at: String,
+    org_id: Option<String>,
 }
 
 impl From<ServerRow> for ServerRecord {
@@ -117,6 +118,7 @@ impl From<ServerRow> for ServerRecord {
             new_tool_policy: r.new_tool_policy,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            org_id: r.org_id,
         }
     }
 }
@@ -157,7 +159,7 @@ impl From<ToolRow> for ToolRecord {
 }
 
 const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
-     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at";
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id";
 
 fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     vec![
@@ -180,6 +182,7 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         text(&sv.new_tool_policy),
         text(&sv.created_at),
         text(&sv.updated_at),
+        opt(&sv.org_id),
     ]
 }
 
@@ -187,7 +190,7 @@ impl D1Store {
     fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
         let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
         self.stmt(
-            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"),
             &server_args(server),
         )
     }
@@ -250,13 +253,14 @@ impl Registry for D1Store {
     }
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
-        // Same argument order as the INSERT: created_at (?16) is left as it was.
+        // Same argument order as the INSERT: created_at (?16) and the owner (?18) are left as
+        // they were.
         let changed = self
             .run(
                 "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
                  timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
                  last_sync_error=?14, new_tool_policy=?15, updated_at=?17 WHERE slug=?1",
-                &server_args(server),
+                &server_args(server)[..17],
             )
             .await?;
         Ok(changed > 0)
@@ -339,6 +343,7 @@ struct VirtualRow {
     tools: String,
     created_at: String,
     updated_at: String,
+    org_id: Option<String>,
 }
 
 impl From<VirtualRow> for VirtualServer {
@@ -350,6 +355,7 @@ impl From<VirtualRow> for VirtualServer {
             tools: serde_json::from_str(&r.tools).unwrap_or_default(),
             created_at: r.created_at,
             updated_at: r.updated_at,
+            org_id: r.org_id,
         }
     }
 }
@@ -362,6 +368,7 @@ fn virtual_args(v: &VirtualServer) -> Vec<JsValue> {
         text(&serde_json::to_string(&v.tools).unwrap_or_else(|_| "[]".into())),
         text(&v.created_at),
         text(&v.updated_at),
+        opt(&v.org_id),
     ]
 }
 
@@ -369,7 +376,7 @@ fn virtual_args(v: &VirtualServer) -> Vec<JsValue> {
 impl VirtualServers for D1Store {
     async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
         self.run(
-            "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6)",
+            "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at, org_id) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             &virtual_args(v),
         )
         .await?;
@@ -390,7 +397,8 @@ impl VirtualServers for D1Store {
 
     async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
         let sql = "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1";
-        Ok(self.run(sql, &virtual_args(v)).await? > 0)
+        // Without the owner (?7), which never changes.
+        Ok(self.run(sql, &virtual_args(v)[..6]).await? > 0)
     }
 
     async fn delete_virtual(&self, slug: &str) -> StoreResult<bool> {
@@ -705,7 +713,9 @@ impl Directory for D1Store {
         let row: Option<N> = self
             .first(
                 "SELECT (SELECT COUNT(*) FROM directory WHERE parent_id = ?1) + \
-                 (SELECT COUNT(*) FROM memberships WHERE group_id = ?1) AS n",
+                 (SELECT COUNT(*) FROM memberships WHERE group_id = ?1) + \
+                 (SELECT COUNT(*) FROM servers WHERE org_id = ?1) + \
+                 (SELECT COUNT(*) FROM virtual_servers WHERE org_id = ?1) AS n",
                 &[text(id)],
             )
             .await?;
@@ -805,14 +815,17 @@ impl Directory for D1Store {
             .collect())
     }
 
-    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
-        let row: Option<IdpRow> = self
-            .first(
-                "SELECT config FROM identity_providers WHERE issuer = ?1",
+    async fn idps_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>> {
+        let rows: Vec<IdpRow> = self
+            .all(
+                "SELECT config FROM identity_providers WHERE issuer = ?1 ORDER BY id",
                 &[text(issuer)],
             )
             .await?;
-        Ok(row.and_then(|r| serde_json::from_str(&r.config).ok()))
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| serde_json::from_str(&r.config).ok())
+            .collect())
     }
 
     async fn delete_idp(&self, id: &str) -> StoreResult<bool> {

@@ -149,7 +149,7 @@ pub async fn authenticate(
         return Err(AuthError::Invalid);
     }
     let issuer = oidc::unverified_issuer(token).ok_or(AuthError::Invalid)?;
-    let idp = directory.idp_by_issuer(&issuer).await?.ok_or(AuthError::Invalid)?;
+    let idp = oidc::provider_for(&directory.idps_by_issuer(&issuer).await?, token).ok_or(AuthError::Invalid)?;
     let hash = crypto::hash_secret(token);
     let now_s = now_ms / 1000;
     let cached = VERIFIED.with(|c| c.borrow().get(&hash).cloned());
@@ -231,10 +231,19 @@ pub(crate) async fn provision(
     Ok(user.id)
 }
 
-/// A principal may use an active server its grants reach; to anyone else the server does not
-/// exist.
+/// Whether something owned by `owner` exists for a principal of organization `org`: what an
+/// organization owns exists only for its own principals; platform-wide things (`None`) for all.
+pub fn owner_visible(org: &str, owner: Option<&str>) -> bool {
+    owner.is_none_or(|o| o == org)
+}
+
+/// A principal may use an active server of its organization (or of the platform) that its
+/// grants reach; to anyone else the server does not exist.
 pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<Permit> {
-    (server.status == "active" && principal.access.server_allowed(&server.slug)).then(|| Permit {
+    let usable = server.status == "active"
+        && owner_visible(&principal.identity.org_id, server.org_id.as_deref())
+        && principal.access.server_allowed(&server.slug);
+    usable.then(|| Permit {
         principal: principal.clone(),
         server: server.clone(),
     })

@@ -365,9 +365,10 @@ async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
             "resource is not a protected resource of this gateway",
         ));
     }
-    let idps = svc.directory.list_idps().await?;
-    let Some(idp) = idps.into_iter().find(|i| i.login_client_id.is_some()) else {
-        return Ok(back("server_error", "no identity provider is configured for login"));
+    let path = resource.strip_prefix(origin).unwrap_or("");
+    let idp = match login_provider(svc, param(&q, "org"), path).await? {
+        Ok(idp) => idp,
+        Err(why) => return Ok(back("invalid_request", why)),
     };
     let discovery = oidc::get_json(
         svc.http,
@@ -385,7 +386,7 @@ async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
     let nonce = crypto::random_token::<16>();
     let pending = json!({
         "client_id": client_id, "redirect_uri": redirect_uri, "state": state, "code_challenge": challenge,
-        "resource": resource, "idp": idp.issuer, "verifier": verifier, "nonce": nonce,
+        "resource": resource, "idp": idp.id, "verifier": verifier, "nonce": nonce,
     });
     svc.oauth
         .put_pending(&pending_id, &pending, svc.now_ms + PENDING_TTL_MS)
@@ -401,6 +402,59 @@ async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
         .append_pair("code_challenge", &s256(&verifier))
         .append_pair("code_challenge_method", "S256");
     Ok(redirect(u.as_str()))
+}
+
+/// The identity provider of the organization being logged into. The organization is, in order:
+/// the owner of the requested `resource` (a server or virtual server that belongs to an
+/// organization); the `org` parameter of the authorization request (an organization id); the
+/// only organization that offers login. Its first provider with a `login_client_id` is used.
+/// `Err`: why no provider could be chosen (shown to the client as `invalid_request`).
+async fn login_provider(
+    svc: &Services<'_>,
+    org_param: Option<&str>,
+    resource_path: &str,
+) -> Result<Result<oidc::IdentityProvider, &'static str>, AuthError> {
+    use crate::gateway::aggregate::View;
+    use crate::gateway::endpoint::Target;
+    let owner = match Target::from_path(resource_path) {
+        Some(Target::Server(slug)) => svc.registry.get_server(&slug).await?.and_then(|s| s.org_id),
+        Some(Target::View(View::Virtual(slug))) => svc.virtuals.get_virtual(&slug).await?.and_then(|v| v.org_id),
+        _ => None,
+    };
+    if let (Some(o), Some(p)) = (&owner, org_param) {
+        if o != p {
+            return Ok(Err("the org parameter names another organization than the resource's"));
+        }
+    }
+    let mut logins: Vec<_> = svc
+        .directory
+        .list_idps()
+        .await?
+        .into_iter()
+        .filter(|i| i.login_client_id.is_some())
+        .collect();
+    let org = match owner.as_deref().or(org_param) {
+        Some(o) => o.to_string(),
+        None => {
+            let mut orgs: Vec<&str> = logins.iter().map(|i| i.org_id.as_str()).collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            match orgs.as_slice() {
+                [one] => one.to_string(),
+                [] => return Ok(Err("no identity provider is configured for login")),
+                _ => {
+                    return Ok(Err(
+                        "several organizations offer login: name one with the org parameter",
+                    ))
+                }
+            }
+        }
+    };
+    logins.retain(|i| i.org_id == org);
+    Ok(logins
+        .into_iter()
+        .next()
+        .ok_or("no identity provider is configured for login to this organization"))
 }
 
 /// `/oauth/callback`: the IdP sent the user back; exchange its code, verify the ID token,
@@ -471,8 +525,10 @@ async fn login(svc: &Services<'_>, p: &Value, code: &str, origin: &str) -> Resul
     let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let idp = svc
         .directory
-        .idp_by_issuer(&field("idp"))
+        .list_idps()
         .await?
+        .into_iter()
+        .find(|i| i.id == field("idp"))
         .ok_or(AuthError::Invalid)?;
     let login_client = idp.login_client_id.clone().ok_or(AuthError::Invalid)?;
     let discovery = oidc::get_json(

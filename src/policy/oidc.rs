@@ -74,7 +74,7 @@ fn default_groups() -> String {
 /// What a verified token says about its bearer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedClaims {
-    /// `{issuer}|{subject}`, the user's `external_subject`.
+    /// `{org}|{issuer}|{subject}`, the user's `external_subject`.
     pub external_subject: String,
     pub email: Option<String>,
     pub name: String,
@@ -92,6 +92,36 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// The `iss` of a token, read without verifying anything (to pick the issuer to verify with).
 pub fn unverified_issuer(token: &str) -> Option<String> {
     unverified_claim(token, "iss")
+}
+
+/// Which organization's trust of a (possibly shared) issuer a token is for: the one whose
+/// audiences include the token's `aud` (read unverified, only to choose; the chosen provider
+/// then verifies everything). `None` if no organization, or more than one, accepts it.
+pub fn provider_for(candidates: &[IdentityProvider], token: &str) -> Option<IdentityProvider> {
+    let auds = unverified_audiences(token);
+    let mut matching = candidates
+        .iter()
+        .filter(|p| p.audiences.iter().any(|a| auds.contains(a)));
+    let first = matching.next()?;
+    matching.next().is_none().then(|| first.clone())
+}
+
+/// The `aud` of a token (a string or an array), read without verifying.
+pub fn unverified_audiences(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let Some(v) = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return Vec::new();
+    };
+    match v.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A claim of a token, read without verifying (only for a token verified separately).
@@ -235,7 +265,8 @@ pub async fn verify(
         _ => Vec::new(),
     };
     Ok(VerifiedClaims {
-        external_subject: format!("{}|{subject}", provider.issuer),
+        // Per organization: one person at a shared issuer is a separate user in each org.
+        external_subject: format!("{}|{}|{subject}", provider.org_id, provider.issuer),
         email: text(&provider.email_claim),
         name: text("name").or_else(|| text(&provider.email_claim)).unwrap_or(subject),
         groups,
@@ -260,5 +291,38 @@ mod tests {
         );
         assert_eq!(unverified_issuer("x.notbase64!.y"), None);
         assert!(!ALLOWED_ALGORITHMS.contains(&Algorithm::HS256));
+    }
+
+    #[test]
+    fn shared_issuer_maps_by_audience() {
+        use base64::Engine;
+        let idp = |id: &str, org: &str, aud: &str| IdentityProvider {
+            id: id.into(),
+            org_id: org.into(),
+            issuer: "https://idp".into(),
+            audiences: vec![aud.into()],
+            subject_claim: "sub".into(),
+            email_claim: "email".into(),
+            groups_claim: "groups".into(),
+            group_teams: BTreeMap::new(),
+            login_client_id: None,
+            created_at: "t".into(),
+        };
+        let tok = |claims: &str| {
+            format!(
+                "x.{}.y",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims)
+            )
+        };
+        let both = [idp("i1", "org_a", "aud-a"), idp("i2", "org_b", "aud-b")];
+        let pick = |t: &str, c: &[IdentityProvider]| provider_for(c, t).map(|p| p.org_id);
+        assert_eq!(pick(&tok(r#"{"aud":"aud-a"}"#), &both).as_deref(), Some("org_a"));
+        assert_eq!(pick(&tok(r#"{"aud":["x","aud-b"]}"#), &both).as_deref(), Some("org_b"));
+        assert_eq!(pick(&tok(r#"{"aud":"aud-c"}"#), &both), None);
+        assert_eq!(pick(&tok(r#"{}"#), &both), None);
+        // Two organizations accepting the same audience: ambiguous, refused.
+        let clash = [idp("i1", "org_a", "aud-a"), idp("i2", "org_b", "aud-a")];
+        assert_eq!(pick(&tok(r#"{"aud":"aud-a"}"#), &clash), None);
+        assert_eq!(pick(&tok(r#"{"aud":["aud-a","aud-b"]}"#), &both), None);
     }
 }

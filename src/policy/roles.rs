@@ -26,7 +26,8 @@ pub enum Role {
 /// What a write touches, for the scope check.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scope {
-    /// Deployment-wide things: registered servers, virtual servers, new organizations.
+    /// Platform-wide things (servers and virtual servers without an owner, vault rotation, new
+    /// organizations): the bootstrap admin only.
     Global,
     /// Something inside an organization (its workspaces, users, agents, keys, grants, issuers).
     Org(String),
@@ -56,21 +57,69 @@ impl AdminPermit {
         })
     }
 
-    /// Every admin may read.
+    /// Every admin may read — within its organizations (see `may_read_org`).
     pub fn may_read(&self) -> bool {
         true
     }
 
-    /// Whether the caller may change something in `scope`. Creating organizations and changing
-    /// deployment-wide things needs the bootstrap token or an org admin (organizations: the
-    /// bootstrap token only — see `may_create_org`).
+    pub fn is_super_admin(&self) -> bool {
+        self.super_admin
+    }
+
+    /// Whether the caller may see what organization `org` holds: the bootstrap admin sees
+    /// everything; anyone else only the organizations it holds a role in. To everyone else, an
+    /// organization's things answer exactly as missing ones.
+    pub fn may_read_org(&self, org: &str) -> bool {
+        self.super_admin || self.roles.iter().any(|r| r.org_id == org)
+    }
+
+    /// Whether the caller may see a server or virtual server with this owner (`None`:
+    /// platform-wide, which every admin may see, since organizations grant their members
+    /// access to it).
+    pub fn may_see(&self, owner: Option<&str>) -> bool {
+        owner.is_none_or(|o| self.may_read_org(o))
+    }
+
+    /// Whether the caller may change a server or virtual server with this owner: platform-wide
+    /// ones only the bootstrap admin; an organization's, its org admins.
+    pub fn may_manage(&self, owner: Option<&str>) -> bool {
+        match owner {
+            None => self.may_write(&Scope::Global),
+            Some(o) => self.may_write(&Scope::Org(o.to_string())),
+        }
+    }
+
+    /// The organization a new server or virtual server belongs to when the request names none:
+    /// platform-wide for the bootstrap admin; the organization the caller is org admin of, if
+    /// exactly one.
+    pub fn default_owner(&self) -> Result<Option<String>, &'static str> {
+        if self.super_admin {
+            return Ok(None);
+        }
+        let mut orgs: Vec<&str> = self
+            .roles
+            .iter()
+            .filter(|r| r.role == Role::OrgAdmin)
+            .map(|r| r.org_id.as_str())
+            .collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        match orgs.as_slice() {
+            [one] => Ok(Some(one.to_string())),
+            [] => Err("only an org admin registers servers"),
+            _ => Err("you administer several organizations: name one with org_id"),
+        }
+    }
+
+    /// Whether the caller may change something in `scope`. Platform-wide things and creating
+    /// organizations need the bootstrap token (see `may_create_org`).
     pub fn may_write(&self, scope: &Scope) -> bool {
         if self.super_admin {
             return true;
         }
         self.roles.iter().any(|r| match (r.role, scope) {
             (Role::Viewer, _) => false,
-            (Role::OrgAdmin, Scope::Global) => true,
+            (Role::OrgAdmin, Scope::Global) => false,
             (Role::OrgAdmin, Scope::Org(o)) | (Role::OrgAdmin, Scope::Workspace { org: o, .. }) => &r.org_id == o,
             (Role::WorkspaceAdmin, Scope::Workspace { workspace, .. }) => &r.scope_id == workspace,
             (Role::WorkspaceAdmin, _) => false,
@@ -111,12 +160,16 @@ mod tests {
         let viewer = AdminPermit::with_roles(vec![role(Role::Viewer, "org_a", "org_a")]).unwrap();
         assert!(viewer.may_read() && !viewer.may_write_anything() && !viewer.may_write(&Scope::Org("org_a".into())));
         let oa = AdminPermit::with_roles(vec![role(Role::OrgAdmin, "org_a", "org_a")]).unwrap();
-        assert!(
-            oa.may_write(&Scope::Global)
-                && oa.may_write(&Scope::Org("org_a".into()))
-                && oa.may_write(&ws("org_a", "ws_1"))
-        );
+        assert!(oa.may_write(&Scope::Org("org_a".into())) && oa.may_write(&ws("org_a", "ws_1")));
         assert!(!oa.may_write(&Scope::Org("org_b".into())) && !oa.may_create_org());
+        // Platform-wide things belong to the bootstrap admin; another org's are invisible.
+        assert!(!oa.may_write(&Scope::Global) && !oa.may_manage(None) && oa.may_see(None));
+        assert!(oa.may_see(Some("org_a")) && oa.may_manage(Some("org_a")));
+        assert!(!oa.may_see(Some("org_b")) && !oa.may_manage(Some("org_b")) && !oa.may_read_org("org_b"));
+        assert_eq!(oa.default_owner(), Ok(Some("org_a".into())));
+        assert!(viewer.may_see(Some("org_a")) && !viewer.may_manage(Some("org_a")));
+        assert!(viewer.default_owner().is_err());
+        assert_eq!(AdminPermit::super_admin().default_owner(), Ok(None));
         let wa = AdminPermit::with_roles(vec![role(Role::WorkspaceAdmin, "ws_1", "org_a")]).unwrap();
         assert!(wa.may_write(&ws("org_a", "ws_1")) && !wa.may_write(&ws("org_a", "ws_2")));
         assert!(!wa.may_write(&Scope::Org("org_a".into())) && !wa.may_write(&Scope::Global));

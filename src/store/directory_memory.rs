@@ -177,7 +177,9 @@ impl Directory for MemoryDirectory {
 
     async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()> {
         let mut v = self.idps.borrow_mut();
-        if v.iter().any(|i| i.issuer == idp.issuer || i.id == idp.id) {
+        if v.iter()
+            .any(|i| (i.issuer == idp.issuer && i.org_id == idp.org_id) || i.id == idp.id)
+        {
             return Err(StoreError::Conflict);
         }
         v.push(idp.clone());
@@ -188,8 +190,14 @@ impl Directory for MemoryDirectory {
         Ok(self.idps.borrow().clone())
     }
 
-    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
-        Ok(self.idps.borrow().iter().find(|i| i.issuer == issuer).cloned())
+    async fn idps_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>> {
+        Ok(self
+            .idps
+            .borrow()
+            .iter()
+            .filter(|i| i.issuer == issuer)
+            .cloned()
+            .collect())
     }
 
     async fn delete_idp(&self, id: &str) -> StoreResult<bool> {

@@ -113,8 +113,12 @@ impl Registry for MemoryStore {
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
         Ok(match self.servers.borrow_mut().get_mut(&server.slug) {
+            // The owner is fixed at registration (as in D1).
             Some(s) => {
-                *s = server.clone();
+                *s = ServerRecord {
+                    org_id: s.org_id.clone(),
+                    ..server.clone()
+                };
                 true
             }
             None => false,
@@ -190,7 +194,10 @@ impl VirtualServers for MemoryStore {
     async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
         Ok(match self.virtuals.borrow_mut().get_mut(&v.slug) {
             Some(x) => {
-                *x = v.clone();
+                *x = VirtualServer {
+                    org_id: x.org_id.clone(),
+                    ..v.clone()
+                };
                 true
             }
             None => false,
@@ -266,7 +273,19 @@ impl Directory for MemoryStore {
         self.directory.delete_entity(id).await
     }
     async fn count_dependents(&self, id: &str) -> StoreResult<usize> {
-        self.directory.count_dependents(id).await
+        let owned = self
+            .servers
+            .borrow()
+            .values()
+            .filter(|s| s.org_id.as_deref() == Some(id))
+            .count()
+            + self
+                .virtuals
+                .borrow()
+                .values()
+                .filter(|v| v.org_id.as_deref() == Some(id))
+                .count();
+        Ok(self.directory.count_dependents(id).await? + owned)
     }
     async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()> {
         self.directory.add_member(principal_id, group_id, at).await
@@ -304,8 +323,8 @@ impl Directory for MemoryStore {
     async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>> {
         self.directory.list_idps().await
     }
-    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>> {
-        self.directory.idp_by_issuer(issuer).await
+    async fn idps_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>> {
+        self.directory.idps_by_issuer(issuer).await
     }
     async fn delete_idp(&self, id: &str) -> StoreResult<bool> {
         self.directory.delete_idp(id).await

@@ -52,6 +52,10 @@ pub struct ServerRecord {
     pub new_tool_policy: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The organization that owns the server (and its credentials); `None`: platform-wide,
+    /// managed only by the bootstrap admin. Fixed at registration. See docs/tenancy.md.
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 /// One tool of a server's catalog (D1 table `tools`).
@@ -102,6 +106,9 @@ pub struct VirtualServer {
     pub tools: Vec<VirtualTool>,
     pub created_at: String,
     pub updated_at: String,
+    /// The owning organization; `None`: platform-wide. Fixed at creation.
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 /// The organization, workspace and agent that migration 0003 creates, so that API keys issued
@@ -202,7 +209,8 @@ pub trait Directory {
     async fn update_entity(&self, e: &Entity) -> StoreResult<bool>;
     /// Deletes an entry with its memberships; `false` if no such entry.
     async fn delete_entity(&self, id: &str) -> StoreResult<bool>;
-    /// Entries whose parent is `id`, and members of it (a non-empty group cannot be deleted).
+    /// Entries whose parent is `id`, members of it, and servers and virtual servers it owns (a
+    /// non-empty group or an organization that owns something cannot be deleted).
     async fn count_dependents(&self, id: &str) -> StoreResult<usize>;
     async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()>;
     async fn remove_member(&self, principal_id: &str, group_id: &str) -> StoreResult<bool>;
@@ -220,10 +228,11 @@ pub trait Directory {
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>>;
     /// The user provisioned from an identity provider with this `{issuer}|{sub}`.
     async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>>;
-    /// `Conflict` if the issuer is already trusted.
+    /// `Conflict` if the organization already trusts the issuer.
     async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()>;
     async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>>;
-    async fn idp_by_issuer(&self, issuer: &str) -> StoreResult<Option<IdentityProvider>>;
+    /// Every organization's trust of this issuer (several may share one), ordered by id.
+    async fn idps_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>>;
     async fn delete_idp(&self, id: &str) -> StoreResult<bool>;
     /// `Conflict` if the same role on the same scope is already held.
     async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()>;

@@ -217,6 +217,20 @@ def require_header(app, name: str, value: str):
     return wrapped
 
 
+def log_headers(app, path: str):
+    """ASGI wrapper: appends every HTTP request's headers to `path`, one JSON object a line
+    (lets a test see exactly what a server was sent, e.g. that no credential reached it)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(headers) + "\n")
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
@@ -224,6 +238,7 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
+    ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")
     args = ap.parse_args()
 
     # The gateway may forward any Host header: no DNS-rebinding Host/Origin checks.
@@ -233,6 +248,8 @@ def main() -> None:
     )
     if args.require_header:
         app = require_header(app, *args.require_header.split("=", 1))
+    if args.log_headers:
+        app = log_headers(app, args.log_headers)
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it, and
     # without it every response waits ~40 ms for a delayed ACK (Nagle).
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
