@@ -10,6 +10,8 @@ use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::version::Era;
 
+use futures_util::stream::AbortRegistration;
+
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
 use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
@@ -38,6 +40,10 @@ pub struct Exchange<'m> {
     pub server_requests: Option<Rc<dyn ServerRequests>>,
     /// A legacy client's channel for a modern upstream's input requests.
     pub input: Option<Rc<InputCtx>>,
+    /// Run if the client abandons a streamed answer (see `RelayOptions::on_abandon`).
+    pub on_abandon: Option<Box<dyn FnOnce()>>,
+    /// Aborts a streamed answer (see `RelayOptions::abort`).
+    pub abort: Option<AbortRegistration>,
 }
 
 /// A filter over messages on their way to the client.
@@ -95,12 +101,14 @@ pub async fn forward(
     }
     let mut tf = client_transform(ex.client_era, ex.upstream_era, ex.method, up.slug, ex.post.clone());
     if let Some(mapped) = ex.mapped {
-        // Into the client's id space first; messages of other requests never reach it.
+        let mut era = tf;
+        tf = Box::new(move |m| mapped.inbound(m).and_then(&mut era));
+    }
+    if let Some(in_flight) = ex.in_flight {
         let mut inner = tf;
-        let in_flight = ex.in_flight;
         tf = Box::new(move |m| {
             let _registered = &in_flight;
-            mapped.inbound(m).and_then(&mut inner)
+            inner(m)
         });
     }
     let Some(id) = ex.id else {
@@ -152,11 +160,11 @@ pub async fn forward(
             return Ok(json_reply(200, tf(v)));
         };
         let opts = RelayOptions {
-            awaited: Some(id),
-            upstream_slug: up.slug.to_string(),
-            transform: tf,
             log: ex.log,
             server_requests: ex.server_requests,
+            on_abandon: ex.on_abandon,
+            abort: ex.abort,
+            ..RelayOptions::new(Some(id), up.slug, tf)
         };
         return Ok(HttpResponse::sse(relay::relay(stream, opts)));
     }

@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use futures_util::stream::AbortHandle;
 use serde_json::{json, Value};
 
 use crate::mcp::jsonrpc::RequestId;
@@ -112,9 +113,18 @@ impl Mapped {
     }
 }
 
+/// How a client's cancellation reaches a request in flight.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// On a legacy upstream: `notifications/cancelled` naming the gateway id.
+    Upstream(Mapped),
+    /// On a modern upstream, where cancelling is closing the request's stream: abort it.
+    Abort(AbortHandle),
+}
+
 thread_local! {
-    /// Requests in flight on legacy sessions: `(scope, client id)` → `(server slug, mapping)`.
-    static IN_FLIGHT: RefCell<HashMap<(String, String), (String, Mapped)>> = RefCell::new(HashMap::new());
+    /// Requests in flight on legacy sessions: `(scope, client id)` → `(server slug, route)`.
+    static IN_FLIGHT: RefCell<HashMap<(String, String), (String, Route)>> = RefCell::new(HashMap::new());
 }
 
 /// Keeps a request findable by its client id (for the client's `notifications/cancelled`)
@@ -124,15 +134,16 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Registers `mapped` (sent to `slug`) under `scope`, the client's session.
-    pub fn register(scope: &str, slug: &str, mapped: &Mapped) -> Self {
-        let key = (scope.to_string(), mapped.client_id.to_string());
-        IN_FLIGHT.with(|m| m.borrow_mut().insert(key.clone(), (slug.to_string(), mapped.clone())));
+    /// Registers the client's request `client_id`, sent to `slug`, under `scope` (the client's
+    /// session).
+    pub fn register(scope: &str, client_id: &RequestId, slug: &str, route: Route) -> Self {
+        let key = (scope.to_string(), client_id.to_string());
+        IN_FLIGHT.with(|m| m.borrow_mut().insert(key.clone(), (slug.to_string(), route)));
         InFlight { key }
     }
 
     /// The request a client's `requestId` names in its session, if still in flight.
-    pub fn find(scope: &str, client_id: &RequestId) -> Option<(String, Mapped)> {
+    pub fn find(scope: &str, client_id: &RequestId) -> Option<(String, Route)> {
         let key = (scope.to_string(), client_id.to_string());
         IN_FLIGHT.with(|m| m.borrow().get(&key).cloned())
     }
@@ -199,9 +210,9 @@ mod tests {
         let (_, m) = outbound(call(json!(7), None));
         let m = m.unwrap();
         {
-            let _guard = InFlight::register("session-a", "py", &m);
+            let _guard = InFlight::register("session-a", &json!(7), "py", Route::Upstream(m.clone()));
             let (slug, found) = InFlight::find("session-a", &json!(7)).unwrap();
-            assert_eq!((slug.as_str(), &found), ("py", &m));
+            assert!(slug == "py" && matches!(found, Route::Upstream(f) if f == m));
             assert!(InFlight::find("session-b", &json!(7)).is_none());
             assert!(InFlight::find("session-a", &json!("7")).is_none());
         }

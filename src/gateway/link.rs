@@ -15,7 +15,9 @@ use crate::mcp::version::Era;
 use crate::store::ServerRecord;
 
 use super::forward::{forward, Exchange, PostFilter};
-use super::ids::{self, InFlight};
+use futures_util::stream::AbortHandle;
+
+use super::ids::{self, InFlight, Route};
 use super::mrtr::InputCtx;
 use super::relay::{EventLog, ServerRequests};
 use super::s2c::{OutstandingBook, Replier, Router};
@@ -167,6 +169,21 @@ pub async fn send(
     let err = |e| GatewayError::upstream(&server.slug, e);
     let upstream_era = server.era.unwrap_or(Era::Legacy);
     if upstream_era == Era::Modern {
+        // Cancelling on a modern upstream is closing the request's stream.
+        if is_cancellation(msg) {
+            if let Some(Route::Abort(handle)) = find_cancelled(links, msg).map(|(_, r)| r) {
+                handle.abort();
+            }
+            return Ok(HttpResponse::new(202));
+        }
+        let (abort, in_flight) = match (links.scope(), &id) {
+            (Some(scope), Some(client_id)) => {
+                let (handle, registration) = AbortHandle::new_pair();
+                let guard = InFlight::register(scope, client_id, &server.slug, Route::Abort(handle));
+                (Some(registration), Some(guard))
+            }
+            _ => (None, None),
+        };
         let wire: Value = match (client_era, msg) {
             (Era::Modern, _) => msg.to_value(),
             (Era::Legacy, Message::Request { .. }) => {
@@ -188,9 +205,11 @@ pub async fn send(
             log,
             post,
             mapped: None,
-            in_flight: None,
+            in_flight,
             server_requests: None,
             input,
+            on_abandon: None,
+            abort,
         };
         return forward(up, None, ex).await.map_err(err);
     }
@@ -221,11 +240,22 @@ pub async fn send(
             post: post.clone(),
             mapped: mapped.clone(),
             in_flight: match (links.scope(), &mapped) {
-                (Some(scope), Some(m)) => Some(InFlight::register(scope, &server.slug, m)),
+                (Some(scope), Some(m)) => Some(InFlight::register(
+                    scope,
+                    &m.client_id,
+                    &server.slug,
+                    Route::Upstream(m.clone()),
+                )),
                 _ => None,
             },
             server_requests: links.server_requests(up, &session),
             input: None,
+            // A client without a session cancels by going away: tell the upstream.
+            on_abandon: match (links.scope(), &mapped) {
+                (None, Some(m)) => up.in_background(m.cancelled("the client closed the request's stream"), &session),
+                _ => None,
+            },
+            abort: None,
         };
         match forward(up, Some(&session), ex).await {
             Ok(r) => return Ok(r),
@@ -249,14 +279,19 @@ fn is_cancellation(msg: &Message) -> bool {
 /// upstream's id for it; `None` if the message is something else or names no such request
 /// (an unknown id is ignored, as the specification allows).
 fn cancelled_in_flight(links: &dyn Links, server: &ServerRecord, msg: &Message) -> Option<Value> {
-    if !is_cancellation(msg) {
-        return None;
-    }
-    let client_id = msg.params()?.get("requestId")?;
-    let (slug, mapped) = InFlight::find(links.scope()?, client_id)?;
+    let (slug, route) = find_cancelled(links, msg)?;
+    let Route::Upstream(mapped) = route else { return None };
     let mut wire = msg.to_value();
     (slug == server.slug).then(|| {
         wire["params"]["requestId"] = mapped.upstream_id;
         wire
     })
+}
+
+/// The in-flight request a client's `notifications/cancelled` names, with its server's slug.
+fn find_cancelled(links: &dyn Links, msg: &Message) -> Option<(String, Route)> {
+    if !is_cancellation(msg) {
+        return None;
+    }
+    InFlight::find(links.scope()?, msg.params()?.get("requestId")?)
 }

@@ -38,9 +38,25 @@ pub struct LiveDeps {
     /// Resolves after the given milliseconds (a Workers timer on the platform).
     pub sleep: Rc<dyn Fn(u64) -> LocalBoxFuture<'static, ()>>,
     pub now_ms: Rc<dyn Fn() -> u64>,
+    /// Runs a future to completion even after the request that started it has been answered
+    /// or abandoned (`waitUntil` on the platform).
+    pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
 }
 
 impl LiveDeps {
+    /// Sends upstream requests in the background (see `Upstream::background`).
+    pub fn background(&self) -> super::upstream::Background {
+        let (http, spawn) = (self.http.clone(), self.spawn.clone());
+        Rc::new(move |req| {
+            let http = http.clone();
+            spawn(Box::pin(async move {
+                if let Err(e) = http.send(req).await {
+                    tracing::warn!(error = %e, "background upstream request failed");
+                }
+            }))
+        })
+    }
+
     fn services(&self) -> Services<'_> {
         self.with(None, "")
     }
@@ -226,16 +242,7 @@ pub async fn listen(
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
                 filter.wants(method).then(|| tag(m, &sid))
             });
-            streams.push(relay::relay(
-                s,
-                RelayOptions {
-                    awaited: None,
-                    upstream_slug: server.slug.clone(),
-                    transform: tf,
-                    log: None,
-                    server_requests: None,
-                },
-            ));
+            streams.push(relay::relay(s, RelayOptions::new(None, &server.slug, tf)));
         }
     }
     if filter.tools {

@@ -19,6 +19,7 @@ pub mod relay;
 pub mod s2c;
 pub mod session;
 pub mod sync;
+pub mod tail;
 pub mod translate;
 pub mod upstream;
 pub mod uris;
@@ -80,6 +81,7 @@ impl<'a> Services<'a> {
                 .map(clamp_timeout)
                 .unwrap_or(self.config.upstream_timeout_ms),
             extra_headers: extra,
+            background: self.live.as_ref().map(|d| d.background()),
         })
     }
 }

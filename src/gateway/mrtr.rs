@@ -312,11 +312,8 @@ fn relayed(run: &Rc<Run>, captured: &Rc<RefCell<Option<Value>>>, body: ByteStrea
     relay::relay(
         body,
         RelayOptions {
-            awaited: Some(wire_id),
-            upstream_slug: run.upstream.slug.clone(),
-            transform,
             log,
-            server_requests: None,
+            ..RelayOptions::new(Some(wire_id), &run.upstream.slug, transform)
         },
     )
 }

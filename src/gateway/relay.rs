@@ -2,10 +2,13 @@
 //! translated on the way, event ids are re-minted (and logged) for resumable legacy sessions,
 //! and a stream that ends without the awaited response ends with a JSON-RPC error instead of
 //! leaving the client hanging. Requests the upstream sends on the stream (server→client
-//! requests) go through the stream's `ServerRequests` policy (`s2c.rs`).
+//! requests) go through the stream's `ServerRequests` policy (`s2c.rs`). A request's relay
+//! reports when its reader abandons it before the response (the client cancelled), and can be
+//! aborted (the client asked to cancel).
 use std::rc::Rc;
 
 use futures_util::future::LocalBoxFuture;
+use futures_util::stream::{AbortRegistration, Abortable};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -17,6 +20,12 @@ use crate::mcp::sse;
 /// Receives every event the gateway sends on a resumable stream (the session's event log).
 pub trait EventLog {
     fn append(&self, stream: u64, seq: u64, data: &str);
+    /// Takes over a request's relayed stream so that it runs to its end whether or not its
+    /// client stays connected, and returns what the client reads (see `tail`). By default the
+    /// client's connection drives the relay.
+    fn detach(&self, _stream: u64, relayed: ByteStream) -> ByteStream {
+        relayed
+    }
 }
 
 /// A message transformation; `None` drops the message.
@@ -42,10 +51,31 @@ pub struct RelayOptions {
     /// How server→client requests are handled; `None` drops them (streams the gateway opened
     /// without client capabilities, where an upstream must not send any).
     pub server_requests: Option<Rc<dyn ServerRequests>>,
+    /// Called if the relay is dropped while the upstream is still working on the awaited
+    /// request (its client went away: a cancellation).
+    pub on_abandon: Option<Box<dyn FnOnce()>>,
+    /// Aborts the upstream exchange: the stream then ends without a response (the client
+    /// cancelled the request, and a cancelled request gets none).
+    pub abort: Option<AbortRegistration>,
+}
+
+impl RelayOptions {
+    /// A relay with no log and no cancellation handling.
+    pub fn new(awaited: Option<RequestId>, upstream_slug: &str, transform: Transform) -> Self {
+        Self {
+            awaited,
+            upstream_slug: upstream_slug.to_string(),
+            transform,
+            log: None,
+            server_requests: None,
+            on_abandon: None,
+            abort: None,
+        }
+    }
 }
 
 struct State {
-    upstream: Option<ByteStream>,
+    upstream: Option<Abortable<ByteStream>>,
     parser: sse::Parser,
     opts: RelayOptions,
     seq: u64,
@@ -102,7 +132,11 @@ impl State {
         }
     }
 
-    fn finish(&mut self, cause: Option<String>, out: &mut String) {
+    fn finish(&mut self, cause: Option<String>, aborted: bool, out: &mut String) {
+        self.done = true;
+        if aborted {
+            return;
+        }
         if let Some(ev) = self.parser.finish() {
             self.handle(vec![ev], out);
         }
@@ -115,14 +149,31 @@ impl State {
             );
             self.emit(jsonrpc::error_response(Some(&id), &err), out);
         }
-        self.done = true;
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if !self.done && !self.answered {
+            if let Some(hook) = self.opts.on_abandon.take() {
+                hook();
+            }
+        }
     }
 }
 
 /// Turns an upstream SSE body into the client's SSE body.
-pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
+pub fn relay(upstream: ByteStream, mut opts: RelayOptions) -> ByteStream {
+    let abort = opts
+        .abort
+        .take()
+        .unwrap_or_else(|| futures_util::stream::AbortHandle::new_pair().1);
+    let detach = match (&opts.log, &opts.awaited) {
+        (Some((stream, log)), Some(_)) => Some((*stream, log.clone())),
+        _ => None,
+    };
     let st = State {
-        upstream: Some(upstream),
+        upstream: Some(Abortable::new(upstream, abort)),
         parser: sse::Parser::new(),
         opts,
         seq: 0,
@@ -130,7 +181,7 @@ pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
         done: false,
         replies: Vec::new(),
     };
-    futures_util::stream::unfold(st, |mut st| async move {
+    let relayed = futures_util::stream::unfold(st, |mut st| async move {
         loop {
             // Answers owed upstream go first, even when the stream is over.
             if let Some(s) = st.opts.server_requests.clone() {
@@ -151,16 +202,16 @@ pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
                     Ok(events) => st.handle(events, &mut out),
                     Err(e) => {
                         st.upstream = None;
-                        st.finish(Some(e), &mut out);
+                        st.finish(Some(e), false, &mut out);
                     }
                 },
                 Some(Err(e)) => {
                     st.upstream = None;
-                    st.finish(Some(format!("connection lost: {e}")), &mut out);
+                    st.finish(Some(format!("connection lost: {e}")), false, &mut out);
                 }
                 None => {
-                    st.upstream = None;
-                    st.finish(None, &mut out);
+                    let aborted = st.upstream.take().is_some_and(|u| u.is_aborted());
+                    st.finish(None, aborted, &mut out);
                 }
             }
             // Stop reading upstream once the awaited response went out: the exchange is over.
@@ -173,7 +224,11 @@ pub fn relay(upstream: ByteStream, opts: RelayOptions) -> ByteStream {
             }
         }
     })
-    .boxed_local()
+    .boxed_local();
+    match detach {
+        Some((stream, log)) => log.detach(stream, relayed),
+        None => relayed,
+    }
 }
 
 #[cfg(test)]
@@ -212,14 +267,15 @@ mod tests {
         let out = relay(
             up,
             RelayOptions {
-                awaited: Some(json!(5)),
-                upstream_slug: "demo".into(),
-                transform: Box::new(|mut v| {
-                    v["seen"] = json!(true);
-                    Some(v)
-                }),
                 log: Some((3, log.clone() as Rc<dyn EventLog>)),
-                server_requests: None,
+                ..RelayOptions::new(
+                    Some(json!(5)),
+                    "demo",
+                    Box::new(|mut v| {
+                        v["seen"] = json!(true);
+                        Some(v)
+                    }),
+                )
             },
         );
         let msgs = collect(out);
@@ -259,11 +315,8 @@ mod tests {
         ]);
         let policy = Rc::new(Policy(RefCell::new(Vec::new())));
         let opts = RelayOptions {
-            awaited: Some(json!(5)),
-            upstream_slug: "up".into(),
-            transform: Box::new(Some),
-            log: None,
             server_requests: Some(policy.clone() as Rc<dyn ServerRequests>),
+            ..RelayOptions::new(Some(json!(5)), "up", Box::new(Some))
         };
         let msgs = collect(relay(up, opts));
         assert_eq!(msgs.len(), 2);
@@ -273,29 +326,50 @@ mod tests {
         assert_eq!(*policy.0.borrow(), vec![json!({"id": 1, "error": {"code": -32601}})]);
         // Without a policy, requests are dropped, never passed on with the upstream's id.
         let up = chunks(&["data: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"roots/list\"}\n\n"]);
-        let opts = RelayOptions {
-            awaited: None,
-            upstream_slug: "up".into(),
-            transform: Box::new(Some),
-            log: None,
-            server_requests: None,
-        };
+        let opts = RelayOptions::new(None, "up", Box::new(Some));
         assert!(collect(relay(up, opts)).is_empty());
     }
 
     #[test]
     fn missing_response_becomes_an_error_naming_the_upstream() {
         let up = chunks(&["data: not json\n\n"]);
-        let opts = RelayOptions {
-            awaited: Some(json!("a")),
-            upstream_slug: "flaky".into(),
-            transform: Box::new(Some),
-            log: None,
-            server_requests: None,
-        };
+        let opts = RelayOptions::new(Some(json!("a")), "flaky", Box::new(Some));
         let msgs = collect(relay(up, opts));
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0]["id"], "a");
         assert!(msgs[0]["error"]["message"].as_str().unwrap().contains("flaky"));
+    }
+
+    #[test]
+    fn abandoned_and_aborted_requests() {
+        use futures_util::stream::AbortHandle;
+        // Dropped before the response: the abandon hook runs (once).
+        let hit = Rc::new(RefCell::new(0));
+        let h = hit.clone();
+        let pending = futures_util::stream::pending::<Result<Vec<u8>, String>>().boxed_local();
+        let opts = RelayOptions {
+            on_abandon: Some(Box::new(move || *h.borrow_mut() += 1)),
+            ..RelayOptions::new(Some(json!(1)), "up", Box::new(Some))
+        };
+        drop(relay(pending, opts));
+        assert_eq!(*hit.borrow(), 1);
+        // Answered: no hook.
+        let h = hit.clone();
+        let up = chunks(&["data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"]);
+        let opts = RelayOptions {
+            on_abandon: Some(Box::new(move || *h.borrow_mut() += 1)),
+            ..RelayOptions::new(Some(json!(1)), "up", Box::new(Some))
+        };
+        assert_eq!(collect(relay(up, opts)).len(), 1);
+        assert_eq!(*hit.borrow(), 1);
+        // Aborted: the stream ends with no response and no error.
+        let (handle, reg) = AbortHandle::new_pair();
+        let pending = futures_util::stream::pending::<Result<Vec<u8>, String>>().boxed_local();
+        let opts = RelayOptions {
+            abort: Some(reg),
+            ..RelayOptions::new(Some(json!(1)), "up", Box::new(Some))
+        };
+        handle.abort();
+        assert!(collect(relay(pending, opts)).is_empty());
     }
 }

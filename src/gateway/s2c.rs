@@ -117,6 +117,7 @@ impl Replier {
             slug: &self.slug,
             timeout_ms: self.timeout_ms,
             extra_headers: self.headers.clone(),
+            background: None,
         }
     }
 

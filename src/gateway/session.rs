@@ -58,6 +58,11 @@ pub trait ReplayLog: EventLog + OutstandingBook {
     fn next_stream(&self) -> u64;
     /// Events of `stream` after `seq`, oldest first.
     fn replay(&self, stream: u64, after_seq: u64) -> Vec<(u64, String)>;
+    /// The rest of a request's stream after `seq` — what is logged, then what arrives until it
+    /// ends — if `stream` is a request stream this session relays or relayed (see `tail`).
+    fn resume(&self, _stream: u64, _after_seq: u64) -> Option<ByteStream> {
+        None
+    }
 }
 
 /// Handles `initialize`: opens the upstream side and returns the new session's state.
@@ -343,22 +348,27 @@ async fn get_stream(
     if let Err(e) = transport::check_get_accept(&req.headers) {
         return crate::error::mcp_error_response(None, &e.into());
     }
-    let replayed = req
+    let last_event = req
         .headers
         .get(transport::HEADER_LAST_EVENT_ID)
-        .and_then(parse_event_id)
-        .map(|(stream, seq)| {
-            log.replay(stream, seq)
-                .into_iter()
-                .map(|(n, data)| {
-                    sse::Event {
-                        id: Some(format!("{stream}-{n}")),
-                        ..sse::Event::message(data)
-                    }
-                    .encode()
-                })
-                .collect::<String>()
-        });
+        .and_then(parse_event_id);
+    // A request's stream resumes as itself: its remaining events, including those still to
+    // come, and it ends after the response.
+    if let Some(rest) = last_event.and_then(|(stream, seq)| log.resume(stream, seq)) {
+        return HttpResponse::sse(rest);
+    }
+    let replayed = last_event.map(|(stream, seq)| {
+        log.replay(stream, seq)
+            .into_iter()
+            .map(|(n, data)| {
+                sse::Event {
+                    id: Some(format!("{stream}-{n}")),
+                    ..sse::Event::message(data)
+                }
+                .encode()
+            })
+            .collect::<String>()
+    });
     let mut streams: Vec<ByteStream> = Vec::new();
     for (slug, us) in &state.upstreams {
         let Ok(Some(server)) = svc.registry.get_server(slug).await else {
@@ -414,11 +424,9 @@ impl UpstreamGet {
             return None;
         };
         let opts = RelayOptions {
-            awaited: None,
-            upstream_slug: up.slug.to_string(),
-            transform: live::intercept(up.slug, then),
             log: Some((self.log.next_stream(), self.log.clone() as Rc<dyn EventLog>)),
             server_requests,
+            ..RelayOptions::new(None, up.slug, live::intercept(up.slug, then))
         };
         Some(relay::relay(s, opts))
     }

@@ -112,7 +112,13 @@ pub struct Upstream<'a> {
     pub timeout_ms: u32,
     /// Extra headers the gateway presents upstream (its own credentials, trace context).
     pub extra_headers: Headers,
+    /// Sends a request after the client has gone (the platform keeps it running); `None` where
+    /// nothing can outlive the request (native tests).
+    pub background: Option<Background>,
 }
+
+/// Sends one request in the background, its outcome ignored.
+pub type Background = std::rc::Rc<dyn Fn(OutboundRequest)>;
 
 impl<'a> Upstream<'a> {
     fn base_headers(&self) -> Headers {
@@ -122,12 +128,7 @@ impl<'a> Upstream<'a> {
         h
     }
 
-    /// POSTs a legacy-era message; the raw response is returned for streaming.
-    pub async fn post_legacy(
-        &self,
-        msg: &Value,
-        session: Option<&UpstreamSession>,
-    ) -> Result<HttpResponse, UpstreamError> {
+    fn legacy_headers(&self, session: Option<&UpstreamSession>) -> Headers {
         let mut headers = self.base_headers();
         if let Some(s) = session {
             if let Some(id) = &s.id {
@@ -135,6 +136,30 @@ impl<'a> Upstream<'a> {
             }
             headers.set(HEADER_PROTOCOL_VERSION, s.protocol_version.clone());
         }
+        headers
+    }
+
+    /// A hook that POSTs `msg` (a notification) on `session` in the background, for when the
+    /// client is gone; `None` where the platform cannot run it.
+    pub fn in_background(&self, msg: Value, session: &UpstreamSession) -> Option<Box<dyn FnOnce()>> {
+        let background = self.background.clone()?;
+        let req = OutboundRequest {
+            method: Method::Post,
+            url: self.url.to_string(),
+            headers: self.legacy_headers(Some(session)),
+            body: Some(msg.to_string().into_bytes()),
+            timeout_ms: self.timeout_ms,
+        };
+        Some(Box::new(move || background(req)))
+    }
+
+    /// POSTs a legacy-era message; the raw response is returned for streaming.
+    pub async fn post_legacy(
+        &self,
+        msg: &Value,
+        session: Option<&UpstreamSession>,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let headers = self.legacy_headers(session);
         let resp = self.send(Method::Post, headers, Some(msg)).await?;
         if session.and_then(|s| s.id.as_ref()).is_some() && session_gone(&resp) {
             return Err(UpstreamError::SessionExpired);
@@ -243,7 +268,8 @@ impl<'a> Upstream<'a> {
         Ok((session, result))
     }
 
-    /// Detects the upstream's era: a modern `server/discover` first, `initialize` on refusal.
+    /// Detects the upstream's era: a modern `server/discover` first, `initialize` on refusal;
+    /// both declare the capabilities of `ClientContext::catalog`.
     pub async fn detect(&self) -> Result<Detected, UpstreamError> {
         let probe = modern_request(
             json!("gw-discover"),

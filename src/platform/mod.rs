@@ -58,7 +58,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     if path == "/healthz" {
         return Response::ok("ok");
@@ -75,16 +75,26 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(resp) => return convert::response(resp),
     };
     let cors = transport::cors_headers(&core_req.headers, &cfg.allowed_origins);
-    let resp = route(&env, &cfg, &path, &core_req, &origin).await?;
+    // Work that must outlive the response (or the client's disconnect) runs under `waitUntil`.
+    let ctx = Rc::new(ctx);
+    let spawn: Spawn = Rc::new(move |f| ctx.wait_until(f));
+    let resp = route(&env, &cfg, &path, &core_req, &origin, spawn).await?;
     with_headers(resp, &cors)
 }
 
-async fn route(env: &Env, cfg: &Config, path: &str, core_req: &HttpRequest, origin: &str) -> Result<Response> {
+async fn route(
+    env: &Env,
+    cfg: &Config,
+    path: &str,
+    core_req: &HttpRequest,
+    origin: &str,
+    spawn: Spawn,
+) -> Result<Response> {
     let target = endpoint::Target::from_path(path);
     if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
     }
-    let deps = live_deps(env, cfg)?;
+    let deps = live_deps(env, cfg, spawn)?;
     let svc = deps.request_services(origin);
     if let Some(r) = crate::policy::oauth::handle(&svc, core_req, origin).await {
         return convert::response(r);
@@ -141,8 +151,16 @@ fn misdirected() -> HttpResponse {
     .with_header("content-type", "application/problem+json")
 }
 
+/// Runs a future beyond the request that started it.
+pub type Spawn = Rc<dyn Fn(futures_util::future::LocalBoxFuture<'static, ()>)>;
+
+/// For Durable Objects, which stay alive while they have work: a plain local task.
+pub fn spawn_local() -> Spawn {
+    Rc::new(worker::wasm_bindgen_futures::spawn_local)
+}
+
 /// The store, the upstream client and what live streams need, for one request.
-pub fn live_deps(env: &Env, cfg: &Config) -> Result<Rc<LiveDeps>> {
+pub fn live_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> {
     Ok(Rc::new(LiveDeps {
         store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
         secrets: Rc::new(kv::KvSecrets::new(env.kv(VAULT_BINDING)?)),
@@ -151,6 +169,7 @@ pub fn live_deps(env: &Env, cfg: &Config) -> Result<Rc<LiveDeps>> {
         config: cfg.clone(),
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),
         now_ms: Rc::new(now_ms),
+        spawn,
     }))
 }
 

@@ -87,7 +87,7 @@ impl DurableObject for CredentialRefresher {
             .to_array()?;
         if let Some(t) = rows.into_iter().next() {
             let cfg = config(&self.env);
-            let deps = live_deps(&self.env, &cfg)?;
+            let deps = live_deps(&self.env, &cfg, super::spawn_local())?;
             let svc = deps.request_services("");
             // Refreshing stores the new token and schedules the next alarm through this object.
             refresh_connection(&svc, &t.slug, &t.user).await;

@@ -6,17 +6,21 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State};
 
-use super::{config, convert, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
+use futures_util::StreamExt;
+
+use super::{config, convert, Spawn, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
 use crate::gateway::s2c::{Outstanding, OutstandingBook};
 use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
+use crate::gateway::tail::{self, Tails};
+use crate::gateway::GatewayError;
+use crate::http::ByteStream;
+use crate::http::HttpRequest;
 
 /// Server→client requests kept awaiting the client's answer; older ones are pruned (their
 /// upstreams have long given up).
 const MAX_OUTSTANDING: i64 = 256;
-use crate::gateway::GatewayError;
-use crate::http::HttpRequest;
 
 /// Sends a legacy-era request to its session's Durable Object (named by the session id).
 pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &SessionCtx) -> Result<Response> {
@@ -38,12 +42,28 @@ pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &Sessi
     stub.fetch_with_request(inner).await
 }
 
-/// The session's event log in Durable Object SQLite.
+/// The session's event log in Durable Object SQLite, and the object's running request streams.
+#[derive(Clone)]
 struct SqlLog {
     sql: SqlStorage,
+    tails: Rc<Tails>,
+    spawn: Spawn,
 }
 
 impl EventLog for SqlLog {
+    /// A request's stream is relayed by a task of the object, so that it runs to its end (and is
+    /// logged) even if the client disconnects; the client reads it from the log as it grows.
+    fn detach(&self, stream: u64, relayed: ByteStream) -> ByteStream {
+        self.tails.open(stream);
+        let tails = self.tails.clone();
+        (self.spawn)(Box::pin(async move {
+            let mut relayed = relayed;
+            while relayed.next().await.is_some() {}
+            tails.end(stream);
+        }));
+        tail::follow(Rc::new(self.clone()), self.tails.clone(), stream, 0)
+    }
+
     fn append(&self, stream: u64, seq: u64, data: &str) {
         let _ = self.sql.exec(
             "INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?, ?, ?)",
@@ -54,6 +74,7 @@ impl EventLog for SqlLog {
             "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
             vec![(MAX_LOGGED_EVENTS as i64).into()],
         );
+        self.tails.notify(stream);
     }
 }
 
@@ -115,12 +136,21 @@ impl ReplayLog for SqlLog {
             .map(|rows| rows.into_iter().map(|r| (r.seq as u64, r.data)).collect())
             .unwrap_or_default()
     }
+
+    fn resume(&self, stream: u64, after_seq: u64) -> Option<ByteStream> {
+        let log = Rc::new(self.clone());
+        self.tails
+            .knows(stream)
+            .then(|| tail::follow(log, self.tails.clone(), stream, after_seq))
+    }
 }
 
 #[durable_object]
 pub struct McpSession {
     state: State,
     env: Env,
+    /// The request streams this object relays (in memory: they live as long as the object).
+    tails: Rc<Tails>,
 }
 
 #[derive(serde::Deserialize)]
@@ -179,7 +209,11 @@ impl McpSession {
 
 impl DurableObject for McpSession {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            tails: Rc::new(Tails::default()),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -197,7 +231,7 @@ impl DurableObject for McpSession {
             Err(resp) => return convert::response(resp),
         };
         let cfg = config(&self.env);
-        let deps = super::live_deps(&self.env, &cfg)?;
+        let deps = super::live_deps(&self.env, &cfg, super::spawn_local())?;
         // Sessions do not authenticate (the Worker did): no origin needed.
         let svc = deps.request_services("");
         let sql = self.sql();
@@ -216,7 +250,11 @@ impl DurableObject for McpSession {
         let Some(mut st) = current else {
             return convert::response(crate::error::mcp_error_response(None, &GatewayError::SessionNotFound));
         };
-        let log = Rc::new(SqlLog { sql: sql.clone() });
+        let log = Rc::new(SqlLog {
+            sql: sql.clone(),
+            tails: self.tails.clone(),
+            spawn: super::spawn_local(),
+        });
         let (resp, after) = session::handle(&svc, &ctx, &mut st, &core_req, log).await;
         match after {
             After::Keep => {

@@ -17,6 +17,10 @@ Variants for pinning and naming tests (`--variant`, repeatable):
   s2c      tools that ask the client: ask (elicitation/create), sample (sampling/createMessage),
            roots (roots/list) — server→client requests on 2025-11-25, input_required rounds on
            2026-07-28 (the SDK picks by the request's protocol version).
+  legacy   refuses 2026-07-28 requests (HTTP 400), so it is a handshake-era-only server.
+
+Tools `wait` and `cancellations` observe cancellation: `wait` runs until done or cancelled and
+records its `tag` when it ends early; `cancellations` returns the tags recorded.
 
 Authentication, for the gateway's upstream-credential tests:
   --require-header NAME=VALUE   every request must carry this header (a static API key);
@@ -167,6 +171,30 @@ if "s2c" in VARIANTS:
         return "roots: " + ", ".join(str(r.uri) for r in found.roots)
 
 
+CANCELLED: list[str] = []
+
+
+@mcp.tool()
+async def wait(ctx: Context, tag: str, seconds: float = 10) -> str:
+    """Wait `seconds` with progress every 0.2 s; if cancelled first, record `tag`."""
+    steps = max(1, int(seconds / 0.2))
+    try:
+        for i in range(1, steps + 1):
+            await asyncio.sleep(0.2)
+            await ctx.report_progress(i, steps)
+    except BaseException as e:  # noqa: BLE001 - cancellation arrives as the runtime's cancel exception
+        CANCELLED.append(tag)
+        print(f"wait {tag} ended early: {type(e).__name__}", flush=True)
+        raise
+    return f"waited {seconds} s"
+
+
+@mcp.tool()
+def cancellations() -> str:
+    """The tags of `wait` calls that were cancelled, as a JSON list."""
+    return json.dumps(CANCELLED)
+
+
 @mcp.tool()
 def add(a: int, b: int) -> int:
     """Add two integers."""
@@ -231,11 +259,26 @@ def log_headers(app, path: str):
     return wrapped
 
 
+def legacy_only(app):
+    """ASGI wrapper: 400 for 2026-07-28 requests, as a server that predates them answers."""
+    modern = (b"mcp-protocol-version", b"2026-07-28")
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and modern in scope.get("headers", []):
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Bad Request: Server not initialized"}})
+            await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")
@@ -250,6 +293,8 @@ def main() -> None:
         app = require_header(app, *args.require_header.split("=", 1))
     if args.log_headers:
         app = log_headers(app, args.log_headers)
+    if "legacy" in VARIANTS:
+        app = legacy_only(app)
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it, and
     # without it every response waits ~40 ms for a delayed ACK (Nagle).
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
