@@ -214,14 +214,19 @@ describe("resumption with Last-Event-ID", () => {
 });
 
 describe("cancellation", () => {
-  test("a modern client closing its stream cancels the request on a legacy upstream", async () => {
-    const tag = `m2l-${Date.now()}`;
-    const body = call(1, "wait", { tag, seconds: 8 }, { ...modernMeta(), progressToken: 1 });
-    const s = await sse("/mcp/pylegacy", { method: "POST", headers: headers({ modern: true, name: "wait" }), body: JSON.stringify(body) });
-    await s.next(isProgress);
-    await s.close();
-    await eventually(async () => (await cancellations("pylegacy")).includes(tag), "the upstream saw no cancellation");
-  });
+  for (const [slug, era] of [
+    ["pylegacy", "legacy"],
+    ["py", "modern"],
+  ]) {
+    test(`a modern client closing its stream cancels the request on a ${era} upstream`, async () => {
+      const tag = `m2${era[0]}-${Date.now()}`;
+      const body = call(1, "wait", { tag, seconds: 8 }, { ...modernMeta(), progressToken: 1 });
+      const s = await sse(`/mcp/${slug}`, { method: "POST", headers: headers({ modern: true, name: "wait" }), body: JSON.stringify(body) });
+      await s.next(isProgress);
+      await s.close();
+      await eventually(async () => (await cancellations(slug)).includes(tag), "the upstream saw no cancellation");
+    });
+  }
 
   for (const [slug, era] of [
     ["py", "modern"],
