@@ -5,12 +5,13 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::http::{Body, HttpResponse};
+use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::version::Era;
 
 use futures_util::stream::AbortRegistration;
+use futures_util::StreamExt;
 
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
@@ -104,13 +105,14 @@ pub async fn forward(
         let mut era = tf;
         tf = Box::new(move |m| mapped.inbound(m).and_then(&mut era));
     }
-    if let Some(in_flight) = ex.in_flight {
-        let mut inner = tf;
-        tf = Box::new(move |m| {
-            let _registered = &in_flight;
-            inner(m)
-        });
-    }
+    // Keeps the request cancellable for as long as its answer is being relayed.
+    let in_flight = Rc::new(ex.in_flight);
+    let registered = in_flight.clone();
+    let mut inner = tf;
+    tf = Box::new(move |m| {
+        let _registered = &registered;
+        inner(m)
+    });
     let Some(id) = ex.id else {
         // Notifications and client responses: the upstream's acceptance is all there is to say.
         return Ok(if (200..300).contains(&resp.status) {
@@ -142,12 +144,17 @@ pub async fn forward(
                 }),
             };
             if is_sse && resp.status == 200 {
-                return Ok(HttpResponse::sse(mrtr::stream(run, resp)));
+                return Ok(HttpResponse::sse(cancellable(
+                    mrtr::stream(run, resp),
+                    ex.abort,
+                    in_flight,
+                )));
             }
             let status = resp.status;
             let v = upstream::read_response(resp, &id).await?;
             if mrtr::is_input_required(&v) {
-                return Ok(HttpResponse::sse(mrtr::stream(run, HttpResponse::json(200, &v))));
+                let rounds = mrtr::stream(run, HttpResponse::json(200, &v));
+                return Ok(HttpResponse::sse(cancellable(rounds, ex.abort, in_flight)));
             }
             let status = if (400..500).contains(&status) { status } else { 200 };
             return Ok(json_reply(status, tf(v)));
@@ -174,6 +181,18 @@ pub async fn forward(
     // method in 2026-07-28); everything else is a plain 200 answer.
     let status = if (400..500).contains(&status) { status } else { 200 };
     Ok(json_reply(status, tf(v)))
+}
+
+/// A client-facing stream that ends (dropping the upstream exchanges under it) when `abort`
+/// fires, keeping `in_flight` registered while it lives.
+fn cancellable(body: ByteStream, abort: Option<AbortRegistration>, in_flight: Rc<Option<InFlight>>) -> ByteStream {
+    let Some(abort) = abort else { return body };
+    futures_util::stream::Abortable::new(body, abort)
+        .map(move |chunk| {
+            let _registered = &in_flight;
+            chunk
+        })
+        .boxed_local()
 }
 
 fn json_reply(status: u16, v: Option<Value>) -> HttpResponse {

@@ -313,6 +313,8 @@ fn relayed(run: &Rc<Run>, captured: &Rc<RefCell<Option<Value>>>, body: ByteStrea
         body,
         RelayOptions {
             log,
+            // One round of the client's request: the whole exchange is what the client reads.
+            detach: false,
             ..RelayOptions::new(Some(wire_id), &run.upstream.slug, transform)
         },
     )

@@ -57,6 +57,9 @@ pub struct RelayOptions {
     /// Aborts the upstream exchange: the stream then ends without a response (the client
     /// cancelled the request, and a cancelled request gets none).
     pub abort: Option<AbortRegistration>,
+    /// Whether a logged request stream is handed to the log to run on its own (`EventLog::detach`);
+    /// off for streams that are one part of a larger exchange.
+    pub detach: bool,
 }
 
 impl RelayOptions {
@@ -70,6 +73,7 @@ impl RelayOptions {
             server_requests: None,
             on_abandon: None,
             abort: None,
+            detach: true,
         }
     }
 }
@@ -169,7 +173,7 @@ pub fn relay(upstream: ByteStream, mut opts: RelayOptions) -> ByteStream {
         .take()
         .unwrap_or_else(|| futures_util::stream::AbortHandle::new_pair().1);
     let detach = match (&opts.log, &opts.awaited) {
-        (Some((stream, log)), Some(_)) => Some((*stream, log.clone())),
+        (Some((stream, log)), Some(_)) if opts.detach => Some((*stream, log.clone())),
         _ => None,
     };
     let st = State {
