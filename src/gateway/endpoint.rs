@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, Message};
+use crate::mcp::methods;
 use crate::mcp::transport::{self, PostKind};
 use crate::mcp::version::Era;
 use crate::policy::{self, Permit, Principal};
@@ -151,7 +152,17 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
             transport::check_content_type(&req.headers)?;
             transport::check_post_accept(&req.headers)?;
             let msg = jsonrpc::parse_message(&req.body)?;
-            match transport::classify_post(&req.headers, &msg) {
+            // Only the exact method names of the request's era go further (never forwarded
+            // otherwise); errors found after parsing keep the request id.
+            let kind = transport::classify_post(&req.headers, &msg).and_then(|k| {
+                let era = if matches!(k, PostKind::Modern(_)) {
+                    Era::Modern
+                } else {
+                    Era::Legacy
+                };
+                methods::check(era, &msg).map(|()| k)
+            });
+            match kind {
                 Ok(PostKind::Initialize) => Ok(to_session(new_session_id(), true)),
                 Ok(PostKind::Session(sid)) => Ok(to_session(sid, false)),
                 Ok(PostKind::Modern(_)) => {

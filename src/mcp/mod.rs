@@ -2,6 +2,7 @@
 //! HTTP rules and SSE framing. Nothing here knows about servers, users or storage.
 pub mod error;
 pub mod jsonrpc;
+pub mod methods;
 pub mod sse;
 pub mod transport;
 pub mod version;

@@ -144,34 +144,47 @@ pub fn check_content_type(headers: &Headers) -> Result<(), RpcError> {
 
 /// Decides the era of a POST. A legacy message without a session (other than `initialize`) is
 /// refused with 400, which is also what tells a dual-era client probing modern to fall back.
+/// A request that says it is modern (a 2026-07-28 `_meta` version, or a modern
+/// `MCP-Protocol-Version` header) is modern whatever its method: a modern `initialize` is an
+/// unknown method there (-32601), never a legacy handshake.
 pub fn classify_post(headers: &Headers, msg: &Message) -> Result<PostKind, RpcError> {
     if let Some(sid) = headers.get(HEADER_SESSION) {
         return Ok(PostKind::Session(sid.to_string()));
-    }
-    if msg.method() == Some("initialize") {
-        return Ok(PostKind::Initialize);
     }
     let meta_version = msg
         .meta()
         .and_then(|m| m.get(meta::PROTOCOL_VERSION))
         .and_then(|v| v.as_str());
     let header_version = headers.get(HEADER_PROTOCOL_VERSION);
-    match (meta_version, header_version) {
+    let modern_header = header_version.is_some_and(|h| version::era_of(h) == Era::Modern);
+    match (meta_version, modern_header) {
         (Some(v), _) => validate_modern(headers, msg, v).map(|()| PostKind::Modern(v.to_string())),
-        (None, Some(h)) if version::era_of(h) == Era::Modern => Err(RpcError::new(
+        (None, true) => Err(RpcError::new(
             codes::INVALID_PARAMS,
             format!("params._meta[\"{}\"] is required", meta::PROTOCOL_VERSION),
             400,
         )),
+        (None, false) if msg.method() == Some("initialize") => Ok(PostKind::Initialize),
         _ => Err(RpcError::invalid_request(
             "missing Mcp-Session-Id: send initialize first, or use protocol version 2026-07-28",
         )),
     }
 }
 
-/// The 2026-07-28 request checks: a supported version, required `_meta`, and headers that mirror
-/// the body.
+/// The 2026-07-28 request checks, in the order the transport specification gives them: the
+/// `MCP-Protocol-Version` header must be present and equal the body's version (-32020) before
+/// that version is judged (-32022); then the required `_meta` (-32602) and the `Mcp-Method` /
+/// `Mcp-Name` mirrors (-32020).
 fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcError> {
+    match headers.get(HEADER_PROTOCOL_VERSION) {
+        Some(h) if h == v => {}
+        Some(h) => {
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header '{h}' does not match body '{v}'"
+            )))
+        }
+        None => return Err(mismatch("missing MCP-Protocol-Version header".into())),
+    }
     if v != version::MODERN {
         return Err(
             RpcError::new(codes::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version", 400)
@@ -192,15 +205,6 @@ fn validate_modern(headers: &Headers, msg: &Message, v: &str) -> Result<(), RpcE
             format!("params._meta[\"{}\"] is required", meta::CLIENT_CAPABILITIES),
             400,
         ));
-    }
-    match headers.get(HEADER_PROTOCOL_VERSION) {
-        Some(h) if h == v => {}
-        Some(h) => {
-            return Err(mismatch(format!(
-                "MCP-Protocol-Version header '{h}' does not match body '{v}'"
-            )))
-        }
-        None => return Err(mismatch("missing MCP-Protocol-Version header".into())),
     }
     match headers.get(HEADER_METHOD) {
         Some(h) if h == method => {}
@@ -349,9 +353,54 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
         )
         .unwrap();
-        let e = classify_post(&Headers::new(), &m).unwrap_err();
+        let h = Headers::new().with("MCP-Protocol-Version", "2099-01-01");
+        let e = classify_post(&h, &m).unwrap_err();
         assert_eq!((e.code, e.http_status), (codes::UNSUPPORTED_PROTOCOL_VERSION, 400));
         assert_eq!(e.data.unwrap()["requested"], "2099-01-01");
+    }
+
+    #[test]
+    fn header_body_mismatch_is_judged_before_the_version() {
+        // The spec's order: the header must mirror the body (-32020) before the version is judged.
+        let m = parse_message(
+            br#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+        )
+        .unwrap();
+        for h in [
+            Headers::new().with("MCP-Protocol-Version", "2026-07-28"),
+            Headers::new(),
+        ] {
+            let e = classify_post(&h, &m).unwrap_err();
+            assert_eq!((e.code, e.http_status), (codes::HEADER_MISMATCH, 400));
+        }
+    }
+
+    #[test]
+    fn a_modern_initialize_is_not_a_legacy_handshake() {
+        let modern_meta = parse_message(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+        )
+        .unwrap();
+        let h = Headers::new()
+            .with("MCP-Protocol-Version", "2026-07-28")
+            .with("Mcp-Method", "initialize");
+        assert_eq!(
+            classify_post(&h, &modern_meta).unwrap(),
+            PostKind::Modern("2026-07-28".into())
+        );
+        let legacy_body = parse_message(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#,
+        )
+        .unwrap();
+        assert!(
+            classify_post(&h, &legacy_body).is_err(),
+            "a modern header without modern _meta"
+        );
+        let legacy_header = Headers::new().with("MCP-Protocol-Version", "2025-11-25");
+        assert_eq!(
+            classify_post(&legacy_header, &legacy_body).unwrap(),
+            PostKind::Initialize
+        );
     }
 
     #[test]
