@@ -1,7 +1,18 @@
 //! Typed configuration, read once per request from Worker vars and secrets.
 
-/// Upstream timeout when neither the server nor `UPSTREAM_TIMEOUT_MS` sets one.
+/// Upstream idle deadline (no response headers, no message for this long) when neither the
+/// server nor `UPSTREAM_TIMEOUT_MS` sets one.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 30_000;
+/// Total deadline of one upstream request/response exchange (`UPSTREAM_TOTAL_TIMEOUT_MS`).
+pub const DEFAULT_UPSTREAM_TOTAL_MS: u32 = 300_000;
+/// Bounds on a configured total deadline.
+pub const MIN_UPSTREAM_TOTAL_MS: u32 = 1_000;
+pub const MAX_UPSTREAM_TOTAL_MS: u32 = 3_600_000;
+/// Idle deadline of a long-lived upstream notification stream (GET, `subscriptions/listen`),
+/// where keep-alive comments count (`UPSTREAM_LISTEN_IDLE_MS`): a bound on a dead connection.
+pub const DEFAULT_LISTEN_IDLE_MS: u32 = 900_000;
+pub const MIN_LISTEN_IDLE_MS: u32 = 1_000;
+pub const MAX_LISTEN_IDLE_MS: u32 = 3_600_000;
 /// Items per page of lists the gateway builds itself (aggregated tools, resources, prompts).
 pub const DEFAULT_LIST_PAGE_SIZE: usize = 500;
 /// How often live streams check whether the catalog changed.
@@ -16,7 +27,12 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Browser origins allowed on the MCP endpoints (`ALLOWED_ORIGINS`, comma-separated; `*` = any).
     pub allowed_origins: Vec<String>,
+    /// `UPSTREAM_TIMEOUT_MS`: the upstream idle deadline (a server's `timeout_ms` overrides it).
     pub upstream_timeout_ms: u32,
+    /// `UPSTREAM_TOTAL_TIMEOUT_MS`: the total deadline of one upstream exchange.
+    pub upstream_total_ms: u32,
+    /// `UPSTREAM_LISTEN_IDLE_MS`: the idle deadline of long-lived upstream streams.
+    pub listen_idle_ms: u32,
     /// Key for signing pagination cursors: `GATEWAY_SECRET`, else derived from `ADMIN_TOKEN`.
     pub cursor_key: Vec<u8>,
     /// `LIST_PAGE_SIZE`: items per page on `/mcp` and virtual servers.
@@ -53,6 +69,24 @@ impl Config {
             .and_then(|s| s.trim().parse().ok())
             .map(clamp_timeout)
             .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
+        let ms = |k: &str, min: u32, max: u32, default: u32| {
+            get(k)
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .map(|v| v.clamp(min, max))
+                .unwrap_or(default)
+        };
+        let upstream_total_ms = ms(
+            "UPSTREAM_TOTAL_TIMEOUT_MS",
+            MIN_UPSTREAM_TOTAL_MS,
+            MAX_UPSTREAM_TOTAL_MS,
+            DEFAULT_UPSTREAM_TOTAL_MS,
+        );
+        let listen_idle_ms = ms(
+            "UPSTREAM_LISTEN_IDLE_MS",
+            MIN_LISTEN_IDLE_MS,
+            MAX_LISTEN_IDLE_MS,
+            DEFAULT_LISTEN_IDLE_MS,
+        );
         let secret = get("GATEWAY_SECRET").filter(|t| !t.trim().is_empty());
         // Domain-separated, so the admin token itself is never the signing key.
         let seed = secret.or(admin_token.clone()).unwrap_or_default();
@@ -89,6 +123,8 @@ impl Config {
             admin_token,
             allowed_origins,
             upstream_timeout_ms,
+            upstream_total_ms,
+            listen_idle_ms,
             cursor_key,
             list_page_size,
             catalog_poll_ms,

@@ -41,7 +41,11 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
             tracing::warn!(upstream = %slug, cause = %cause, "upstream failed");
             let (reason, text) = match cause {
                 UpstreamError::Unreachable(_) => ("unreachable", "unreachable".to_string()),
-                UpstreamError::Timeout(ms) => ("timeout", format!("no response within {ms} ms")),
+                UpstreamError::Timeout(ms) => ("timeout", format!("timed out after {ms} ms")),
+                UpstreamError::ConnectionLost(_) => (
+                    "connection_lost",
+                    "lost the connection during the request (it may or may not have run)".to_string(),
+                ),
                 UpstreamError::Status(s) => ("status", format!("answered HTTP {s}")),
                 UpstreamError::SessionExpired => ("session_expired", "dropped the session".to_string()),
                 UpstreamError::Garbage(_) => ("invalid_response", "sent an invalid response".to_string()),

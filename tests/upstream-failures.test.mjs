@@ -34,7 +34,8 @@ test("an upstream that goes away → error naming it, reason unreachable; back a
   const r = await mcpPost(env.gw, "/mcp/mortal", echo(2), { key: env.key, modern: true });
   const err = final(r).error;
   assert.equal(err.data.upstream, "mortal");
-  assert.equal(err.data.reason, "unreachable");
+  // A reused keep-alive connection to the dead server may report the drop itself.
+  assert.ok(["unreachable", "connection_lost"].includes(err.data.reason), err.data.reason);
   assert.match(err.message, /mortal/);
 });
 
@@ -91,4 +92,45 @@ test("garbage and 5xx answers become clear JSON-RPC errors", async () => {
   const f = await mcpPost(env.gw, "/mcp/junk", echo(2), { key: env.key, modern: true });
   assert.equal(final(f).error.data.reason, "status");
   assert.ok(!f.text.includes("stack trace"));
+});
+
+test("a request loop through the gateway is refused at the second hop (508), not recursed", async () => {
+  // A pass-through proxy that can be re-pointed: first at the real Python server (so the server
+  // registers), then back at the gateway's own endpoint for that server, with an API key — a
+  // loop the gateway cannot see from the URL. It counts the requests it forwards.
+  let target = env.upstreams.py.url;
+  const auth = {};
+  const statuses = [];
+  const proxy = await standIn((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const up = new URL(target);
+      const fwd = http.request(
+        { host: up.hostname, port: up.port, path: up.pathname, method: req.method, headers: { ...req.headers, host: up.host, ...auth } },
+        (r) => {
+          statuses.push(r.statusCode);
+          res.writeHead(r.statusCode, r.headers);
+          r.pipe(res);
+        },
+      );
+      fwd.on("error", () => res.destroy());
+      fwd.end(Buffer.concat(chunks));
+    });
+  });
+  extra.push(proxy);
+  await register("hop", proxy.url);
+  target = `${env.gw.url}/mcp/hop`;
+  auth.authorization = `Bearer ${env.key}`;
+  statuses.length = 0;
+  const r = await mcpPost(env.gw, "/mcp/hop", { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }, { key: env.key, modern: true });
+  const err = final(r).error;
+  assert.ok(err, r.text);
+  assert.equal(err.data.upstream, "hop");
+  assert.deepEqual(statuses, [508], "one looped request, refused by the gateway as a loop");
+  // Marked requests are refused directly too, with a JSON-RPC error.
+  const direct = await mcpPost(env.gw, "/mcp/py", { jsonrpc: "2.0", id: 2, method: "tools/list", params: {} }, { key: env.key, modern: true, headers: { "mcp-gateway-hop": "1" } });
+  assert.equal(direct.status, 508);
+  assert.equal(direct.body.error.code, -32600);
+  assert.match(direct.body.error.message, /loop/);
 });

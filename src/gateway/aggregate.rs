@@ -159,7 +159,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         // A cancellation goes to the server running the request it names; other client
         // notifications and responses cannot be attributed to one upstream here.
         if let Some(server) = cancelled_server(agg, msg) {
-            return send(agg, &server, msg).await;
+            return send(agg, &server, msg, false).await;
         }
         return Ok(HttpResponse::new(202));
     };
@@ -178,7 +178,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
                 .find(|e| e.name == name)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")))?;
             let renamed = rename(msg, "/params/name", &entry.tool.name);
-            send(agg, &entry.server, &renamed).await
+            send(agg, &entry.server, &renamed, catalog::is_read_only(&entry.tool)).await
         }
         "resources/list" => fan_out(agg, id, method, &params, "resources").await,
         "resources/templates/list" => fan_out(agg, id, method, &params, "resourceTemplates").await,
@@ -186,7 +186,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         "resources/read" => {
             let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_uri(agg, uri)?;
-            send(agg, &server, &rename(msg, "/params/uri", original)).await
+            send(agg, &server, &rename(msg, "/params/uri", original), false).await
         }
         // Legacy-era subscriptions live on the client's upstream session with that server; its
         // updates arrive on the session's GET stream (2026-07-28 subscribes in
@@ -194,12 +194,12 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         "resources/subscribe" | "resources/unsubscribe" if agg.client_era == Era::Legacy => {
             let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_uri(agg, uri)?;
-            send(agg, &server, &rename(msg, "/params/uri", original)).await
+            send(agg, &server, &rename(msg, "/params/uri", original), false).await
         }
         "prompts/get" => {
             let name = params.get("name").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_prompt(agg, name)?;
-            send(agg, &server, &rename(msg, "/params/name", original)).await
+            send(agg, &server, &rename(msg, "/params/name", original), false).await
         }
         "completion/complete" => {
             let r = params.get("ref").cloned().unwrap_or_default();
@@ -214,7 +214,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
                 }
                 _ => return Err(RpcError::invalid_params("ref must be a ref/prompt or ref/resource").into()),
             };
-            send(agg, &server, &rename(msg, pointer, original)).await
+            send(agg, &server, &rename(msg, pointer, original), false).await
         }
         "server/discover" => Ok(HttpResponse::json(200, &jsonrpc::result(id, discover(agg.catalog)))),
         "subscriptions/listen" if agg.client_era == Era::Modern && agg.svc.live.is_some() => {
@@ -315,9 +315,16 @@ fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<Serve
 }
 
 /// Routes a message to the owning server. On `/mcp`, resource URIs in what comes back are put
-/// in the aggregated namespace, so the client can use them here again.
-async fn send(agg: &Aggregate<'_>, server: &ServerRecord, msg: &Message) -> Result<HttpResponse, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace, agg.user).await?;
+/// in the aggregated namespace, so the client can use them here again. `read_only_call`: a
+/// `tools/call` of a tool the catalog declares read-only (repeatable).
+async fn send(
+    agg: &Aggregate<'_>,
+    server: &ServerRecord,
+    msg: &Message,
+    read_only_call: bool,
+) -> Result<HttpResponse, GatewayError> {
+    let mut up = agg.svc.upstream(server, agg.trace, agg.user).await?;
+    up.read_only_call = read_only_call;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     let slug = server.slug.clone();
     let post = (agg.view == &View::All).then(|| Rc::new(move |m| uris::namespace(&slug, m)) as PostFilter);

@@ -121,6 +121,16 @@ pub fn reconcile(previous: Option<&[ToolRecord]>, fresh: Vec<ToolRecord>, new_to
         .collect()
 }
 
+/// Whether the approved catalog declares a tool read-only (`annotations.readOnlyHint: true`):
+/// a call to it may be repeated when the connection drops under it.
+pub fn is_read_only(t: &ToolRecord) -> bool {
+    t.annotations
+        .as_ref()
+        .and_then(|a| a.get("readOnlyHint"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
 /// Pinning on a single-server endpoint: a `tools/call` may name only an active catalog tool.
 pub fn check_call(
     msg: &crate::mcp::jsonrpc::Message,

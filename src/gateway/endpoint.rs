@@ -19,7 +19,7 @@ use super::aggregate::{self, Aggregate, View};
 use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
-use super::{catalog, traceparent, translate, GatewayError, Services};
+use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
 
 /// Client requests the gateway relays to an upstream (both eras).
 pub const FORWARDED_METHODS: &[&str] = &[
@@ -101,6 +101,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
+    check_hops(req)?;
     let resource = crate::policy::oauth::resource_of(svc.origin, &req.path);
     let audience = policy::auth::Audience {
         origin: svc.origin,
@@ -184,6 +185,19 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
     }
 }
 
+/// Refuses a request that a gateway already forwarded (a request loop, or gateways chained)
+/// with HTTP 508 Loop Detected, before any work is done for it.
+fn check_hops(req: &HttpRequest) -> Result<(), RpcError> {
+    match req.headers.get(upstream::HOP_HEADER) {
+        None => Ok(()),
+        Some(_) => Err(RpcError::new(
+            codes::INVALID_REQUEST,
+            "request loop: this request was already forwarded by an MCP gateway",
+            508,
+        )),
+    }
+}
+
 fn method_not_allowed() -> HttpResponse {
     HttpResponse::new(405).with_header("allow", "POST")
 }
@@ -240,32 +254,49 @@ async fn modern_server(
             }
         }
     }
-    let post = pinning(svc, permit, msg).await?;
+    let pinned = pinning(svc, permit, msg).await?;
+    up.read_only_call = pinned.read_only_call;
     let links = PoolLinks {
         principal: &permit.principal().identity.principal_id,
     };
-    link::send(&up, server, &links, msg, Era::Modern, None, post).await
+    link::send(&up, server, &links, msg, Era::Modern, None, pinned.post).await
+}
+
+/// What the catalog says about a message to `/mcp/{slug}`.
+pub struct Pinned {
+    /// Applied to the messages relayed back (e.g. a live tool list filtered to approved tools).
+    pub post: Option<PostFilter>,
+    /// A `tools/call` of a tool the approved catalog declares read-only (safe to repeat).
+    pub read_only_call: bool,
 }
 
 /// Grants and pinning on `/mcp/{slug}`: a call must name a granted, active catalog tool, and a
 /// live tool list keeps only granted tools with their approved definitions.
-pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Result<Option<PostFilter>, GatewayError> {
+pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Result<Pinned, GatewayError> {
     let server = permit.server();
     let access = permit.principal().access.clone();
     let slug = server.slug.clone();
+    let mut pinned = Pinned {
+        post: None,
+        read_only_call: false,
+    };
     match msg.method() {
         Some("tools/call") => {
             let tools = svc.registry.list_tools(&server.slug).await?;
             catalog::check_call(msg, &tools, |t| access.tool_allowed(&slug, t))?;
-            Ok(None)
+            let name = msg.params().and_then(|p| p.get("name")).and_then(|n| n.as_str());
+            pinned.read_only_call = tools
+                .iter()
+                .any(|t| Some(t.name.as_str()) == name && catalog::is_read_only(t));
         }
         Some("tools/list") => {
             let tools = svc.registry.list_tools(&server.slug).await?;
             let filter = move |m| catalog::filter_tools_result(m, &tools, |t| access.tool_allowed(&slug, t));
-            Ok(Some(Rc::new(filter)))
+            pinned.post = Some(Rc::new(filter));
         }
-        _ => Ok(None),
+        _ => {}
     }
+    Ok(pinned)
 }
 
 /// One 2026-07-28 request on `/mcp` or a virtual server, served statelessly.

@@ -261,7 +261,10 @@ pub async fn send(
             Ok(r) => return Ok(r),
             Err(UpstreamError::SessionExpired) if attempt == 0 => links.forget(server),
             Err(e) => {
-                if matches!(e, UpstreamError::SessionExpired | UpstreamError::Unreachable(_)) {
+                if matches!(
+                    e,
+                    UpstreamError::SessionExpired | UpstreamError::Unreachable(_) | UpstreamError::ConnectionLost(_)
+                ) {
                     links.forget(server);
                 }
                 return Err(err(e));

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod connect;
 pub mod credentials;
 pub mod cursor;
+pub mod deadline;
 pub mod endpoint;
 pub mod error;
 pub mod forward;
@@ -80,6 +81,9 @@ impl<'a> Services<'a> {
                 .timeout_ms
                 .map(clamp_timeout)
                 .unwrap_or(self.config.upstream_timeout_ms),
+            total_ms: self.config.upstream_total_ms,
+            listen_idle_ms: self.config.listen_idle_ms,
+            read_only_call: false,
             extra_headers: extra,
             background: self.live.as_ref().map(|d| d.background()),
         })

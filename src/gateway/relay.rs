@@ -13,9 +13,11 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::http::ByteStream;
-use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::sse;
+
+use super::upstream::UpstreamError;
+use super::GatewayError;
 
 /// Receives every event the gateway sends on a resumable stream (the session's event log).
 pub trait EventLog {
@@ -136,7 +138,7 @@ impl State {
         }
     }
 
-    fn finish(&mut self, cause: Option<String>, aborted: bool, out: &mut String) {
+    fn finish(&mut self, cause: Option<UpstreamError>, aborted: bool, out: &mut String) {
         self.done = true;
         if aborted {
             return;
@@ -145,12 +147,9 @@ impl State {
             self.handle(vec![ev], out);
         }
         if let (Some(id), false) = (self.opts.awaited.clone(), self.answered) {
-            let detail = cause.unwrap_or_else(|| "stream ended without a response".into());
-            let err = RpcError::new(
-                codes::UPSTREAM_ERROR,
-                format!("upstream '{}' failed: {detail}", self.opts.upstream_slug),
-                502,
-            );
+            // The same error, `data: {upstream, reason}` included, as a failure before the stream.
+            let cause = cause.unwrap_or_else(|| UpstreamError::Garbage("stream ended without a response".into()));
+            let err = crate::error::to_rpc(&GatewayError::upstream(&self.opts.upstream_slug, cause));
             self.emit(jsonrpc::error_response(Some(&id), &err), out);
         }
     }
@@ -206,12 +205,12 @@ pub fn relay(upstream: ByteStream, mut opts: RelayOptions) -> ByteStream {
                     Ok(events) => st.handle(events, &mut out),
                     Err(e) => {
                         st.upstream = None;
-                        st.finish(Some(e), false, &mut out);
+                        st.finish(Some(UpstreamError::Garbage(e)), false, &mut out);
                     }
                 },
                 Some(Err(e)) => {
                     st.upstream = None;
-                    st.finish(Some(format!("connection lost: {e}")), false, &mut out);
+                    st.finish(Some(UpstreamError::from_stream(e)), false, &mut out);
                 }
                 None => {
                     let aborted = st.upstream.take().is_some_and(|u| u.is_aborted());

@@ -92,6 +92,9 @@ pub struct Replier {
     pub url: String,
     pub slug: String,
     pub timeout_ms: u32,
+    /// The total and listen deadlines of the upstream it answers (see `deadline`).
+    pub total_ms: u32,
+    pub listen_idle_ms: u32,
     pub headers: Headers,
     pub session: Option<UpstreamSession>,
 }
@@ -104,6 +107,8 @@ impl Replier {
             url: up.url.to_string(),
             slug: up.slug.to_string(),
             timeout_ms: up.timeout_ms,
+            total_ms: up.total_ms,
+            listen_idle_ms: up.listen_idle_ms,
             headers: up.extra_headers.clone(),
             session: session.cloned(),
         }))
@@ -116,6 +121,10 @@ impl Replier {
             url: &self.url,
             slug: &self.slug,
             timeout_ms: self.timeout_ms,
+            total_ms: self.total_ms,
+            listen_idle_ms: self.listen_idle_ms,
+            // Answers and retries are never repeated after a dropped connection.
+            read_only_call: false,
             extra_headers: self.headers.clone(),
             background: None,
         }
@@ -256,6 +265,8 @@ mod tests {
                 url: "http://up.test/mcp".into(),
                 slug: "up".into(),
                 timeout_ms: 1000,
+                total_ms: 1000,
+                listen_idle_ms: 1000,
                 headers: Headers::new(),
                 session: Some(UpstreamSession {
                     id: Some("sess".into()),

@@ -272,12 +272,13 @@ async fn post(
                     return r;
                 }
             }
-            let post = super::endpoint::pinning(svc, &permit, msg).await?;
-            let up = svc
+            let pinned = super::endpoint::pinning(svc, &permit, msg).await?;
+            let mut up = svc
                 .upstream(server, trace, Some(&ctx.principal.identity.principal_id))
                 .await?;
+            up.read_only_call = pinned.read_only_call;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
-            link::send(&up, server, links, msg, Era::Legacy, stream, post).await
+            link::send(&up, server, links, msg, Era::Legacy, stream, pinned.post).await
         }
         Target::View(view) => {
             if let (Message::Request { id, params, .. }, "logging/setLevel") = (msg, method.as_str()) {

@@ -11,11 +11,18 @@ use crate::mcp::sse;
 use crate::mcp::transport::{self, HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION};
 use crate::mcp::version::{self, meta, Era};
 
+use super::deadline::{self, Bounds};
+
 /// Largest upstream body the gateway reads whole (catalog pages, single responses).
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How the gateway introduces itself to upstreams.
 pub const GATEWAY_NAME: &str = "mcp-gateway";
 pub const GATEWAY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Marks every request the gateway sends upstream. A request that arrives carrying it has
+/// already passed through a gateway: it is refused (see `endpoint`), so a server registered with
+/// a URL that leads back to a gateway fails at once instead of recursing.
+pub const HOP_HEADER: &str = "mcp-gateway-hop";
 
 /// An outbound HTTP request to an upstream.
 #[derive(Debug, Clone)]
@@ -24,7 +31,8 @@ pub struct OutboundRequest {
     pub url: String,
     pub headers: Headers,
     pub body: Option<Vec<u8>>,
-    /// Time allowed until the response headers arrive.
+    /// Time allowed for the whole exchange when sent with `HttpClient::send` (headers and
+    /// body); `Upstream` sends with the finer `Bounds` of `send_bounded`.
     pub timeout_ms: u32,
 }
 
@@ -35,6 +43,10 @@ pub enum UpstreamError {
     Unreachable(String),
     #[error("no response within {0} ms")]
     Timeout(u32),
+    /// The connection dropped under the request (e.g. a reused keep-alive connection the
+    /// upstream had just closed); whether the upstream ran the request is unknown.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
     #[error("HTTP status {0}")]
     Status(u16),
     /// The upstream no longer knows our session (HTTP 404 with a session id).
@@ -47,10 +59,64 @@ pub enum UpstreamError {
     Credentials(String),
 }
 
+impl UpstreamError {
+    /// The cause behind the error text a response body stream ended with.
+    pub fn from_stream(e: String) -> Self {
+        match e.strip_prefix(deadline::TIMEOUT_PREFIX) {
+            Some(rest) => UpstreamError::Timeout(rest.trim_end_matches(" ms").parse().unwrap_or(0)),
+            None if is_connection_lost(&e) => UpstreamError::ConnectionLost(e),
+            None => UpstreamError::Unreachable(e),
+        }
+    }
+}
+
+/// How the Workers runtime reports a connection that dropped under a request.
+pub fn is_connection_lost(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("network connection lost")
+}
+
 /// The HTTP client the platform provides (the Workers Fetch API in a Worker).
 #[async_trait(?Send)]
 pub trait HttpClient {
+    /// Sends a request bounded as a whole by `req.timeout_ms`.
     async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError>;
+
+    /// Sends a request bounded by `bounds`: response headers within the idle and total
+    /// deadlines, a streamed body ended with a timeout error (and the request aborted) when
+    /// either passes. Clients without finer control bound the exchange by `req.timeout_ms`.
+    async fn send_bounded(&self, req: OutboundRequest, bounds: Bounds) -> Result<HttpResponse, UpstreamError> {
+        let _ = bounds;
+        self.send(req).await
+    }
+}
+
+/// Methods that may be sent again when the connection dropped under them: they read, or (the
+/// handshake) only open a session. A `tools/call` is repeatable only when its tool is declared
+/// read-only (`readOnlyHint`) in the approved catalog.
+pub const REPEATABLE_METHODS: &[&str] = &[
+    "initialize",
+    "notifications/initialized",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "subscriptions/listen",
+];
+
+/// Whether an exchange may be repeated after the connection dropped under it.
+pub fn repeatable(method: Method, body: Option<&Value>, read_only_call: bool) -> bool {
+    match (method, body.and_then(|b| b.get("method")).and_then(Value::as_str)) {
+        (Method::Get | Method::Delete, _) => true,
+        (_, Some("tools/call")) => read_only_call,
+        (_, Some(m)) => REPEATABLE_METHODS.contains(&m),
+        // Responses to server→client requests: repeating could answer twice.
+        (_, None) => false,
+    }
 }
 
 /// A legacy-era session the gateway holds with an upstream.
@@ -109,7 +175,16 @@ pub struct Upstream<'a> {
     pub shared_http: Option<std::rc::Rc<dyn HttpClient>>,
     pub url: &'a str,
     pub slug: &'a str,
+    /// Idle deadline: longest wait for the response headers or the next message.
     pub timeout_ms: u32,
+    /// Total deadline of one request/response exchange.
+    pub total_ms: u32,
+    /// Idle deadline of long-lived notification streams (GET, `subscriptions/listen`), where
+    /// keep-alives count as activity.
+    pub listen_idle_ms: u32,
+    /// The `tools/call` sent through this handle names a tool the catalog declares read-only
+    /// (so it may be repeated when the connection drops under it).
+    pub read_only_call: bool,
     /// Extra headers the gateway presents upstream (its own credentials, trace context).
     pub extra_headers: Headers,
     /// Sends a request after the client has gone (the platform keeps it running); `None` where
@@ -211,18 +286,33 @@ impl<'a> Upstream<'a> {
     async fn send(
         &self,
         method: Method,
-        headers: Headers,
+        mut headers: Headers,
         body: Option<&Value>,
     ) -> Result<HttpResponse, UpstreamError> {
-        self.http
-            .send(OutboundRequest {
-                method,
-                url: self.url.to_string(),
-                headers,
-                body: body.map(|b| b.to_string().into_bytes()),
-                timeout_ms: self.timeout_ms,
-            })
-            .await
+        headers.set(HOP_HEADER, "1");
+        let listen = method == Method::Get
+            || body.and_then(|b| b.get("method")).and_then(Value::as_str) == Some("subscriptions/listen");
+        let bounds = if listen {
+            Bounds::listen(self.listen_idle_ms)
+        } else {
+            Bounds::exchange(self.timeout_ms, self.total_ms)
+        };
+        let req = OutboundRequest {
+            method,
+            url: self.url.to_string(),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()),
+            timeout_ms: self.timeout_ms,
+        };
+        match self.http.send_bounded(req.clone(), bounds).await {
+            // A dropped connection (typically a pooled keep-alive connection the upstream had
+            // just closed) is retried once, only where running the request twice is harmless.
+            Err(UpstreamError::ConnectionLost(e)) if repeatable(method, body, self.read_only_call) => {
+                tracing::info!(upstream = %self.slug, error = %e, "connection lost; sending again");
+                self.http.send_bounded(req, bounds).await
+            }
+            other => other,
+        }
     }
 
     /// Sends a request and waits for its one response (from JSON or an SSE stream).
@@ -375,7 +465,7 @@ pub async fn read_response(resp: HttpResponse, id: &RequestId) -> Result<Value, 
             let mut parser = sse::Parser::new();
             let mut total = 0usize;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(UpstreamError::Unreachable)?;
+                let chunk = chunk.map_err(UpstreamError::from_stream)?;
                 total += chunk.len();
                 if total > MAX_UPSTREAM_BODY_BYTES {
                     return Err(UpstreamError::Garbage("response too large".into()));
@@ -438,12 +528,56 @@ pub async fn collect(body: Body) -> Result<Vec<u8>, UpstreamError> {
         Body::Stream(mut s) => {
             let mut out = Vec::new();
             while let Some(chunk) = s.next().await {
-                out.extend(chunk.map_err(UpstreamError::Unreachable)?);
+                out.extend(chunk.map_err(UpstreamError::from_stream)?);
                 if out.len() > MAX_UPSTREAM_BODY_BYTES {
                     return Err(UpstreamError::Garbage("response too large".into()));
                 }
             }
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn only_repeatable_exchanges_are_sent_again() {
+        let msg = |m: &str| json!({"jsonrpc": "2.0", "id": 1, "method": m, "params": {}});
+        for m in [
+            "tools/list",
+            "resources/read",
+            "prompts/get",
+            "initialize",
+            "server/discover",
+        ] {
+            assert!(repeatable(Method::Post, Some(&msg(m)), false), "{m}");
+        }
+        assert!(!repeatable(Method::Post, Some(&msg("tools/call")), false));
+        assert!(
+            repeatable(Method::Post, Some(&msg("tools/call")), true),
+            "a readOnlyHint tool"
+        );
+        assert!(!repeatable(Method::Post, Some(&msg("resources/subscribe")), false));
+        assert!(
+            !repeatable(Method::Post, Some(&msg("TOOLS/LIST")), false),
+            "exact names only"
+        );
+        let response = json!({"jsonrpc": "2.0", "id": "s1", "result": {}});
+        assert!(!repeatable(Method::Post, Some(&response), false), "never answer twice");
+        assert!(repeatable(Method::Get, None, false));
+    }
+
+    #[test]
+    fn stream_errors_keep_their_cause() {
+        let t = UpstreamError::from_stream(deadline::timeout_text(1500));
+        assert_eq!(t, UpstreamError::Timeout(1500));
+        let lost = UpstreamError::from_stream("Error: Network connection lost.".into());
+        assert!(matches!(lost, UpstreamError::ConnectionLost(_)));
+        assert!(matches!(
+            UpstreamError::from_stream("reset".into()),
+            UpstreamError::Unreachable(_)
+        ));
     }
 }

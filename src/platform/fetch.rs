@@ -1,16 +1,33 @@
-//! The upstream HTTP client: `worker::Fetch` with a timeout (an AbortController raced against a
-//! timer) and bounded, typed bodies.
+//! The upstream HTTP client: `worker::Fetch` under an AbortController, bounded by the deadlines
+//! of `gateway::deadline` — the response headers raced against a timer, then the body (streamed
+//! SSE, or a JSON body read whole) guarded by the same idle and total deadlines. On expiry the
+//! upstream request is aborted, so its connection is closed, not left to run.
+use std::rc::Rc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::future::{select, Either};
+use futures_util::future::{select, Either, LocalBoxFuture};
 use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
 
-use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError, MAX_UPSTREAM_BODY_BYTES};
-use crate::http::{Body, ByteStream, HttpResponse, Method};
+use crate::gateway::deadline::{self, Bounds, Clock, Timer};
+use crate::gateway::upstream::{self, HttpClient, OutboundRequest, UpstreamError, MAX_UPSTREAM_BODY_BYTES};
+use crate::http::{Body, HttpResponse, Method};
 
 pub struct FetchClient;
+
+/// The Workers clock: `Date.now()` and timers.
+struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        Box::pin(Delay::from(Duration::from_millis(ms)))
+    }
+}
 
 fn method(m: Method) -> WMethod {
     match m {
@@ -23,9 +40,26 @@ fn method(m: Method) -> WMethod {
     }
 }
 
+/// A fetch failure, told apart: a connection that dropped under the request may be retried.
+fn failed(e: impl ToString) -> UpstreamError {
+    let text = e.to_string();
+    if upstream::is_connection_lost(&text) {
+        UpstreamError::ConnectionLost(text)
+    } else {
+        UpstreamError::Unreachable(text)
+    }
+}
+
 #[async_trait(?Send)]
 impl HttpClient for FetchClient {
     async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError> {
+        let bounds = Bounds::whole(req.timeout_ms);
+        self.send_bounded(req, bounds).await
+    }
+
+    async fn send_bounded(&self, req: OutboundRequest, bounds: Bounds) -> Result<HttpResponse, UpstreamError> {
+        let clock: Rc<dyn Clock> = Rc::new(WorkerClock);
+        let mut timer = Timer::start(bounds, clock.now_ms());
         let headers = Headers::new();
         for (k, v) in req.headers.iter() {
             headers
@@ -47,60 +81,54 @@ impl HttpClient for FetchClient {
         let signal = controller.signal();
         let fetch = Fetch::Request(request);
         let sending = Box::pin(fetch.send_with_signal(&signal));
-        let timer = Box::pin(Delay::from(Duration::from_millis(req.timeout_ms as u64)));
-        let mut resp = match select(sending, timer).await {
+        let (left, ms) = timer.remaining(clock.now_ms());
+        let mut resp = match select(sending, clock.sleep(left)).await {
             Either::Left((Ok(r), _)) => r,
-            Either::Left((Err(e), _)) => return Err(UpstreamError::Unreachable(e.to_string())),
+            Either::Left((Err(e), _)) => return Err(failed(e)),
             Either::Right(_) => {
                 controller.abort();
-                return Err(UpstreamError::Timeout(req.timeout_ms));
+                return Err(UpstreamError::Timeout(ms));
             }
         };
+        // The response headers are progress.
+        timer.progress(clock.now_ms());
         let status = resp.status_code();
         let headers = crate::http::Headers(resp.headers().entries().collect());
         let is_sse = headers
             .get("content-type")
             .is_some_and(|c| c.starts_with("text/event-stream"));
-        let body = if is_sse {
-            let stream = resp.stream().map_err(|e| UpstreamError::Garbage(e.to_string()))?;
-            let stream = stream.map(|r| r.map_err(|e| e.to_string())).boxed_local();
-            // A response stream that goes quiet for longer than the timeout has failed; the
-            // long-lived GET stream may legitimately be quiet, so it has no idle limit.
-            Body::Stream(if req.method == Method::Post {
-                idle_timeout(stream, req.timeout_ms)
-            } else {
-                stream
-            })
-        } else {
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let stream = match resp.stream() {
+            Ok(s) => s.map(|r| r.map_err(|e| e.to_string())).boxed_local(),
+            // No body at all (204, HEAD-like answers).
+            Err(_) => {
+                return Ok(HttpResponse {
+                    status,
+                    headers,
+                    body: Body::Empty,
+                })
+            }
+        };
+        let abort: Box<dyn FnOnce()> = Box::new(move || controller.abort());
+        let mut body = deadline::guard(stream, timer, is_sse, clock, abort);
+        if is_sse {
+            return Ok(HttpResponse {
+                status,
+                headers,
+                body: Body::Stream(body),
+            });
+        }
+        // A JSON (or other) body is read whole, within the same deadlines and a size bound.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            bytes.extend(chunk.map_err(UpstreamError::from_stream)?);
             if bytes.len() > MAX_UPSTREAM_BODY_BYTES {
                 return Err(UpstreamError::Garbage("response too large".into()));
             }
-            Body::Bytes(bytes)
-        };
-        Ok(HttpResponse { status, headers, body })
-    }
-}
-
-/// Ends a stream with an error when no chunk arrives within `ms`.
-fn idle_timeout(stream: ByteStream, ms: u32) -> ByteStream {
-    futures_util::stream::unfold(Some(stream), move |st| async move {
-        let mut s = st?;
-        let outcome = {
-            let timer = Box::pin(Delay::from(Duration::from_millis(ms as u64)));
-            match select(s.next(), timer).await {
-                Either::Left((item, _)) => Ok(item),
-                Either::Right(_) => Err(()),
-            }
-        };
-        match outcome {
-            Ok(Some(item)) => Some((item, Some(s))),
-            Ok(None) => None,
-            Err(()) => Some((Err(format!("no data for {ms} ms")), None)),
         }
-    })
-    .boxed_local()
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: Body::Bytes(bytes),
+        })
+    }
 }
