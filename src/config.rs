@@ -134,6 +134,15 @@ impl Config {
 }
 
 impl Config {
+    /// Browser origins allowed on the MCP endpoints: the `ALLOWED_ORIGINS` list, plus, in local
+    /// development (no `PUBLIC_ORIGIN`), loopback origins on any port.
+    pub fn origins(&self) -> crate::mcp::transport::Origins<'_> {
+        crate::mcp::transport::Origins {
+            allowed: &self.allowed_origins,
+            loopback_any_port: self.public_origin.is_none(),
+        }
+    }
+
     /// The origin a request is served as, from the origin it arrived at (`scheme://host[:port]`,
     /// as the platform saw the `Host`): with `PUBLIC_ORIGIN` set, only its host and port are
     /// served, always as `PUBLIC_ORIGIN`; without it (local development), only loopback hosts,

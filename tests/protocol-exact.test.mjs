@@ -171,3 +171,20 @@ describe("2026-07-28 removed methods and check order", () => {
     assert.equal(final(unsupported).error.data.requested, "v999.0.0");
   });
 });
+
+describe("Origin in local development (no PUBLIC_ORIGIN)", () => {
+  const list = { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} };
+  test("loopback origins on any port are accepted; look-alikes are not", async () => {
+    for (const origin of ["http://localhost:1234", "http://127.0.0.1:9", "http://[::1]:5", "https://localhost"]) {
+      const r = await mcpPost(env.gw, "/mcp/rec", list, { key, modern: true, headers: { origin } });
+      assert.equal(r.status, 200, `${origin}: ${r.text}`);
+      assert.equal(r.headers.get("access-control-allow-origin"), origin);
+      const pre = await env.gw.fetch("/mcp/rec", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST" } });
+      assert.equal(pre.status, 204, origin);
+    }
+    for (const origin of ["http://localhost.evil.example", "http://127.0.0.1@evil.example", "http://evil.example", "null"]) {
+      const r = await mcpPost(env.gw, "/mcp/rec", list, { key, modern: true, headers: { origin } });
+      assert.equal(r.status, 403, `${origin}: ${r.text}`);
+    }
+  });
+});

@@ -331,36 +331,58 @@ async fn send(
     link::send(&up, server, agg.links, msg, agg.client_era, log, post).await
 }
 
-/// One page of a list the gateway built, with a signed cursor to the next.
+/// One page of a list the gateway built, with a signed keyset cursor to the next: items are
+/// ordered by their (namespaced, unique) key and a page starts after the last key returned, so
+/// servers registered or removed mid-walk neither repeat nor skip anything (see `cursor`).
 fn page(
     agg: &Aggregate<'_>,
     id: &RequestId,
     method: &str,
     params: &Value,
     key: &str,
-    items: Vec<Value>,
+    mut items: Vec<Value>,
 ) -> Result<HttpResponse, GatewayError> {
     let list = format!("{method}:{}", agg.view.id());
     let cfg = agg.svc.config;
-    let offset = match params.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(c) => c
-            .as_str()
-            .and_then(|c| cursor::decode(&cfg.cursor_key, &list, c))
-            .filter(|o| *o <= items.len())
-            .ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
+    let after = match params.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(c) => Some(
+            c.as_str()
+                .and_then(|c| cursor::decode(&cfg.cursor_key, &list, c))
+                .ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
+        ),
     };
-    let end = (offset + cfg.list_page_size).min(items.len());
+    let field = sort_field(key);
+    items.sort_by(|a, b| sort_key(a, field).cmp(sort_key(b, field)));
+    // A keyset needs unique keys; two items under one name could not be told apart anyway.
+    items.dedup_by(|a, b| sort_key(a, field) == sort_key(b, field));
+    let (slice, next) = cursor::page(&items, |v| sort_key(v, field), after.as_deref(), cfg.list_page_size);
     let mut result = Map::new();
-    result.insert(key.into(), Value::Array(items[offset..end].to_vec()));
-    if end < items.len() {
-        result.insert("nextCursor".into(), json!(cursor::encode(&cfg.cursor_key, &list, end)));
+    result.insert(key.into(), Value::Array(slice.to_vec()));
+    if let Some(last) = next {
+        result.insert(
+            "nextCursor".into(),
+            json!(cursor::encode(&cfg.cursor_key, &list, &last)),
+        );
     }
     let mut reply = jsonrpc::result(id, Value::Object(result));
     if agg.client_era == Era::Modern {
         reply = translate::response_to_modern(reply, method);
     }
     Ok(HttpResponse::json(200, &reply))
+}
+
+/// The member that identifies an item of a list (`key` is the list's result member).
+fn sort_field(key: &str) -> &'static str {
+    match key {
+        "resources" => "uri",
+        "resourceTemplates" => "uriTemplate",
+        _ => "name",
+    }
+}
+
+fn sort_key<'v>(item: &'v Value, field: &str) -> &'v str {
+    item.get(field).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Lists `key` items from every permitted server that has the capability, concurrently;

@@ -100,7 +100,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 }
 
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
-    transport::check_origin(&req.headers, &svc.config.allowed_origins)?;
+    transport::check_origin(&req.headers, svc.config.origins())?;
     check_hops(req)?;
     let resource = crate::policy::oauth::resource_of(svc.origin, &req.path);
     let audience = policy::auth::Audience {

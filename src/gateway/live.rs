@@ -234,16 +234,25 @@ pub async fn listen(
         &id,
     );
     let mut streams: Vec<ByteStream> = Vec::new();
-    let svc = deps.services();
+    // Each upstream joins the merged stream when its own stream opens: the acknowledgement goes
+    // out at once, and an upstream slow to answer (or answering with a body that never ends)
+    // delays nobody but itself.
     for server in servers {
-        if let Some(s) = upstream_stream(&svc, &server, filter, trace).await {
-            let sid = id.clone();
+        let deps = deps.clone();
+        let trace = trace.map(str::to_string);
+        let sid = id.clone();
+        let joined = futures_util::stream::once(async move {
+            let svc = deps.services();
+            let s = upstream_stream(&svc, &server, filter, trace.as_deref()).await?;
             let tf = intercept(&server.slug, move |m: Value| {
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
                 filter.wants(method).then(|| tag(m, &sid))
             });
-            streams.push(relay::relay(s, RelayOptions::new(None, &server.slug, tf)));
-        }
+            Some(relay::relay(s, RelayOptions::new(None, &server.slug, tf)))
+        })
+        .filter_map(futures_util::future::ready)
+        .flatten();
+        streams.push(joined.boxed_local());
     }
     if filter.tools {
         let start = deps.store.catalog_generation().await.unwrap_or(0);

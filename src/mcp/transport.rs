@@ -40,19 +40,45 @@ pub enum PostKind {
     Modern(String),
 }
 
+/// Which browser origins may call the MCP endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Origins<'a> {
+    /// Exact origins (`ALLOWED_ORIGINS`; `*` = any).
+    pub allowed: &'a [String],
+    /// Local development: loopback origins (`localhost`, `127.0.0.1`, `[::1]`) on any port too.
+    pub loopback_any_port: bool,
+}
+
 /// DNS-rebinding protection: a browser `Origin` must be allow-listed; requests without one
 /// (agents, CLIs) carry no ambient browser credentials and pass.
-pub fn check_origin(headers: &Headers, allowed: &[String]) -> Result<(), RpcError> {
+pub fn check_origin(headers: &Headers, origins: Origins<'_>) -> Result<(), RpcError> {
     match headers.get("origin") {
         None => Ok(()),
-        Some(o) if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)) => Ok(()),
+        Some(o) if origins.allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)) => Ok(()),
+        Some(o) if origins.loopback_any_port && is_loopback_origin(o) => Ok(()),
         Some(_) => Err(RpcError::new(codes::INVALID_REQUEST, "Origin not allowed", 403)),
     }
 }
 
+/// An `http(s)://host[:port]` origin whose host is loopback — parsed, not prefix-matched, so
+/// `http://localhost.evil.example` or `http://127.0.0.1@evil.example` are not.
+fn is_loopback_origin(origin: &str) -> bool {
+    let Ok(u) = url::Url::parse(origin) else {
+        return false;
+    };
+    matches!(u.scheme(), "http" | "https")
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && !origin.ends_with('/')
+        && crate::url_rules::is_loopback_host(&u)
+}
+
 /// CORS response headers for a browser client whose `Origin` is allowed (none otherwise).
 /// `Mcp-Session-Id` must be exposed, or browser clients cannot read their session.
-pub fn cors_headers(headers: &Headers, allowed: &[String]) -> Vec<(&'static str, String)> {
+pub fn cors_headers(headers: &Headers, allowed: Origins<'_>) -> Vec<(&'static str, String)> {
     let Some(origin) = headers.get("origin") else {
         return Vec::new();
     };
@@ -70,7 +96,7 @@ pub fn cors_headers(headers: &Headers, allowed: &[String]) -> Vec<(&'static str,
 }
 
 /// Answers a CORS preflight: 204 with the allowed methods and headers, or 403 for a foreign origin.
-pub fn preflight(headers: &Headers, allowed: &[String]) -> crate::http::HttpResponse {
+pub fn preflight(headers: &Headers, allowed: Origins<'_>) -> crate::http::HttpResponse {
     if headers.get("origin").is_none() || check_origin(headers, allowed).is_err() {
         return crate::http::HttpResponse::new(403);
     }
@@ -429,11 +455,15 @@ mod tests {
             415
         );
         assert!(check_content_type(&Headers::new().with("content-type", "application/json; charset=utf-8")).is_ok());
-        let allowed = vec!["http://localhost:8787".to_string()];
-        assert!(check_origin(&Headers::new(), &allowed).is_ok());
-        assert!(check_origin(&Headers::new().with("origin", "http://localhost:8787"), &allowed).is_ok());
+        let list = vec!["http://localhost:8787".to_string()];
+        let allowed = Origins {
+            allowed: &list,
+            loopback_any_port: false,
+        };
+        assert!(check_origin(&Headers::new(), allowed).is_ok());
+        assert!(check_origin(&Headers::new().with("origin", "http://localhost:8787"), allowed).is_ok());
         assert_eq!(
-            check_origin(&Headers::new().with("origin", "http://evil.test"), &allowed)
+            check_origin(&Headers::new().with("origin", "http://evil.test"), allowed)
                 .unwrap_err()
                 .http_status,
             403
@@ -441,17 +471,58 @@ mod tests {
     }
 
     #[test]
+    fn loopback_origins_on_any_port_only_in_local_development() {
+        let list = vec!["https://app.example".to_string()];
+        let dev = Origins {
+            allowed: &list,
+            loopback_any_port: true,
+        };
+        let prod = Origins {
+            allowed: &list,
+            loopback_any_port: false,
+        };
+        let o = |v: &str| Headers::new().with("origin", v);
+        for ok in [
+            "http://localhost:1234",
+            "http://127.0.0.1:9",
+            "http://[::1]:5",
+            "https://localhost",
+            "http://LOCALHOST:3",
+        ] {
+            assert!(check_origin(&o(ok), dev).is_ok(), "{ok}");
+            assert_eq!(check_origin(&o(ok), prod).unwrap_err().http_status, 403, "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example",
+            "http://127.0.0.1@evil.example",
+            "http://evil.example#@127.0.0.1",
+            "http://127.0.0.1.nip.io",
+            "null",
+            "file://localhost",
+            "http://localhost:1/path",
+            "ws://localhost:1",
+        ] {
+            assert_eq!(check_origin(&o(bad), dev).unwrap_err().http_status, 403, "{bad}");
+        }
+        assert!(check_origin(&o("https://app.example"), prod).is_ok());
+    }
+
+    #[test]
     fn cors_only_for_allowed_origins() {
-        let allowed = vec!["http://localhost:6274".to_string()];
+        let list = vec!["http://localhost:6274".to_string()];
+        let allowed = Origins {
+            allowed: &list,
+            loopback_any_port: false,
+        };
         let ok = Headers::new().with("origin", "http://localhost:6274");
-        assert_eq!(preflight(&ok, &allowed).status, 204);
-        assert!(cors_headers(&ok, &allowed)
+        assert_eq!(preflight(&ok, allowed).status, 204);
+        assert!(cors_headers(&ok, allowed)
             .iter()
             .any(|(k, v)| *k == "access-control-expose-headers" && v.contains("mcp-session-id")));
         let evil = Headers::new().with("origin", "http://evil.test");
-        assert_eq!(preflight(&evil, &allowed).status, 403);
-        assert!(cors_headers(&evil, &allowed).is_empty());
-        assert!(cors_headers(&Headers::new(), &allowed).is_empty());
+        assert_eq!(preflight(&evil, allowed).status, 403);
+        assert!(cors_headers(&evil, allowed).is_empty());
+        assert!(cors_headers(&Headers::new(), allowed).is_empty());
     }
 
     #[test]

@@ -74,7 +74,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(r) => r,
         Err(resp) => return convert::response(resp),
     };
-    let cors = transport::cors_headers(&core_req.headers, &cfg.allowed_origins);
+    let cors = transport::cors_headers(&core_req.headers, cfg.origins());
     // Work that must outlive the response (or the client's disconnect) runs under `waitUntil`.
     let ctx = Rc::new(ctx);
     let spawn: Spawn = Rc::new(move |f| ctx.wait_until(f));
@@ -92,7 +92,7 @@ async fn route(
 ) -> Result<Response> {
     let target = endpoint::Target::from_path(path);
     if target.is_some() && core_req.method == Method::Options {
-        return convert::response(transport::preflight(&core_req.headers, &cfg.allowed_origins));
+        return convert::response(transport::preflight(&core_req.headers, cfg.origins()));
     }
     let deps = live_deps(env, cfg, spawn)?;
     let svc = deps.request_services(origin);
