@@ -15,7 +15,6 @@ const SETS = ["2025-11-25", "2026-07-28"];
 const UPSTREAMS = ["everything", "py"];
 
 // Why a gap is open, by the issue item that closes it.
-const ORIGIN = "D20: a loopback Origin on another port is refused (403) in local development";
 // `py` is a dual-era upstream the gateway speaks 2026-07-28 to, also for a legacy client.
 const S2C =
   "D14: legacy client → modern upstream: the tool asks mid-call (sampling/createMessage, elicitation/create), " +
@@ -30,9 +29,6 @@ const SUBSCRIBE = "D15: legacy client → modern upstream: resources/subscribe a
  * pass directly, but may pass through the gateway.
  */
 const GATEWAY_GAPS = {
-  "2025-11-25/everything/dns-rebinding-protection:localhost-host-valid-accepted": { why: ORIGIN },
-  "2025-11-25/py/dns-rebinding-protection:localhost-host-valid-accepted": { why: ORIGIN },
-  "2026-07-28/py/dns-rebinding-protection:localhost-host-valid-accepted": { why: ORIGIN },
   "2025-11-25/everything/server-sse-polling:server-sse-priming-event": {
     why: "D17: a resumable legacy POST stream through the gateway starts without a priming event (id, empty data)",
   },
@@ -57,12 +53,6 @@ const GATEWAY_GAPS = {
       "session state lost update: a request that loaded the session state before logging/setLevel saved it " +
       "writes the old state back, so the level never reaches the modern upstream (no logs without a level)",
     flaky: true,
-  },
-  "2026-07-28/py/server-stateless:sep-2575-http-server-header-mismatch-400": {
-    why: "D13: a header/body version mismatch answers -32022 instead of -32020",
-  },
-  "2026-07-28/py/server-stateless:sep-2575-http-server-method-not-found-404-initialize": {
-    why: "D12: a modern initialize gets a legacy result instead of 404 / -32601",
   },
 };
 
