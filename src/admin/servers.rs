@@ -166,6 +166,7 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> 
         created_at: now.clone(),
         updated_at: now,
         org_id,
+        legacy_version: None,
     };
     if let Some(spec) = &b.credentials {
         super::credentials::store(svc, &draft.slug, spec).await?;

@@ -68,7 +68,13 @@ impl ViewCatalog {
 
 /// Loads the view for a principal: only servers and tools its grants reach (on a virtual server:
 /// its tools, unless explicitly denied), only active (non-quarantined) tools of active servers.
-pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Result<ViewCatalog, GatewayError> {
+/// `client`: the caller's era; each server is taken as that era sees it (`ServerRecord::for_client`).
+pub async fn load(
+    svc: &Services<'_>,
+    principal: &Principal,
+    view: &View,
+    client: Era,
+) -> Result<ViewCatalog, GatewayError> {
     let access = &principal.access;
     let org = principal.identity.org_id.as_str();
     // Another organization's servers do not exist for this principal, whatever its grants say.
@@ -78,7 +84,7 @@ pub async fn load(svc: &Services<'_>, principal: &Principal, view: &View) -> Res
         .await?
         .into_iter()
         .filter(|s| s.status == "active" && crate::policy::auth::owner_visible(org, s.org_id.as_deref()))
-        .map(|s| (s.slug.clone(), Rc::new(s)))
+        .map(|s| (s.slug.clone(), Rc::new(s.for_client(client))))
         .collect();
     let mut entries = Vec::new();
     let mut servers = BTreeMap::new();

@@ -137,7 +137,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         ctx: Box::new(SessionCtx {
             principal: principal.clone(),
             target: target.clone(),
-            server: permit.as_ref().map(|p| p.server().clone()),
+            server: permit.as_ref().map(|p| p.server().for_client(Era::Legacy)),
             initialize,
         }),
     };
@@ -307,7 +307,7 @@ async fn modern_view(
     req: &HttpRequest,
     msg: &Message,
 ) -> Result<HttpResponse, GatewayError> {
-    let catalog = aggregate::load(svc, principal, view).await?;
+    let catalog = aggregate::load(svc, principal, view, Era::Modern).await?;
     let links = PoolLinks {
         principal: &principal.identity.principal_id,
     };

@@ -211,7 +211,8 @@ pub async fn deliver(
     };
     // The server may have gone, or the caller lost access to it since: then nobody is asked.
     let server = match svc.registry.get_server(&o.slug).await {
-        Ok(Some(s)) => s,
+        // Only legacy clients answer here: take the server as their era sees it.
+        Ok(Some(s)) => s.for_client(crate::mcp::version::Era::Legacy),
         _ => return HttpResponse::new(202),
     };
     let Some(permit) = policy::authorize_server(principal, &server) else {

@@ -139,7 +139,7 @@ async fn open(
         }
         // Aggregated views open upstream sessions lazily, on first use of each server.
         Target::View(view) => {
-            let catalog = aggregate::load(svc, &ctx.principal, view).await?;
+            let catalog = aggregate::load(svc, &ctx.principal, view, Era::Legacy).await?;
             translate::initialize_result(
                 &negotiated,
                 &aggregate::capabilities(&catalog),
@@ -285,7 +285,7 @@ async fn post(
                 state.log_level = level(params);
                 return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({}))));
             }
-            let catalog = aggregate::load(svc, &ctx.principal, view).await?;
+            let catalog = aggregate::load(svc, &ctx.principal, view, Era::Legacy).await?;
             let agg = Aggregate {
                 svc,
                 view,
@@ -330,6 +330,7 @@ fn level(params: &Option<Value>) -> Option<String> {
 async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, user: &str) {
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
+            let server = server.for_client(Era::Legacy);
             if let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await {
                 up.close(us).await;
             }
@@ -375,6 +376,7 @@ async fn get_stream(
         let Ok(Some(server)) = svc.registry.get_server(slug).await else {
             continue;
         };
+        let server = server.for_client(Era::Legacy);
         if server.era != Some(Era::Legacy) {
             continue;
         }

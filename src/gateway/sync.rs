@@ -44,6 +44,7 @@ pub async fn sync_as(
     s.capabilities = Some(det.capabilities);
     s.server_info = Some(det.server_info);
     s.instructions = det.instructions;
+    s.legacy_version = det.legacy_version;
     s.last_synced_at = Some(now.clone());
     s.last_sync_error = None;
     s.updated_at = now;

@@ -135,6 +135,8 @@ pub struct Detected {
     pub capabilities: Value,
     pub server_info: Value,
     pub instructions: Option<String>,
+    /// For a modern upstream, the newest legacy revision it also lists in `supportedVersions`.
+    pub legacy_version: Option<String>,
     /// For a legacy upstream, the session opened while detecting (reuse it, then close it).
     pub session: Option<UpstreamSession>,
 }
@@ -376,6 +378,16 @@ impl<'a> Upstream<'a> {
                     .and_then(Value::as_array)
                     .is_some_and(|v| v.iter().any(|s| s == version::MODERN));
                 if modern {
+                    // Dated revisions order lexically: the newest legacy one it also accepts.
+                    let legacy_version = result
+                        .get("supportedVersions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .filter(|v| version::is_legacy_version(v))
+                        .max()
+                        .map(str::to_string);
                     let server_info = result
                         .pointer(&format!("/_meta/{}", meta::SERVER_INFO.replace('/', "~1")))
                         .or_else(|| result.get("serverInfo"))
@@ -387,6 +399,7 @@ impl<'a> Upstream<'a> {
                         capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
                         server_info,
                         instructions: result.get("instructions").and_then(Value::as_str).map(str::to_string),
+                        legacy_version,
                         session: None,
                     });
                 }
@@ -403,6 +416,7 @@ impl<'a> Upstream<'a> {
             capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
             server_info: result.get("serverInfo").cloned().unwrap_or(json!({})),
             instructions: result.get("instructions").and_then(Value::as_str).map(str::to_string),
+            legacy_version: None,
             session: Some(session),
         })
     }

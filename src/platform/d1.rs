@@ -96,6 +96,7 @@ struct ServerRow {
     created_at: String,
     updated_at: String,
     org_id: Option<String>,
+    legacy_version: Option<String>,
 }
 
 impl From<ServerRow> for ServerRecord {
@@ -119,6 +120,7 @@ impl From<ServerRow> for ServerRecord {
             created_at: r.created_at,
             updated_at: r.updated_at,
             org_id: r.org_id,
+            legacy_version: r.legacy_version,
         }
     }
 }
@@ -159,7 +161,7 @@ impl From<ToolRow> for ToolRecord {
 }
 
 const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
-     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id";
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id, legacy_version";
 
 fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     vec![
@@ -183,6 +185,7 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         text(&sv.created_at),
         text(&sv.updated_at),
         opt(&sv.org_id),
+        opt(&sv.legacy_version),
     ]
 }
 
@@ -190,7 +193,7 @@ impl D1Store {
     fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
         let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
         self.stmt(
-            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"),
+            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"),
             &server_args(server),
         )
     }
@@ -253,14 +256,14 @@ impl Registry for D1Store {
     }
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
-        // Same argument order as the INSERT: created_at (?16) and the owner (?18) are left as
-        // they were.
+        // Same arguments as the INSERT: created_at (?16) and the owner (?18) are bound but not
+        // used, so they stay as they were.
         let changed = self
             .run(
                 "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
                  timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
-                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17 WHERE slug=?1",
-                &server_args(server)[..17],
+                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19 WHERE slug=?1",
+                &server_args(server),
             )
             .await?;
         Ok(changed > 0)

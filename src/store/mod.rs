@@ -56,6 +56,26 @@ pub struct ServerRecord {
     /// managed only by the bootstrap admin. Fixed at registration. See docs/tenancy.md.
     #[serde(default)]
     pub org_id: Option<String>,
+    /// For a modern upstream, the newest legacy revision it also accepts (from `server/discover`);
+    /// legacy clients are served in that era end to end (see `for_client`).
+    #[serde(default)]
+    pub legacy_version: Option<String>,
+}
+
+impl ServerRecord {
+    /// The record as a client of `era` uses it: a dual-era upstream is spoken to in the client's
+    /// own era, so nothing needs translating (a legacy client keeps server→client requests and
+    /// subscriptions, which a stateless 2026-07-28 request cannot carry).
+    pub fn for_client(&self, era: Era) -> ServerRecord {
+        let mut s = self.clone();
+        if era == Era::Legacy && s.era == Some(Era::Modern) {
+            if let Some(v) = s.legacy_version.take() {
+                s.era = Some(Era::Legacy);
+                s.protocol_version = Some(v);
+            }
+        }
+        s
+    }
 }
 
 /// One tool of a server's catalog (D1 table `tools`).
