@@ -14,13 +14,6 @@ import { passes, regressions, runSuite, startAuthProxy, startPyConformanceServer
 const SETS = ["2025-11-25", "2026-07-28"];
 const UPSTREAMS = ["everything", "py"];
 
-// Why a gap is open, by the issue item that closes it.
-// `py` is a dual-era upstream the gateway speaks 2026-07-28 to, also for a legacy client.
-const S2C =
-  "D14: legacy client → modern upstream: the tool asks mid-call (sampling/createMessage, elicitation/create), " +
-  "which a 2026-07-28 request cannot carry (the upstream: no back-channel); directly it is a legacy session";
-const SUBSCRIBE = "D15: legacy client → modern upstream: resources/subscribe answers method not found";
-
 /**
  * Known gaps: `set/upstream/scenario:check` → why that check passes directly but not through
  * the gateway yet. Every entry must still be such a gap — passing directly and failing (or
@@ -32,22 +25,6 @@ const GATEWAY_GAPS = {
   "2025-11-25/everything/server-sse-polling:server-sse-priming-event": {
     why: "D17: a resumable legacy POST stream through the gateway starts without a priming event (id, empty data)",
   },
-  "2025-11-25/py/tools-call-sampling:tools-call-sampling": { why: S2C },
-  "2025-11-25/py/tools-call-elicitation:tools-call-elicitation": { why: S2C },
-  ...Object.fromEntries(
-    ["string", "integer", "number", "enum", "boolean"].map((t) => [
-      `2025-11-25/py/elicitation-sep1034-defaults:elicitation-sep1034-${t}-default`,
-      { why: S2C },
-    ]),
-  ),
-  ...Object.fromEntries(
-    ["untitled-single", "titled-single", "legacy-enumnames", "untitled-multi", "titled-multi"].map((t) => [
-      `2025-11-25/py/elicitation-sep1330-enums:elicitation-sep1330-${t}`,
-      { why: S2C },
-    ]),
-  ),
-  "2025-11-25/py/resources-subscribe:resources-subscribe": { why: SUBSCRIBE },
-  "2025-11-25/py/resources-unsubscribe:resources-unsubscribe": { why: SUBSCRIBE },
   "2025-11-25/py/tools-call-with-logging:tools-call-with-logging": {
     why:
       "session state lost update: a request that loaded the session state before logging/setLevel saved it " +

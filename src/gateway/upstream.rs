@@ -277,6 +277,18 @@ impl<'a> Upstream<'a> {
     }
 
     /// Ends a legacy session upstream. Failures are ignored: the upstream may already be gone.
+    /// Whether a modern upstream also completes a legacy `initialize` (SDK servers often serve
+    /// both eras without listing the legacy revisions in `supportedVersions`): the revision it
+    /// negotiated, with the probe session closed again. Only sync asks, once per sync.
+    async fn accepts_legacy(&self) -> Option<String> {
+        let (session, _) = self
+            .initialize(legacy_init_params(None, &ClientContext::catalog()))
+            .await
+            .ok()?;
+        self.close(&session).await;
+        version::is_legacy_version(&session.protocol_version).then(|| session.protocol_version.clone())
+    }
+
     pub async fn close(&self, session: &UpstreamSession) {
         let Some(id) = &session.id else { return };
         let mut headers = self.extra_headers.clone();
@@ -378,8 +390,8 @@ impl<'a> Upstream<'a> {
                     .and_then(Value::as_array)
                     .is_some_and(|v| v.iter().any(|s| s == version::MODERN));
                 if modern {
-                    // Dated revisions order lexically: the newest legacy one it also accepts.
-                    let legacy_version = result
+                    // Dated revisions order lexically: the newest legacy one it also lists.
+                    let listed = result
                         .get("supportedVersions")
                         .and_then(Value::as_array)
                         .into_iter()
@@ -388,6 +400,10 @@ impl<'a> Upstream<'a> {
                         .filter(|v| version::is_legacy_version(v))
                         .max()
                         .map(str::to_string);
+                    let legacy_version = match listed {
+                        Some(v) => Some(v),
+                        None => self.accepts_legacy().await,
+                    };
                     let server_info = result
                         .pointer(&format!("/_meta/{}", meta::SERVER_INFO.replace('/', "~1")))
                         .or_else(|| result.get("serverInfo"))
