@@ -397,3 +397,31 @@ pub trait ApiKeys {
     /// Marks a key revoked at `at`; `false` if no such key or already revoked.
     async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(era: Era, legacy_version: Option<&str>) -> ServerRecord {
+        serde_json::from_value(serde_json::json!({
+            "slug": "s", "name": "S", "url": "https://s.example/mcp", "description": null, "owner": null,
+            "status": "active", "era": era, "protocol_version": "2026-07-28", "timeout_ms": null,
+            "server_info": null, "capabilities": null, "instructions": null, "last_synced_at": null,
+            "last_sync_error": null, "new_tool_policy": "approve", "created_at": "", "updated_at": "",
+            "legacy_version": legacy_version,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn dual_era_servers_meet_each_client_in_its_own_era() {
+        let dual = server(Era::Modern, Some("2025-11-25"));
+        let legacy = dual.for_client(Era::Legacy);
+        assert_eq!(legacy.era, Some(Era::Legacy));
+        assert_eq!(legacy.protocol_version.as_deref(), Some("2025-11-25"));
+        assert_eq!(dual.for_client(Era::Modern), dual);
+        // Modern only: a legacy client is translated for, as before.
+        let modern = server(Era::Modern, None);
+        assert_eq!(modern.for_client(Era::Legacy), modern);
+    }
+}
