@@ -109,16 +109,21 @@ async fn open(
         Target::Server(_) => {
             let permit = ctx.permit()?;
             let server = permit.server();
-            match server.era.unwrap_or(Era::Legacy) {
-                Era::Legacy => {
+            let user = Some(ctx.principal.identity.principal_id.as_str());
+            let up = match server.era.unwrap_or(Era::Legacy) {
+                Era::Legacy => match svc.upstream(server, traceparent(&req.headers), user).await {
+                    Ok(up) => Some(up),
+                    // Per-user credentials not connected yet: the session opens on what sync
+                    // learned, and its upstream session at first use, where the user is asked
+                    // to connect (a URL elicitation or the connect link).
+                    Err(GatewayError::NeedsConnect { .. }) => None,
+                    Err(e) => return Err(e),
+                },
+                Era::Modern => None,
+            };
+            match up {
+                Some(up) => {
                     // The upstream negotiates with the client's own parameters: a faithful proxy.
-                    let up = svc
-                        .upstream(
-                            server,
-                            traceparent(&req.headers),
-                            Some(&ctx.principal.identity.principal_id),
-                        )
-                        .await?;
                     let init = legacy_init_params(Some(&negotiated), &client);
                     let (us, mut result) = up
                         .initialize(init)
@@ -129,7 +134,7 @@ async fn open(
                     upstreams.insert(server.slug.clone(), us);
                     result
                 }
-                Era::Modern => translate::initialize_result(
+                None => translate::initialize_result(
                     &negotiated,
                     server.capabilities.as_ref().unwrap_or(&json!({})),
                     server.server_info.as_ref().unwrap_or(&json!({})),
