@@ -11,6 +11,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod mcp;
+pub mod outbound;
 pub mod policy;
 pub mod store;
 pub mod url_rules;

@@ -289,7 +289,7 @@ fn discover(catalog: &ViewCatalog) -> Value {
 }
 
 fn entry_json(e: &Entry) -> Value {
-    let mut v = catalog::tool_json(&e.tool);
+    let mut v = e.tool.tool_json();
     v["name"] = json!(e.name);
     if let Some(d) = &e.description {
         v["description"] = json!(d);

@@ -87,7 +87,7 @@ pub fn tool_record(slug: &str, def: &Value, now: &str) -> Result<ToolRecord, Ups
     };
     rec.definition_hash = definition_hash(&rec);
     rec.approved_hash = Some(rec.definition_hash.clone());
-    rec.approved_definition = Some(tool_json(&rec));
+    rec.approved_definition = Some(rec.tool_json());
     Ok(rec)
 }
 
@@ -178,24 +178,6 @@ pub fn live_matches(def: &Value, approved: &ToolRecord) -> bool {
         .unwrap_or(false)
 }
 
-/// The tool as an MCP `Tool` object (for lists served from the catalog).
-pub fn tool_json(t: &ToolRecord) -> Value {
-    let mut v = json!({"name": t.name, "inputSchema": t.input_schema});
-    if let Some(x) = &t.title {
-        v["title"] = json!(x);
-    }
-    if let Some(x) = &t.description {
-        v["description"] = json!(x);
-    }
-    if let Some(x) = &t.output_schema {
-        v["outputSchema"] = x.clone();
-    }
-    if let Some(x) = &t.annotations {
-        v["annotations"] = x.clone();
-    }
-    v
-}
-
 /// SHA-256 over the canonical JSON (keys sorted at every level) of the parts an agent relies
 /// on: name, title, description, schemas and annotations.
 pub fn definition_hash(t: &ToolRecord) -> String {
@@ -240,7 +222,7 @@ mod tests {
         let rc = tool_record("s", &c, "t").unwrap();
         assert_eq!(ra.definition_hash, rb.definition_hash);
         assert_ne!(ra.definition_hash, rc.definition_hash);
-        assert_eq!(tool_json(&ra)["description"], "Echo");
+        assert_eq!(ra.tool_json()["description"], "Echo");
     }
 
     #[test]
@@ -270,8 +252,8 @@ mod tests {
         assert_eq!(out[1].approved_hash, None);
         let out = reconcile(Some(std::slice::from_ref(&v1)), vec![v1.clone(), extra], "approve");
         assert!(out.iter().all(ToolRecord::is_active));
-        assert!(live_matches(&tool_json(&v1), &v1));
-        assert!(!live_matches(&tool_json(&v2), &v1));
+        assert!(live_matches(&v1.tool_json(), &v1));
+        assert!(!live_matches(&v2.tool_json(), &v1));
     }
 
     #[test]

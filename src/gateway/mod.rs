@@ -5,7 +5,6 @@ pub mod catalog;
 pub mod connect;
 pub mod credentials;
 pub mod cursor;
-pub mod deadline;
 pub mod endpoint;
 pub mod error;
 pub mod forward;
@@ -23,6 +22,9 @@ pub mod sync;
 pub mod tail;
 pub mod translate;
 pub mod upstream;
+
+pub use crate::outbound::deadline;
+pub use crate::store::timestamp;
 pub mod uris;
 
 #[cfg(test)]
@@ -88,12 +90,6 @@ impl<'a> Services<'a> {
             background: self.live.as_ref().map(|d| d.background()),
         })
     }
-}
-
-pub fn timestamp(ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A valid W3C `traceparent` from the client, passed upstream so the call joins the agent's trace.

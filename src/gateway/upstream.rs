@@ -1,6 +1,5 @@
 //! Talking to one upstream MCP server over streamable HTTP, in whichever era it speaks:
 //! era detection, the legacy handshake, single request/response exchanges and raw forwarding.
-use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -11,7 +10,8 @@ use crate::mcp::sse;
 use crate::mcp::transport::{self, HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION};
 use crate::mcp::version::{self, meta, Era};
 
-use super::deadline::{self, Bounds};
+use crate::outbound::deadline::Bounds;
+pub use crate::outbound::{is_connection_lost, HttpClient, OutboundRequest, UpstreamError};
 
 /// Largest upstream body the gateway reads whole (catalog pages, single responses).
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -23,72 +23,6 @@ pub const GATEWAY_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// already passed through a gateway: it is refused (see `endpoint`), so a server registered with
 /// a URL that leads back to a gateway fails at once instead of recursing.
 pub const HOP_HEADER: &str = "mcp-gateway-hop";
-
-/// An outbound HTTP request to an upstream.
-#[derive(Debug, Clone)]
-pub struct OutboundRequest {
-    pub method: Method,
-    pub url: String,
-    pub headers: Headers,
-    pub body: Option<Vec<u8>>,
-    /// Time allowed for the whole exchange when sent with `HttpClient::send` (headers and
-    /// body); `Upstream` sends with the finer `Bounds` of `send_bounded`.
-    pub timeout_ms: u32,
-}
-
-/// Why an upstream exchange failed. Client-facing text comes from `error.rs`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("unreachable: {0}")]
-    Unreachable(String),
-    #[error("no response within {0} ms")]
-    Timeout(u32),
-    /// The connection dropped under the request (e.g. a reused keep-alive connection the
-    /// upstream had just closed); whether the upstream ran the request is unknown.
-    #[error("connection lost: {0}")]
-    ConnectionLost(String),
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// The upstream no longer knows our session (HTTP 404 with a session id).
-    #[error("upstream session expired")]
-    SessionExpired,
-    #[error("invalid response: {0}")]
-    Garbage(String),
-    /// The gateway could not produce its credentials for this upstream.
-    #[error("credentials: {0}")]
-    Credentials(String),
-}
-
-impl UpstreamError {
-    /// The cause behind the error text a response body stream ended with.
-    pub fn from_stream(e: String) -> Self {
-        match e.strip_prefix(deadline::TIMEOUT_PREFIX) {
-            Some(rest) => UpstreamError::Timeout(rest.trim_end_matches(" ms").parse().unwrap_or(0)),
-            None if is_connection_lost(&e) => UpstreamError::ConnectionLost(e),
-            None => UpstreamError::Unreachable(e),
-        }
-    }
-}
-
-/// How the Workers runtime reports a connection that dropped under a request.
-pub fn is_connection_lost(text: &str) -> bool {
-    text.to_ascii_lowercase().contains("network connection lost")
-}
-
-/// The HTTP client the platform provides (the Workers Fetch API in a Worker).
-#[async_trait(?Send)]
-pub trait HttpClient {
-    /// Sends a request bounded as a whole by `req.timeout_ms`.
-    async fn send(&self, req: OutboundRequest) -> Result<HttpResponse, UpstreamError>;
-
-    /// Sends a request bounded by `bounds`: response headers within the idle and total
-    /// deadlines, a streamed body ended with a timeout error (and the request aborted) when
-    /// either passes. Clients without finer control bound the exchange by `req.timeout_ms`.
-    async fn send_bounded(&self, req: OutboundRequest, bounds: Bounds) -> Result<HttpResponse, UpstreamError> {
-        let _ = bounds;
-        self.send(req).await
-    }
-}
 
 /// Methods that may be sent again when the connection dropped under them: they read, or (the
 /// handshake) only open a session. A `tools/call` is repeatable only when its tool is declared
@@ -601,7 +535,7 @@ mod retry_tests {
 
     #[test]
     fn stream_errors_keep_their_cause() {
-        let t = UpstreamError::from_stream(deadline::timeout_text(1500));
+        let t = UpstreamError::from_stream(crate::outbound::deadline::timeout_text(1500));
         assert_eq!(t, UpstreamError::Timeout(1500));
         let lost = UpstreamError::from_stream("Error: Network connection lost.".into());
         assert!(matches!(lost, UpstreamError::ConnectionLost(_)));

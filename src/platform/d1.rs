@@ -303,7 +303,7 @@ impl Registry for D1Store {
         let Some(t) = self.list_tools(slug).await?.into_iter().find(|t| t.name == name) else {
             return Ok(false);
         };
-        let approved = crate::gateway::catalog::tool_json(&t).to_string();
+        let approved = t.tool_json().to_string();
         self.run(
             "UPDATE tools SET status = 'active', approved_hash = definition_hash, approved_definition = ?3 \
              WHERE server_slug = ?1 AND name = ?2",

@@ -10,9 +10,9 @@ use futures_util::future::{select, Either, LocalBoxFuture};
 use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
 
-use crate::gateway::deadline::{self, Bounds, Clock, Timer};
 use crate::gateway::upstream::{self, HttpClient, OutboundRequest, UpstreamError, MAX_UPSTREAM_BODY_BYTES};
 use crate::http::{Body, HttpResponse, Method};
+use crate::outbound::deadline::{self, Bounds, Clock, Timer};
 
 pub struct FetchClient;
 

@@ -5,57 +5,7 @@
 use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SubjectKind {
-    Org,
-    Workspace,
-    Team,
-    User,
-    Agent,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Effect {
-    Allow,
-    Deny,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResourceKind {
-    /// A registered server (`resource` is a slug or glob; `tool` narrows it to tools).
-    Server,
-    /// A virtual server (`resource` is its slug or a glob).
-    Virtual,
-}
-
-/// One grant (D1 table `grants`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Grant {
-    pub id: String,
-    pub subject_kind: SubjectKind,
-    pub subject_id: String,
-    pub resource_kind: ResourceKind,
-    /// Slug or glob (`*`, `?`) of servers or virtual servers.
-    pub resource: String,
-    /// Tool name or glob; `None` = the whole server.
-    pub tool: Option<String>,
-    pub effect: Effect,
-    pub created_at: String,
-}
-
-/// Who a caller is, as far as grants are concerned.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Identity {
-    pub principal_id: String,
-    /// `user` or `agent`.
-    pub kind: String,
-    pub org_id: String,
-    pub workspace_ids: Vec<String>,
-    pub team_ids: Vec<String>,
-}
+pub use crate::store::records::{Effect, Grant, Identity, ResourceKind, SubjectKind};
 
 impl Identity {
     /// Every subject id the caller answers to (ids are unique across kinds: `org_…`, `ws_…`, …).

@@ -139,7 +139,7 @@ pub async fn authenticate(
     let Audience { origin, resource } = audience;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if token.starts_with(crypto::API_KEY_PREFIX) {
-        return authenticate_api_key(keys, directory, headers, &crate::gateway::timestamp(now_ms)).await;
+        return authenticate_api_key(keys, directory, headers, &crate::store::timestamp(now_ms)).await;
     }
     if token.starts_with(super::oauth::ACCESS_TOKEN_PREFIX) {
         let user = super::oauth::access_token_user(svc.oauth, token, now_ms, origin, resource).await?;
@@ -157,7 +157,7 @@ pub async fn authenticate(
         Some((user, _)) => user,
         None => {
             let claims = oidc::verify(svc.http, &idp, token, now_ms).await?;
-            let user = provision(directory, &idp, &claims, &crate::gateway::timestamp(now_ms)).await?;
+            let user = provision(directory, &idp, &claims, &crate::store::timestamp(now_ms)).await?;
             VERIFIED.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.len() >= VERIFIED_CACHE_MAX {

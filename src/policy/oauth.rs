@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
-use crate::gateway::upstream::OutboundRequest;
 use crate::gateway::Services;
 use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
+use crate::outbound::OutboundRequest;
 use crate::store::{OAuthClient, OAuthStore, OAuthToken};
 
 use super::auth::{provision, AuthError};

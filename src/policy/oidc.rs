@@ -3,15 +3,15 @@
 //! the signature is checked with an allow-listed asymmetric algorithm (never `none`, never an
 //! HMAC, so no RS/HS confusion), then `iss`, `aud`, `exp` and `nbf` with a small leeway.
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::gateway::upstream::{HttpClient, OutboundRequest};
 use crate::http::{Body, Headers, Method};
+use crate::outbound::{HttpClient, OutboundRequest};
+pub use crate::store::records::IdentityProvider;
 
 use super::auth::AuthError;
 
@@ -35,41 +35,6 @@ pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
     Algorithm::ES384,
     Algorithm::EdDSA,
 ];
-
-/// A trusted issuer of an organization (D1 table `identity_providers`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IdentityProvider {
-    pub id: String,
-    pub org_id: String,
-    /// Exactly the `iss` its tokens carry.
-    pub issuer: String,
-    /// Accepted `aud` values (at least one must be in the token).
-    pub audiences: Vec<String>,
-    #[serde(default = "default_sub")]
-    pub subject_claim: String,
-    #[serde(default = "default_email")]
-    pub email_claim: String,
-    #[serde(default = "default_groups")]
-    pub groups_claim: String,
-    /// IdP group name → team id: members of the group are kept members of the team.
-    #[serde(default)]
-    pub group_teams: BTreeMap<String, String>,
-    /// The gateway's client id at this issuer, for user login during the MCP OAuth flow
-    /// (a public client with PKCE; `None`: this issuer is not used for login).
-    #[serde(default)]
-    pub login_client_id: Option<String>,
-    pub created_at: String,
-}
-
-fn default_sub() -> String {
-    "sub".into()
-}
-fn default_email() -> String {
-    "email".into()
-}
-fn default_groups() -> String {
-    "groups".into()
-}
 
 /// What a verified token says about its bearer.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +242,7 @@ pub async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn shapes() {

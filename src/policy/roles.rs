@@ -1,27 +1,6 @@
 //! Who may drive the admin API, and how far: the bootstrap token (super-admin), and principals
 //! holding an admin role — org admin, workspace admin, or read-only viewer.
-use serde::{Deserialize, Serialize};
-
-/// A role assignment (D1 table `admin_roles`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoleAssignment {
-    pub id: String,
-    pub principal_id: String,
-    pub role: Role,
-    /// The org (org_admin, viewer) or workspace (workspace_admin) the role covers.
-    pub scope_id: String,
-    /// The org of the scope (for checks without another lookup).
-    pub org_id: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    OrgAdmin,
-    WorkspaceAdmin,
-    Viewer,
-}
+pub use crate::store::records::{Role, RoleAssignment};
 
 /// What a write touches, for the scope check.
 #[derive(Debug, Clone, PartialEq)]

@@ -29,7 +29,7 @@ impl MemoryStore {
     /// A store holding what the migrations create: the default org, workspace and agent, and
     /// the default agent's grants.
     pub fn with_defaults() -> Self {
-        use crate::policy::access::{Effect, ResourceKind, SubjectKind};
+        use crate::store::records::{Effect, ResourceKind, SubjectKind};
         let s = Self::default();
         let entity = |id: &str, kind, parent: Option<&str>, name: &str| Entity {
             id: id.into(),
@@ -158,7 +158,7 @@ impl Registry for MemoryStore {
         };
         t.status = "active".into();
         t.approved_hash = Some(t.definition_hash.clone());
-        t.approved_definition = Some(crate::gateway::catalog::tool_json(t));
+        t.approved_definition = Some(t.tool_json());
         Ok(true)
     }
 

@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mcp::version::Era;
-use crate::policy::access::{Grant, Identity};
-use crate::policy::oidc::IdentityProvider;
-use crate::policy::roles::RoleAssignment;
+pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 
 pub mod directory_memory;
 pub mod memory;
+pub mod records;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +59,33 @@ pub struct ServerRecord {
     /// legacy clients are served in that era end to end (see `for_client`).
     #[serde(default)]
     pub legacy_version: Option<String>,
+}
+
+/// RFC 3339 timestamp (milliseconds, UTC) of `ms` since the Unix epoch: how rows record time.
+pub fn timestamp(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl ToolRecord {
+    /// The tool as an MCP `Tool` object (lists served from the catalog, approved definitions).
+    pub fn tool_json(&self) -> Value {
+        let mut v = serde_json::json!({"name": self.name, "inputSchema": self.input_schema});
+        if let Some(x) = &self.title {
+            v["title"] = serde_json::json!(x);
+        }
+        if let Some(x) = &self.description {
+            v["description"] = serde_json::json!(x);
+        }
+        if let Some(x) = &self.output_schema {
+            v["outputSchema"] = x.clone();
+        }
+        if let Some(x) = &self.annotations {
+            v["annotations"] = x.clone();
+        }
+        v
+    }
 }
 
 impl ServerRecord {
