@@ -10,6 +10,7 @@ use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, Message};
 use crate::mcp::methods;
+use crate::mcp::methods::RELAYED_REQUESTS;
 use crate::mcp::transport::{self, PostKind};
 use crate::mcp::version::Era;
 use crate::policy::{self, Permit, Principal};
@@ -20,18 +21,6 @@ use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
 use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
-
-/// Client requests the gateway relays to an upstream (both eras).
-pub const FORWARDED_METHODS: &[&str] = &[
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-];
 
 /// What an MCP request addresses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +126,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         ctx: Box::new(SessionCtx {
             principal: principal.clone(),
             target: target.clone(),
-            server: permit.as_ref().map(|p| p.server().for_client(Era::Legacy)),
+            server: permit.as_ref().map(|p| p.server().clone().for_client(Era::Legacy)),
             initialize,
         }),
     };
@@ -240,7 +229,7 @@ async fn modern_server(
         )
         .await);
     }
-    if !FORWARDED_METHODS.contains(&method.as_str()) {
+    if !RELAYED_REQUESTS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
     let user = Some(permit.principal().identity.principal_id.as_str());

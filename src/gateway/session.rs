@@ -19,7 +19,7 @@ use crate::mcp::version::{self, Era};
 use crate::store::ServerRecord;
 
 use super::aggregate::{self, Aggregate, View};
-use super::endpoint::{SessionCtx, Target, FORWARDED_METHODS};
+use super::endpoint::{SessionCtx, Target};
 use super::link::{self, SessionLinks};
 use super::mrtr::InputCtx;
 use super::relay::{self, EventLog, RelayOptions, ServerRequests};
@@ -28,6 +28,7 @@ use super::upstream::Upstream;
 use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
 use super::{hub, translate, uris};
 use super::{live, traceparent, GatewayError, Services};
+use crate::mcp::methods::RELAYED_REQUESTS;
 
 /// A session idle this long is deleted (the Durable Object's alarm).
 pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -315,7 +316,7 @@ fn modern_only(state: &mut SessionState, msg: &Message, method: &str) -> Option<
         state.log_level = level(params);
         return Some(Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({})))));
     }
-    if !FORWARDED_METHODS.contains(&method) {
+    if !RELAYED_REQUESTS.contains(&method) {
         let mut e = RpcError::method_not_found(method);
         e.http_status = 200;
         return Some(Err(e.into()));

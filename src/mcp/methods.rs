@@ -6,10 +6,8 @@ use super::error::{codes, RpcError};
 use super::jsonrpc::Message;
 use super::version::Era;
 
-/// Requests a 2026-07-28 client may send over streamable HTTP. `initialize`, `ping`,
-/// `logging/setLevel` and `resources/(un)subscribe` were removed in this revision.
-pub const MODERN_REQUESTS: &[&str] = &[
-    "server/discover",
+/// Requests of both eras that the gateway relays to an upstream as they are.
+pub const RELAYED_REQUESTS: &[&str] = &[
     "tools/list",
     "tools/call",
     "resources/list",
@@ -18,27 +16,24 @@ pub const MODERN_REQUESTS: &[&str] = &[
     "prompts/list",
     "prompts/get",
     "completion/complete",
-    "subscriptions/listen",
 ];
+
+/// Requests only a 2026-07-28 client may send over streamable HTTP (besides the relayed ones).
+/// `initialize`, `ping`, `logging/setLevel` and `resources/(un)subscribe` were removed in this
+/// revision.
+pub const MODERN_ONLY_REQUESTS: &[&str] = &["server/discover", "subscriptions/listen"];
 
 /// 2026-07-28 defines no client notifications over HTTP; `notifications/cancelled` (stdio's) is
 /// accepted and has no effect, since closing the stream is the cancellation.
 pub const MODERN_NOTIFICATIONS: &[&str] = &["notifications/cancelled"];
 
-/// Requests of the legacy revisions (2024-11-05 … 2025-11-25).
-pub const LEGACY_REQUESTS: &[&str] = &[
+/// Requests only a client of the legacy revisions (2024-11-05 … 2025-11-25) may send
+/// (besides the relayed ones).
+pub const LEGACY_ONLY_REQUESTS: &[&str] = &[
     "initialize",
     "ping",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
     "resources/subscribe",
     "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
     "logging/setLevel",
     "tasks/get",
     "tasks/result",
@@ -58,11 +53,12 @@ pub const LEGACY_NOTIFICATIONS: &[&str] = &[
 /// requests) carry no method and pass; their routing is checked where they are relayed.
 pub fn check(era: Era, msg: &Message) -> Result<(), RpcError> {
     let (requests, notifications) = match era {
-        Era::Modern => (MODERN_REQUESTS, MODERN_NOTIFICATIONS),
-        Era::Legacy => (LEGACY_REQUESTS, LEGACY_NOTIFICATIONS),
+        Era::Modern => (MODERN_ONLY_REQUESTS, MODERN_NOTIFICATIONS),
+        Era::Legacy => (LEGACY_ONLY_REQUESTS, LEGACY_NOTIFICATIONS),
     };
+    let known = |m: &str| RELAYED_REQUESTS.contains(&m) || requests.contains(&m);
     match msg {
-        Message::Request { method, .. } if requests.contains(&method.as_str()) => Ok(()),
+        Message::Request { method, .. } if known(method) => Ok(()),
         Message::Notification { method, .. } if notifications.contains(&method.as_str()) => Ok(()),
         Message::Response { .. } => Ok(()),
         Message::Request { method, .. } => Err(not_found(era, method)),

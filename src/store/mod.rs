@@ -92,15 +92,14 @@ impl ServerRecord {
     /// The record as a client of `era` uses it: a dual-era upstream is spoken to in the client's
     /// own era, so nothing needs translating (a legacy client keeps server→client requests and
     /// subscriptions, which a stateless 2026-07-28 request cannot carry).
-    pub fn for_client(&self, era: Era) -> ServerRecord {
-        let mut s = self.clone();
-        if era == Era::Legacy && s.era == Some(Era::Modern) {
-            if let Some(v) = s.legacy_version.take() {
-                s.era = Some(Era::Legacy);
-                s.protocol_version = Some(v);
+    pub fn for_client(mut self, era: Era) -> ServerRecord {
+        if era == Era::Legacy && self.era == Some(Era::Modern) {
+            if let Some(v) = self.legacy_version.take() {
+                self.era = Some(Era::Legacy);
+                self.protocol_version = Some(v);
             }
         }
-        s
+        self
     }
 }
 
@@ -442,12 +441,12 @@ mod tests {
     #[test]
     fn dual_era_servers_meet_each_client_in_its_own_era() {
         let dual = server(Era::Modern, Some("2025-11-25"));
-        let legacy = dual.for_client(Era::Legacy);
+        let legacy = dual.clone().for_client(Era::Legacy);
         assert_eq!(legacy.era, Some(Era::Legacy));
         assert_eq!(legacy.protocol_version.as_deref(), Some("2025-11-25"));
-        assert_eq!(dual.for_client(Era::Modern), dual);
+        assert_eq!(dual.clone().for_client(Era::Modern), dual);
         // Modern only: a legacy client is translated for, as before.
         let modern = server(Era::Modern, None);
-        assert_eq!(modern.for_client(Era::Legacy), modern);
+        assert_eq!(modern.clone().for_client(Era::Legacy), modern);
     }
 }
