@@ -7,7 +7,7 @@ use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::access::{Access, Effect, Grant, ResourceKind, SubjectKind};
-use crate::policy::auth::owner_visible;
+use crate::policy::auth::{owner_visible, server_usable, virtual_usable};
 use crate::policy::roles::{Role, RoleAssignment, Scope};
 use crate::policy::AdminPermit;
 use crate::store::{Entity, EntityKind, StoreError};
@@ -411,7 +411,7 @@ async fn access_of(svc: &Services<'_>, _permit: &AdminPermit, id: &str) -> ApiRe
     let mut servers = Vec::new();
     let org = identity.org_id.clone();
     for s in svc.registry.list_servers().await? {
-        if s.status != "active" || !owner_visible(&org, s.org_id.as_deref()) || !access.server_allowed(&s.slug) {
+        if !server_usable(&org, &access, &s) {
             continue;
         }
         let usable: Vec<&str> = tools
@@ -426,7 +426,7 @@ async fn access_of(svc: &Services<'_>, _permit: &AdminPermit, id: &str) -> ApiRe
         .list_virtual()
         .await?
         .into_iter()
-        .filter(|v| owner_visible(&org, v.org_id.as_deref()) && access.virtual_allowed(&v.slug))
+        .filter(|v| virtual_usable(&org, &access, v))
         .map(|v| v.slug)
         .collect();
     json(

@@ -110,14 +110,11 @@ pub async fn load(
             }
         }
         View::Virtual(slug) => {
-            if !access.virtual_allowed(slug) {
-                return Err(GatewayError::UnknownServer);
-            }
             let v = svc
                 .virtuals
                 .get_virtual(slug)
                 .await?
-                .filter(|v| crate::policy::auth::owner_visible(org, v.org_id.as_deref()))
+                .filter(|v| crate::policy::auth::virtual_usable(org, access, v))
                 .ok_or(GatewayError::UnknownServer)?;
             let mut catalogs: BTreeMap<String, Vec<ToolRecord>> = BTreeMap::new();
             for vt in v.tools {

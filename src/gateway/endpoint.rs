@@ -109,10 +109,11 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         // Denied and missing are decided here, before the message is read, so both answer the
         // same bytes (no request id echoed for either).
         Target::View(View::Virtual(slug)) => {
-            let usable = svc.virtuals.get_virtual(slug).await?.is_some_and(|v| {
-                policy::auth::owner_visible(&principal.identity.org_id, v.org_id.as_deref())
-                    && principal.access.virtual_allowed(slug)
-            });
+            let usable = svc
+                .virtuals
+                .get_virtual(slug)
+                .await?
+                .is_some_and(|v| policy::auth::virtual_usable(&principal.identity.org_id, &principal.access, &v));
             if !usable {
                 return Err(GatewayError::UnknownServer);
             }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::gateway::Services;
 use crate::http::Headers;
-use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError};
+use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError, VirtualServer};
 
 use super::oidc;
 
@@ -237,12 +237,20 @@ pub fn owner_visible(org: &str, owner: Option<&str>) -> bool {
     owner.is_none_or(|o| o == org)
 }
 
-/// A principal may use an active server of its organization (or of the platform) that its
-/// grants reach; to anyone else the server does not exist.
+/// The one rule for servers: a caller of organization `org` may use an active server of its
+/// organization (or of the platform) that its grants reach; to anyone else it does not exist.
+pub fn server_usable(org: &str, access: &Access, server: &ServerRecord) -> bool {
+    server.status == "active" && owner_visible(org, server.org_id.as_deref()) && access.server_allowed(&server.slug)
+}
+
+/// The same rule for virtual servers: of the caller's organization (or the platform), granted.
+pub fn virtual_usable(org: &str, access: &Access, v: &VirtualServer) -> bool {
+    owner_visible(org, v.org_id.as_deref()) && access.virtual_allowed(&v.slug)
+}
+
+/// A principal's permit for a server it may use (`server_usable`); `None` for any other.
 pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<Permit> {
-    let usable = server.status == "active"
-        && owner_visible(&principal.identity.org_id, server.org_id.as_deref())
-        && principal.access.server_allowed(&server.slug);
+    let usable = server_usable(&principal.identity.org_id, &principal.access, server);
     usable.then(|| Permit {
         principal: principal.clone(),
         server: server.clone(),
