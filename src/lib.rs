@@ -7,12 +7,12 @@
 pub mod admin;
 pub mod config;
 pub mod crypto;
-pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod outbound;
 pub mod policy;
+pub mod routes;
 pub mod store;
 pub mod url_rules;
 pub mod vault;

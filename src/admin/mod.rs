@@ -1,7 +1,8 @@
 //! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
-//! Every error leaves as an RFC 9457 problem document (mapping in `crate::error`).
+//! Every error leaves as an RFC 9457 problem document (mapping in `admin::error`).
 pub(crate) mod credentials;
 mod directory;
+pub mod error;
 mod keys;
 mod servers;
 mod virtuals;
@@ -60,7 +61,7 @@ pub type ApiResult = Result<HttpResponse, ApiError>;
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
     match route(svc, req).await {
         Ok(r) => r,
-        Err(e) => crate::error::problem(&e),
+        Err(e) => error::problem(&e),
     }
 }
 

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::http::HttpResponse;
@@ -15,6 +14,8 @@ use crate::mcp::jsonrpc::{self, Message, RequestId};
 use crate::mcp::version::Era;
 use crate::policy::Principal;
 use crate::store::{ServerRecord, ToolRecord};
+
+pub use crate::routes::View;
 
 use super::forward::PostFilter;
 use super::link::{self, Links};
@@ -26,24 +27,6 @@ use super::{catalog, cursor, names, translate, uris, GatewayError, Services};
 /// Pages read from one upstream when fanning a list out.
 pub const MAX_FANOUT_PAGES: usize = 20;
 
-/// Which aggregated view a request addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "slug", rename_all = "lowercase")]
-pub enum View {
-    /// `/mcp`: every permitted server.
-    All,
-    /// `/mcp/v/{slug}`: a virtual server.
-    Virtual(String),
-}
-
-impl View {
-    fn id(&self) -> String {
-        match self {
-            View::All => "all".into(),
-            View::Virtual(s) => format!("v:{s}"),
-        }
-    }
-}
 
 /// One tool as the view exposes it.
 #[derive(Debug, Clone)]

@@ -16,40 +16,12 @@ use crate::mcp::version::Era;
 use crate::policy::{self, Permit, Principal};
 use crate::store::ServerRecord;
 
-use super::aggregate::{self, Aggregate, View};
+use super::aggregate::{self, Aggregate};
+pub use crate::routes::{Target, View};
 use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
 use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
-
-/// What an MCP request addresses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// `/mcp/{slug}`: one server, original names.
-    Server(String),
-    /// `/mcp` or `/mcp/v/{slug}`.
-    View(View),
-}
-
-impl Target {
-    /// The target of an MCP path, or `None` if the path is not an MCP endpoint.
-    pub fn from_path(path: &str) -> Option<Self> {
-        let rest = path.strip_prefix("/mcp")?;
-        let valid = |s: &str| !s.is_empty() && !s.contains('/');
-        match rest {
-            "" | "/" => Some(Target::View(View::All)),
-            r => match r.strip_prefix("/v/") {
-                Some(v) if valid(v) => Some(Target::View(View::Virtual(v.to_string()))),
-                Some(_) => None,
-                None => r
-                    .strip_prefix('/')
-                    .filter(|s| valid(s))
-                    .map(|s| Target::Server(s.to_string())),
-            },
-        }
-    }
-}
 
 /// What the platform does next with a request.
 pub enum Routed {
@@ -84,7 +56,7 @@ impl SessionCtx {
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Routed {
     match route(svc, req, target).await {
         Ok(r) => r,
-        Err(e) => Routed::Respond(crate::error::mcp_error_response(None, &e)),
+        Err(e) => Routed::Respond(crate::gateway::error::mcp_error_response(None, &e)),
     }
 }
 
@@ -164,11 +136,11 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
                         (None, Target::Server(_)) => Err(GatewayError::UnknownServer),
                     };
                     Ok(Routed::Respond(
-                        r.unwrap_or_else(|e| crate::error::mcp_error_response(id.as_ref(), &e)),
+                        r.unwrap_or_else(|e| crate::gateway::error::mcp_error_response(id.as_ref(), &e)),
                     ))
                 }
                 // Errors found after parsing keep the request id, so clients can match them.
-                Err(e) => Ok(Routed::Respond(crate::error::mcp_error_response(msg.id(), &e.into()))),
+                Err(e) => Ok(Routed::Respond(crate::gateway::error::mcp_error_response(msg.id(), &e.into()))),
             }
         }
         _ => Ok(Routed::Respond(method_not_allowed())),

@@ -285,7 +285,7 @@ async fn retry(st: &State, ir: &Value, answers: Map<String, Value>) -> Phase {
 }
 
 fn upstream_error(run: &Run, e: UpstreamError) -> RpcError {
-    crate::error::to_rpc(&super::GatewayError::upstream(&run.upstream.slug, e))
+    crate::gateway::error::to_rpc(&super::GatewayError::upstream(&run.upstream.slug, e))
 }
 
 /// Relays one upstream reply: notifications pass (translated), an `input_required` answer is

@@ -149,7 +149,7 @@ impl State {
         if let (Some(id), false) = (self.opts.awaited.clone(), self.answered) {
             // The same error, `data: {upstream, reason}` included, as a failure before the stream.
             let cause = cause.unwrap_or_else(|| UpstreamError::Garbage("stream ended without a response".into()));
-            let err = crate::error::to_rpc(&GatewayError::upstream(&self.opts.upstream_slug, cause));
+            let err = crate::gateway::error::to_rpc(&GatewayError::upstream(&self.opts.upstream_slug, cause));
             self.emit(jsonrpc::error_response(Some(&id), &err), out);
         }
     }

@@ -207,7 +207,7 @@ pub async fn deliver(
     }
     let Some((o, msg)) = claim(book, body) else {
         let e = RpcError::new(codes::INVALID_REQUEST, "no outstanding request has this id", 400);
-        return crate::error::mcp_error_response(None, &super::GatewayError::from(e));
+        return crate::gateway::error::mcp_error_response(None, &super::GatewayError::from(e));
     };
     // The server may have gone, or the caller lost access to it since: then nobody is asked.
     let server = match svc.registry.get_server(&o.slug).await {

@@ -75,7 +75,7 @@ pub async fn initialize(
 ) -> (Option<SessionState>, HttpResponse) {
     let msg = match jsonrpc::parse_message(&req.body) {
         Ok(m) => m,
-        Err(e) => return (None, crate::error::mcp_error_response(None, &e.into())),
+        Err(e) => return (None, crate::gateway::error::mcp_error_response(None, &e.into())),
     };
     let id = msg.id().cloned();
     match open(svc, ctx, session_id, req, &msg).await {
@@ -84,7 +84,7 @@ pub async fn initialize(
             let resp = HttpResponse::json(200, &body).with_header(transport::HEADER_SESSION, session_id);
             (Some(state), resp)
         }
-        Err(e) => (None, crate::error::mcp_error_response(id.as_ref(), &e)),
+        Err(e) => (None, crate::gateway::error::mcp_error_response(id.as_ref(), &e)),
     }
 }
 
@@ -187,7 +187,7 @@ pub async fn handle(
     // to anyone else it does not exist.
     if ctx.principal.key_id != state.key_id || ctx.target != state.target {
         return (
-            crate::error::mcp_error_response(None, &GatewayError::SessionNotFound),
+            crate::gateway::error::mcp_error_response(None, &GatewayError::SessionNotFound),
             After::Keep,
         );
     }
@@ -224,7 +224,7 @@ pub async fn handle(
         }
         Method::Get => get_stream(svc, state, req, log, &ctx.principal.identity.principal_id).await,
         _ => match jsonrpc::parse_message(&req.body) {
-            Err(e) => crate::error::mcp_error_response(None, &e.into()),
+            Err(e) => crate::gateway::error::mcp_error_response(None, &e.into()),
             Ok(msg) => {
                 let id = msg.id().cloned();
                 let url_elicitation = state.client.capabilities.pointer("/elicitation/url").is_some();
@@ -233,9 +233,9 @@ pub async fn handle(
                     .unwrap_or_else(|e| match e {
                         // Clients that can open URLs are asked to, the 2025-11-25 way.
                         GatewayError::NeedsConnect { slug, url } if url_elicitation => {
-                            crate::error::url_elicitation_response(id.as_ref(), &slug, &url)
+                            crate::gateway::error::url_elicitation_response(id.as_ref(), &slug, &url)
                         }
-                        e => crate::error::mcp_error_response(id.as_ref(), &e),
+                        e => crate::gateway::error::mcp_error_response(id.as_ref(), &e),
                     })
             }
         },
@@ -354,7 +354,7 @@ async fn get_stream(
     user: &str,
 ) -> HttpResponse {
     if let Err(e) = transport::check_get_accept(&req.headers) {
-        return crate::error::mcp_error_response(None, &e.into());
+        return crate::gateway::error::mcp_error_response(None, &e.into());
     }
     let last_event = req
         .headers

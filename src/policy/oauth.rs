@@ -30,7 +30,7 @@ pub const SCOPE: &str = "mcp";
 
 /// The canonical resource (RFC 8707) of an MCP path, or `None` for other paths.
 pub fn resource_of(origin: &str, path: &str) -> Option<String> {
-    crate::gateway::endpoint::Target::from_path(path).map(|_| format!("{origin}{}", path.trim_end_matches('/')))
+    crate::routes::Target::from_path(path).map(|_| format!("{origin}{}", path.trim_end_matches('/')))
 }
 
 /// Whether a token issued for `granted` may be used on `requested`: the same resource, or the
@@ -414,8 +414,8 @@ async fn login_provider(
     org_param: Option<&str>,
     resource_path: &str,
 ) -> Result<Result<oidc::IdentityProvider, &'static str>, AuthError> {
-    use crate::gateway::aggregate::View;
-    use crate::gateway::endpoint::Target;
+    use crate::routes::View;
+    use crate::routes::Target;
     let owner = match Target::from_path(resource_path) {
         Some(Target::Server(slug)) => svc.registry.get_server(&slug).await?.and_then(|s| s.org_id),
         Some(Target::View(View::Virtual(slug))) => svc.virtuals.get_virtual(&slug).await?.and_then(|v| v.org_id),

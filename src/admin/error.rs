@@ -1,0 +1,62 @@
+//! The admin layer's one mapping from `ApiError` to what an admin sees: an RFC 9457 problem
+//! document. Client-facing text is short and safe; causes go to the log.
+use serde_json::json;
+
+use crate::http::HttpResponse;
+use crate::outbound::UpstreamError;
+use crate::policy::AuthError;
+
+use super::ApiError;
+
+/// Base of the `type` URIs of problem documents (documented in docs/admin-api.md).
+pub const PROBLEM_TYPE_BASE: &str = "https://mcp-gateway.dev/problems/";
+
+/// Maps an admin API error to its problem document.
+pub fn problem(e: &ApiError) -> HttpResponse {
+    let (status, kind, title) = match e {
+        ApiError::Unauthorized(_) => (401, "unauthorized", "Unauthorized"),
+        ApiError::Forbidden(_) => (403, "forbidden", "Forbidden"),
+        ApiError::NotFound(_) => (404, "not-found", "Not Found"),
+        ApiError::MethodNotAllowed => (405, "method-not-allowed", "Method Not Allowed"),
+        ApiError::Validation(_) => (422, "validation", "Invalid request"),
+        ApiError::BadJson(_) => (400, "bad-json", "Malformed JSON"),
+        ApiError::BadRequest(_) => (400, "bad-request", "Bad Request"),
+        ApiError::TooLarge => (413, "too-large", "Request body too large"),
+        ApiError::UnsupportedMediaType => (415, "unsupported-media-type", "Unsupported Media Type"),
+        ApiError::Conflict(_) => (409, "conflict", "Conflict"),
+        ApiError::Upstream { .. } => (502, "upstream-unavailable", "Upstream server unavailable"),
+        ApiError::Store(_) => (500, "internal", "Internal error"),
+    };
+    let detail = match e {
+        ApiError::Store(s) => {
+            tracing::error!(error = %s, "storage failure");
+            "an internal error occurred".to_string()
+        }
+        ApiError::Upstream { slug, cause } => {
+            tracing::warn!(upstream = %slug, cause = %cause, "sync failed");
+            format!("could not read the catalog of '{slug}': {}", safe_upstream_text(cause))
+        }
+        ApiError::Unauthorized(AuthError::AdminDisabled) => {
+            "the admin API is disabled: set the ADMIN_TOKEN secret".into()
+        }
+        ApiError::Unauthorized(_) => "a valid admin bearer token is required".into(),
+        other => other.to_string(),
+    };
+    let body = json!({
+        "type": format!("{PROBLEM_TYPE_BASE}{kind}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    });
+    let mut resp = HttpResponse::typed(status, "application/problem+json", body.to_string().into_bytes());
+    if status == 401 {
+        resp.headers.set("www-authenticate", "Bearer");
+    }
+    resp
+}
+
+/// Upstream failure text for admins: the category and the upstream's own words about itself
+/// (never our credentials, which are not part of these errors).
+fn safe_upstream_text(e: &UpstreamError) -> String {
+    e.to_string()
+}
