@@ -2,11 +2,11 @@
 //! metadata) and `/admin/v1/vault/rotate` (re-seal every credential under the current key).
 use serde_json::json;
 
-use crate::gateway::credentials::{forget_token, meta_key, secret_key, CredentialMeta, CredentialSpec};
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::policy::roles::Scope;
 use crate::policy::AdminPermit;
+use crate::upstream_auth::{forget_token, meta_key, secret_key, CredentialMeta, CredentialSpec};
 use crate::vault::Vault;
 
 use super::{body, json, ApiError, ApiResult};

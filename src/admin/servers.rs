@@ -25,7 +25,7 @@ struct CreateServer {
     timeout_ms: Option<u32>,
     new_tool_policy: Option<String>,
     /// How the gateway authenticates to the upstream (sealed; needed before the first sync).
-    credentials: Option<crate::gateway::credentials::CredentialSpec>,
+    credentials: Option<crate::upstream_auth::CredentialSpec>,
     /// The owning organization (default: see `AdminPermit::default_owner`).
     org_id: Option<String>,
 }
@@ -42,7 +42,7 @@ struct PatchServer {
     new_tool_policy: Option<String>,
     /// New credentials, stored with the change; required anew when `url` moves to another
     /// origin (the old ones are dropped then, never presented to the new origin).
-    credentials: Option<crate::gateway::credentials::CredentialSpec>,
+    credentials: Option<crate::upstream_auth::CredentialSpec>,
 }
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
@@ -79,7 +79,7 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
         }
         ([slug, "connections"], Method::Get) => {
             get(svc, permit, slug).await?;
-            let list = crate::gateway::connect::connections(svc, slug)
+            let list = crate::upstream_auth::connect::connections(svc, slug)
                 .await
                 .map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
             json(200, &json!({ "connections": list }))
@@ -175,7 +175,7 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> 
     // it starts with an empty catalog, read at the first connection.
     let per_user = matches!(
         b.credentials,
-        Some(crate::gateway::credentials::CredentialSpec::OauthUser { .. })
+        Some(crate::upstream_auth::CredentialSpec::OauthUser { .. })
     );
     // Read the catalog before storing anything: an unreachable upstream leaves no half-made row
     // (and no credential).

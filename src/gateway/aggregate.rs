@@ -27,7 +27,6 @@ use super::{catalog, cursor, names, translate, uris, GatewayError, Services};
 /// Pages read from one upstream when fanning a list out.
 pub const MAX_FANOUT_PAGES: usize = 20;
 
-
 /// One tool as the view exposes it.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -309,7 +308,7 @@ async fn send(
     msg: &Message,
     read_only_call: bool,
 ) -> Result<HttpResponse, GatewayError> {
-    let mut up = agg.svc.upstream(server, agg.trace, agg.user).await?;
+    let mut up = super::open_upstream(agg.svc, server, agg.trace, agg.user).await?;
     up.read_only_call = read_only_call;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     let slug = server.slug.clone();
@@ -408,7 +407,7 @@ async fn list_upstream(
     method: &str,
     key: &str,
 ) -> Result<Vec<Value>, GatewayError> {
-    let up = agg.svc.upstream(server, agg.trace, agg.user).await?;
+    let up = super::open_upstream(agg.svc, server, agg.trace, agg.user).await?;
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     for n in 0..MAX_FANOUT_PAGES {

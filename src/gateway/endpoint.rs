@@ -17,11 +17,11 @@ use crate::policy::{self, Permit, Principal};
 use crate::store::ServerRecord;
 
 use super::aggregate::{self, Aggregate};
-pub use crate::routes::{Target, View};
 use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
 use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
+pub use crate::routes::{Target, View};
 
 /// What the platform does next with a request.
 pub enum Routed {
@@ -63,7 +63,7 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Ro
 async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<Routed, GatewayError> {
     transport::check_origin(&req.headers, svc.config.origins())?;
     check_hops(req)?;
-    let resource = crate::policy::oauth::resource_of(svc.origin, &req.path);
+    let resource = crate::policy::tokens::resource_of(svc.origin, &req.path);
     let audience = policy::auth::Audience {
         origin: svc.origin,
         resource: resource.as_deref(),
@@ -135,12 +135,15 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
                         (None, Target::View(view)) => modern_view(svc, &principal, view, req, &msg).await,
                         (None, Target::Server(_)) => Err(GatewayError::UnknownServer),
                     };
-                    Ok(Routed::Respond(
-                        r.unwrap_or_else(|e| crate::gateway::error::mcp_error_response(id.as_ref(), &e)),
-                    ))
+                    Ok(Routed::Respond(r.unwrap_or_else(|e| {
+                        crate::gateway::error::mcp_error_response(id.as_ref(), &e)
+                    })))
                 }
                 // Errors found after parsing keep the request id, so clients can match them.
-                Err(e) => Ok(Routed::Respond(crate::gateway::error::mcp_error_response(msg.id(), &e.into()))),
+                Err(e) => Ok(Routed::Respond(crate::gateway::error::mcp_error_response(
+                    msg.id(),
+                    &e.into(),
+                ))),
             }
         }
         _ => Ok(Routed::Respond(method_not_allowed())),
@@ -206,7 +209,7 @@ async fn modern_server(
         return Err(RpcError::method_not_found(method).into());
     }
     let user = Some(permit.principal().identity.principal_id.as_str());
-    let mut up = svc.upstream(server, traceparent(&req.headers), user).await?;
+    let mut up = super::open_upstream(svc, server, traceparent(&req.headers), user).await?;
     if server.era == Some(Era::Modern) {
         // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
         // upstream checks them against the body.

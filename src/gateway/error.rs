@@ -4,12 +4,13 @@ use serde_json::json;
 
 use crate::http::HttpResponse;
 use crate::mcp::error::codes;
-use crate::mcp::jsonrpc::{self, RequestId};
 use crate::mcp::error::RpcError;
+use crate::mcp::jsonrpc::{self, RequestId};
 use crate::policy::AuthError;
 use crate::store::StoreError;
 
 use crate::outbound::UpstreamError;
+use crate::upstream_auth::CredentialError;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GatewayError {
@@ -31,6 +32,19 @@ pub enum GatewayError {
     /// The user has not connected their account to this upstream (or must reconnect).
     #[error("upstream '{slug}' needs the user to connect")]
     NeedsConnect { slug: String, url: String },
+}
+
+impl From<CredentialError> for GatewayError {
+    fn from(e: CredentialError) -> Self {
+        match e {
+            CredentialError::NeedsConnect { slug, url } => GatewayError::NeedsConnect { slug, url },
+            CredentialError::Failed { slug, detail } => {
+                GatewayError::upstream(&slug, UpstreamError::Credentials(detail))
+            }
+            CredentialError::UnknownServer => GatewayError::UnknownServer,
+            CredentialError::Store(s) => GatewayError::Store(s),
+        }
+    }
 }
 
 impl GatewayError {
@@ -122,4 +136,3 @@ pub fn url_elicitation_response(id: Option<&RequestId>, slug: &str, url: &str) -
     }));
     HttpResponse::json(200, &jsonrpc::error_response(id, &rpc))
 }
-

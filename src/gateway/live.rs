@@ -7,81 +7,24 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::config::Config;
 use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::jsonrpc::RequestId;
 use crate::mcp::sse;
 use crate::mcp::version::Era;
-use crate::store::{ServerRecord, Store};
+use crate::store::ServerRecord;
 
 use super::relay::{self, RelayOptions, Transform};
-use super::upstream::{legacy_init_params, modern_request, ClientContext, HttpClient};
+use super::upstream::{legacy_init_params, modern_request, ClientContext};
 use super::{sync, Services};
 
 /// `_meta` key tying a notification to its `subscriptions/listen` request.
 pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 const TOOLS_CHANGED: &str = "notifications/tools/list_changed";
 
-/// What long-lived streams need beyond one request's borrows.
-pub struct LiveDeps {
-    pub store: Rc<dyn Store>,
-    /// Sealed upstream credentials (KV).
-    pub secrets: Rc<dyn crate::store::SecretStore>,
-    /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
-    pub scheduler: Rc<dyn super::connect::RefreshScheduler>,
-    pub http: Rc<dyn HttpClient>,
-    pub config: Config,
-    /// Resolves after the given milliseconds (a Workers timer on the platform).
-    pub sleep: Rc<dyn Fn(u64) -> LocalBoxFuture<'static, ()>>,
-    pub now_ms: Rc<dyn Fn() -> u64>,
-    /// Runs a future to completion even after the request that started it has been answered
-    /// or abandoned (`waitUntil` on the platform).
-    pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
-}
-
-impl LiveDeps {
-    /// Sends upstream requests in the background (see `Upstream::background`).
-    pub fn background(&self) -> super::upstream::Background {
-        let (http, spawn) = (self.http.clone(), self.spawn.clone());
-        Rc::new(move |req| {
-            let http = http.clone();
-            spawn(Box::pin(async move {
-                if let Err(e) = http.send(req).await {
-                    tracing::warn!(error = %e, "background upstream request failed");
-                }
-            }))
-        })
-    }
-
-    fn services(&self) -> Services<'_> {
-        self.with(None, "")
-    }
-
-    /// The services of one request, able to open long-lived streams.
-    pub fn request_services<'a>(self: &'a Rc<Self>, origin: &'a str) -> Services<'a> {
-        self.with(Some(self.clone()), origin)
-    }
-
-    fn with<'a>(&'a self, live: Option<Rc<LiveDeps>>, origin: &'a str) -> Services<'a> {
-        Services {
-            registry: &*self.store,
-            keys: &*self.store,
-            virtuals: &*self.store,
-            directory: &*self.store,
-            oauth: &*self.store,
-            secrets: &*self.secrets,
-            http: &*self.http,
-            config: &self.config,
-            now_ms: (self.now_ms)(),
-            live,
-            origin,
-        }
-    }
-}
+pub use crate::context::LiveDeps;
 
 thread_local! {
     /// Servers whose upstreams announced `tools/list_changed` on any stream relayed in this
@@ -159,7 +102,7 @@ pub fn watcher(deps: Rc<LiveDeps>, start: u64, emit: Emit) -> ByteStream {
 }
 
 async fn resync(deps: &LiveDeps, slug: &str) {
-    let svc = deps.services();
+    let svc = deps.detached();
     if let Ok(Some(server)) = svc.registry.get_server(slug).await {
         if let Err(e) = sync::refresh(&svc, &server).await {
             tracing::warn!(upstream = %slug, error = ?e, "re-sync after list_changed failed");
@@ -242,7 +185,7 @@ pub async fn listen(
         let trace = trace.map(str::to_string);
         let sid = id.clone();
         let joined = futures_util::stream::once(async move {
-            let svc = deps.services();
+            let svc = deps.detached();
             let s = upstream_stream(&svc, &server, filter, trace.as_deref()).await?;
             let tf = intercept(&server.slug, move |m: Value| {
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
@@ -273,7 +216,7 @@ async fn upstream_stream(
     f: Filter,
     trace: Option<&str>,
 ) -> Option<ByteStream> {
-    let up = svc.upstream(server, trace, None).await.ok()?;
+    let up = super::open_upstream(svc, server, trace, None).await.ok()?;
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
             let notifications =

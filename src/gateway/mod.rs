@@ -2,8 +2,6 @@
 //! sessions, catalog sync, and streaming relays. Platform access comes in through `Services`.
 pub mod aggregate;
 pub mod catalog;
-pub mod connect;
-pub mod credentials;
 pub mod cursor;
 pub mod endpoint;
 pub mod error;
@@ -27,69 +25,42 @@ pub use crate::outbound::deadline;
 pub use crate::store::timestamp;
 pub mod uris;
 
-#[cfg(test)]
-mod e2e_tests;
-
-use crate::config::{clamp_timeout, Config};
+use crate::config::clamp_timeout;
+pub use crate::context::Services;
 use crate::http::Headers;
-use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, ServerRecord, VirtualServers};
+use crate::store::ServerRecord;
 
 pub use error::GatewayError;
-use upstream::{HttpClient, Upstream};
+use upstream::Upstream;
 
-/// What the core needs from the platform for one request.
-pub struct Services<'a> {
-    pub registry: &'a dyn Registry,
-    pub keys: &'a dyn ApiKeys,
-    pub virtuals: &'a dyn VirtualServers,
-    pub directory: &'a dyn Directory,
-    pub oauth: &'a dyn OAuthStore,
-    pub secrets: &'a dyn SecretStore,
-    /// The gateway's own origin (`https://host`), as clients reach it.
-    pub origin: &'a str,
-    pub http: &'a dyn HttpClient,
-    pub config: &'a Config,
-    /// Milliseconds since the Unix epoch, read once per request.
-    pub now_ms: u64,
-    /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
-    pub live: Option<std::rc::Rc<live::LiveDeps>>,
-}
-
-impl<'a> Services<'a> {
-    /// RFC 3339 timestamp of `now_ms` (how D1 rows record time).
-    pub fn now(&self) -> String {
-        timestamp(self.now_ms)
+/// The upstream handle for a server, with its timeouts and the headers the gateway presents.
+/// The agent's own headers are never copied here: only what the gateway decides to send.
+/// `user`: the principal the request acts for (per-user upstream credentials need it).
+pub async fn open_upstream<'a>(
+    svc: &Services<'a>,
+    server: &'a ServerRecord,
+    trace: Option<&str>,
+    user: Option<&str>,
+) -> Result<Upstream<'a>, GatewayError> {
+    let mut extra = crate::upstream_auth::headers_for(svc, server, user).await?;
+    if let Some(t) = trace {
+        extra.set("traceparent", t);
     }
-
-    /// The upstream handle for a server, with its timeout and the headers the gateway presents.
-    /// The agent's own headers are never copied here: only what the gateway decides to send.
-    /// `user`: the principal the request acts for (per-user upstream credentials need it).
-    pub async fn upstream(
-        &self,
-        server: &'a ServerRecord,
-        trace: Option<&str>,
-        user: Option<&str>,
-    ) -> Result<Upstream<'a>, GatewayError> {
-        let mut extra = credentials::headers_for(self, server, user).await?;
-        if let Some(t) = trace {
-            extra.set("traceparent", t);
-        }
-        Ok(Upstream {
-            http: self.http,
-            shared_http: self.live.as_ref().map(|l| l.http.clone()),
-            url: &server.url,
-            slug: &server.slug,
-            timeout_ms: server
-                .timeout_ms
-                .map(clamp_timeout)
-                .unwrap_or(self.config.upstream_timeout_ms),
-            total_ms: self.config.upstream_total_ms,
-            listen_idle_ms: self.config.listen_idle_ms,
-            read_only_call: false,
-            extra_headers: extra,
-            background: self.live.as_ref().map(|d| d.background()),
-        })
-    }
+    Ok(Upstream {
+        http: svc.http,
+        shared_http: svc.live.as_ref().map(|l| l.http.clone()),
+        url: &server.url,
+        slug: &server.slug,
+        timeout_ms: server
+            .timeout_ms
+            .map(clamp_timeout)
+            .unwrap_or(svc.config.upstream_timeout_ms),
+        total_ms: svc.config.upstream_total_ms,
+        listen_idle_ms: svc.config.listen_idle_ms,
+        read_only_call: false,
+        extra_headers: extra,
+        background: svc.live.as_ref().map(|d| d.background()),
+    })
 }
 
 /// A valid W3C `traceparent` from the client, passed upstream so the call joins the agent's trace.

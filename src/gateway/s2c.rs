@@ -218,10 +218,7 @@ pub async fn deliver(
     let Some(permit) = policy::authorize_server(principal, &server) else {
         return HttpResponse::new(202);
     };
-    match svc
-        .upstream(permit.server(), trace, Some(&principal.identity.principal_id))
-        .await
-    {
+    match super::open_upstream(svc, permit.server(), trace, Some(&principal.identity.principal_id)).await {
         Ok(up) => {
             if let Err(e) = up.post_legacy(&msg, Some(&o.session)).await {
                 tracing::warn!(upstream = %o.slug, error = %e, "relaying a client's response failed");

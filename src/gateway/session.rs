@@ -112,7 +112,7 @@ async fn open(
             let server = permit.server();
             let user = Some(ctx.principal.identity.principal_id.as_str());
             let up = match server.era.unwrap_or(Era::Legacy) {
-                Era::Legacy => match svc.upstream(server, traceparent(&req.headers), user).await {
+                Era::Legacy => match super::open_upstream(svc, server, traceparent(&req.headers), user).await {
                     Ok(up) => Some(up),
                     // Per-user credentials not connected yet: the session opens on what sync
                     // learned, and its upstream session at first use, where the user is asked
@@ -279,9 +279,7 @@ async fn post(
                 }
             }
             let pinned = super::endpoint::pinning(svc, &permit, msg).await?;
-            let mut up = svc
-                .upstream(server, trace, Some(&ctx.principal.identity.principal_id))
-                .await?;
+            let mut up = super::open_upstream(svc, server, trace, Some(&ctx.principal.identity.principal_id)).await?;
             up.read_only_call = pinned.read_only_call;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, pinned.post).await
@@ -337,7 +335,7 @@ async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, 
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
             let server = server.for_client(Era::Legacy);
-            if let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await {
+            if let Ok(up) = super::open_upstream(svc, &server, traceparent(&req.headers), Some(user)).await {
                 up.close(us).await;
             }
         }
@@ -386,7 +384,7 @@ async fn get_stream(
         if server.era != Some(Era::Legacy) {
             continue;
         }
-        let Ok(up) = svc.upstream(&server, traceparent(&req.headers), Some(user)).await else {
+        let Ok(up) = super::open_upstream(svc, &server, traceparent(&req.headers), Some(user)).await else {
             continue;
         };
         let relay = UpstreamGet {

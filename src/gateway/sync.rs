@@ -26,10 +26,12 @@ pub async fn sync_as(
     user: Option<&str>,
 ) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
-    let up = svc.upstream(server, None, user).await.map_err(|e| match e {
-        GatewayError::Upstream { cause, .. } => cause,
-        other => UpstreamError::Credentials(other.to_string()),
-    })?;
+    let up = super::open_upstream(svc, server, None, user)
+        .await
+        .map_err(|e| match e {
+            GatewayError::Upstream { cause, .. } => cause,
+            other => UpstreamError::Credentials(other.to_string()),
+        })?;
     let det = up.detect().await?;
     let tools = catalog::fetch_tools(&up, det.era, det.session.as_ref(), &now).await;
     if let Some(s) = &det.session {
@@ -93,4 +95,19 @@ fn fingerprint(tools: &[ToolRecord]) -> Vec<(&str, &str, bool)> {
         .iter()
         .map(|t| (t.name.as_str(), t.definition_hash.as_str(), t.is_active()))
         .collect()
+}
+
+/// Reads the catalog of a per-user server that had none, as the user who just connected to it
+/// (a per-user upstream lists nothing until someone can authenticate to it). Failures leave the
+/// server without a catalog, as before the connection; the next admin refresh retries.
+pub async fn first_catalog(svc: &Services<'_>, server: &ServerRecord, user: &str) {
+    if let Ok((synced, tools)) = sync_as(svc, server, None, Some(user)).await {
+        let saved = async {
+            svc.registry.replace_catalog(&synced, &tools).await?;
+            svc.registry.bump_catalog_generation().await
+        };
+        if let Err(e) = saved.await {
+            tracing::warn!(error = %e, server = %server.slug, "saving the first catalog failed");
+        }
+    }
 }

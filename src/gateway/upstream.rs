@@ -129,7 +129,7 @@ pub struct Upstream<'a> {
 }
 
 /// Sends one request in the background, its outcome ignored.
-pub type Background = std::rc::Rc<dyn Fn(OutboundRequest)>;
+pub use crate::outbound::Background;
 
 impl<'a> Upstream<'a> {
     fn base_headers(&self) -> Headers {

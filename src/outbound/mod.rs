@@ -74,3 +74,7 @@ pub trait HttpClient {
         self.send(req).await
     }
 }
+
+/// Sends an upstream request in the background, beyond the request that started it (where the
+/// answer is not awaited: a cancellation, a session's DELETE).
+pub type Background = std::rc::Rc<dyn Fn(OutboundRequest)>;

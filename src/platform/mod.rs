@@ -96,10 +96,13 @@ async fn route(
     }
     let deps = live_deps(env, cfg, spawn)?;
     let svc = deps.request_services(origin);
-    if let Some(r) = crate::policy::oauth::handle(&svc, core_req, origin).await {
+    if let Some(r) = crate::oauth_server::handle(&svc, core_req, origin).await {
         return convert::response(r);
     }
-    if let Some(r) = crate::gateway::connect::handle(&svc, core_req).await {
+    if let Some((r, connected)) = crate::upstream_auth::connect::handle(&svc, core_req).await {
+        if let Some(c) = connected {
+            crate::gateway::sync::first_catalog(&svc, &c.server, &c.user).await;
+        }
         return convert::response(r);
     }
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
@@ -114,7 +117,7 @@ async fn route(
                     .is_some_and(|h| h.contains("invalid_token"));
                 r.headers.set(
                     "www-authenticate",
-                    crate::policy::oauth::challenge(origin, path, invalid),
+                    crate::policy::tokens::challenge(origin, path, invalid),
                 );
                 r
             }

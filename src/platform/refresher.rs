@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::{config, live_deps, REFRESHERS_BINDING};
-use crate::gateway::connect::{refresh_connection, RefreshScheduler};
+use crate::upstream_auth::connect::{refresh_connection, RefreshScheduler};
 
 /// Schedules alarms on the connection's Durable Object.
 pub struct DoScheduler {

@@ -238,7 +238,10 @@ impl DurableObject for McpSession {
         let current = Self::load(&sql);
         if ctx.initialize {
             if current.is_some() {
-                return convert::response(crate::gateway::error::mcp_error_response(None, &GatewayError::SessionNotFound));
+                return convert::response(crate::gateway::error::mcp_error_response(
+                    None,
+                    &GatewayError::SessionNotFound,
+                ));
             }
             let (st, resp) = session::initialize(&svc, &ctx, &session_id, &core_req).await;
             if let Some(st) = st {
@@ -248,7 +251,10 @@ impl DurableObject for McpSession {
             return convert::response(resp);
         }
         let Some(mut st) = current else {
-            return convert::response(crate::gateway::error::mcp_error_response(None, &GatewayError::SessionNotFound));
+            return convert::response(crate::gateway::error::mcp_error_response(
+                None,
+                &GatewayError::SessionNotFound,
+            ));
         };
         let log = Rc::new(SqlLog {
             sql: sql.clone(),

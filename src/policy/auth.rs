@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::context::Services;
 use crate::crypto;
-use crate::gateway::Services;
 use crate::http::Headers;
 use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError, VirtualServer};
 
@@ -141,8 +141,8 @@ pub async fn authenticate(
     if token.starts_with(crypto::API_KEY_PREFIX) {
         return authenticate_api_key(keys, directory, headers, &crate::store::timestamp(now_ms)).await;
     }
-    if token.starts_with(super::oauth::ACCESS_TOKEN_PREFIX) {
-        let user = super::oauth::access_token_user(svc.oauth, token, now_ms, origin, resource).await?;
+    if token.starts_with(super::tokens::ACCESS_TOKEN_PREFIX) {
+        let user = super::tokens::access_token_user(svc.oauth, token, now_ms, origin, resource).await?;
         return principal_for(directory, &format!("oauth:{user}"), &user).await;
     }
     if !oidc::looks_like_jwt(token) {

@@ -3,6 +3,11 @@
 //! (static headers such as an API key), and OAuth 2.0 `client_credentials` (a token fetched,
 //! cached until shortly before it expires, and refreshed). Credentials are write-only: reads
 //! return metadata.
+pub mod connect;
+mod error;
+
+pub use error::CredentialError;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,8 +17,8 @@ use serde_json::Value;
 use crate::http::{Body, Headers, Method};
 use crate::store::ServerRecord;
 
-use super::upstream::{OutboundRequest, UpstreamError};
-use super::{GatewayError, Services};
+use crate::context::Services;
+use crate::outbound::OutboundRequest;
 
 /// A cached client-credentials token is renewed this long before it expires.
 pub const TOKEN_RENEW_BEFORE_MS: u64 = 60 * 1000;
@@ -152,9 +157,9 @@ thread_local! {
     static TOKENS: RefCell<HashMap<String, (String, u64, String)>> = RefCell::new(HashMap::new());
 }
 
-fn cred_error(server: &ServerRecord, e: impl std::fmt::Display) -> GatewayError {
+fn cred_error(server: &ServerRecord, e: impl std::fmt::Display) -> CredentialError {
     tracing::warn!(upstream = %server.slug, error = %e, "upstream credentials failed");
-    GatewayError::upstream(&server.slug, UpstreamError::Credentials(e.to_string()))
+    CredentialError::failed(&server.slug, e)
 }
 
 /// The headers the gateway presents to `server`, from its sealed credential.
@@ -162,7 +167,7 @@ pub async fn headers_for(
     svc: &Services<'_>,
     server: &ServerRecord,
     user: Option<&str>,
-) -> Result<Headers, GatewayError> {
+) -> Result<Headers, CredentialError> {
     let Some(sealed) = svc.secrets.get_secret(&secret_key(&server.slug)).await? else {
         return Ok(Headers::new());
     };
@@ -180,7 +185,7 @@ pub async fn headers_for(
     match spec {
         CredentialSpec::None => {}
         CredentialSpec::OauthUser { .. } => {
-            let token = super::connect::user_access_token(svc, server, user).await?;
+            let token = connect::user_access_token(svc, server, user).await?;
             h.set("authorization", format!("Bearer {token}"));
         }
         CredentialSpec::Headers { headers } => {
@@ -286,7 +291,7 @@ async fn record(svc: &Services<'_>, server: &ServerRecord, error: Option<&str>, 
     meta.status = if error.is_some() { "failing".into() } else { "ok".into() };
     meta.last_error = error.map(str::to_string);
     if let Some(ms) = expires_ms {
-        meta.token_expires_at = Some(super::timestamp(ms));
+        meta.token_expires_at = Some(crate::store::timestamp(ms));
     }
     if let Ok(json) = serde_json::to_string(&meta) {
         let _ = svc.secrets.put_secret(&key, &json).await;

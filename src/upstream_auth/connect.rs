@@ -16,15 +16,15 @@ use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
 use crate::policy::oidc::get_json;
 use crate::store::ServerRecord;
 
-use super::credentials::{secret_key, CredentialSpec};
-use super::upstream::OutboundRequest;
-use super::{GatewayError, Services};
+use super::{secret_key, CredentialError, CredentialSpec};
+use crate::context::Services;
+use crate::outbound::OutboundRequest;
 
 /// Refresh this long before an access token expires (or at half its life, if shorter).
 pub const REFRESH_MARGIN_MS: u64 = 60 * 1000;
 /// How long a connect link is valid.
 pub const TICKET_TTL_MS: u64 = 10 * 60 * 1000;
-pub const CONNECT_FETCH_TIMEOUT_MS: u32 = super::credentials::TOKEN_FETCH_TIMEOUT_MS;
+pub const CONNECT_FETCH_TIMEOUT_MS: u32 = super::TOKEN_FETCH_TIMEOUT_MS;
 
 /// A user's tokens for one server (sealed at `cred:user:{slug}:{user}`).
 #[derive(Clone, Serialize, Deserialize)]
@@ -58,11 +58,7 @@ pub fn user_meta_key(slug: &str, user: &str) -> String {
     format!("credmeta:user:{slug}:{user}")
 }
 
-/// Schedules a refresh of one connection (a Durable Object alarm on the platform).
-#[async_trait::async_trait(?Send)]
-pub trait RefreshScheduler {
-    async fn schedule(&self, slug: &str, user: &str, at_ms: u64);
-}
+pub use crate::context::RefreshScheduler;
 
 fn refresh_at(now_ms: u64, expires_at_ms: u64) -> u64 {
     let life = expires_at_ms.saturating_sub(now_ms);
@@ -73,7 +69,7 @@ fn s256(v: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
 }
 
-async fn oauth_user_spec(svc: &Services<'_>, server: &ServerRecord) -> Result<CredentialSpec, GatewayError> {
+async fn oauth_user_spec(svc: &Services<'_>, server: &ServerRecord) -> Result<CredentialSpec, CredentialError> {
     let vault = svc
         .config
         .vault
@@ -90,8 +86,8 @@ async fn oauth_user_spec(svc: &Services<'_>, server: &ServerRecord) -> Result<Cr
     serde_json::from_slice(&plain).map_err(|_| needs(server, "unreadable credential"))
 }
 
-fn needs(server: &ServerRecord, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::upstream(&server.slug, super::upstream::UpstreamError::Credentials(e.to_string()))
+fn needs(server: &ServerRecord, e: impl std::fmt::Display) -> CredentialError {
+    CredentialError::failed(&server.slug, e)
 }
 
 /// The user's access token for `server`, refreshed if it is about to expire; without one, an
@@ -100,7 +96,7 @@ pub async fn user_access_token(
     svc: &Services<'_>,
     server: &ServerRecord,
     user: Option<&str>,
-) -> Result<String, GatewayError> {
+) -> Result<String, CredentialError> {
     let user = user.ok_or_else(|| needs(server, "per-user credentials need a user"))?;
     let vault = svc
         .config
@@ -128,7 +124,11 @@ pub async fn user_access_token(
     Ok(t.access_token)
 }
 
-async fn connect_error(svc: &Services<'_>, server: &ServerRecord, user: &str) -> Result<GatewayError, GatewayError> {
+async fn connect_error(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    user: &str,
+) -> Result<CredentialError, CredentialError> {
     let ticket = crypto::random_token::<32>();
     svc.oauth
         .put_pending(
@@ -137,7 +137,7 @@ async fn connect_error(svc: &Services<'_>, server: &ServerRecord, user: &str) ->
             svc.now_ms + TICKET_TTL_MS,
         )
         .await?;
-    Ok(GatewayError::NeedsConnect {
+    Ok(CredentialError::NeedsConnect {
         slug: server.slug.clone(),
         url: format!("{}/connect/{}?ticket={ticket}", svc.origin, server.slug),
     })
@@ -154,8 +154,8 @@ async fn write_meta(svc: &Services<'_>, m: &ConnectionMeta) {
     }
 }
 
-async fn store_token(svc: &Services<'_>, slug: &str, user: &str, t: &UserToken) -> Result<(), GatewayError> {
-    let vault = svc.config.vault.as_ref().ok_or(GatewayError::UnknownServer)?;
+async fn store_token(svc: &Services<'_>, slug: &str, user: &str, t: &UserToken) -> Result<(), CredentialError> {
+    let vault = svc.config.vault.as_ref().ok_or(CredentialError::UnknownServer)?;
     let key = user_key(slug, user);
     let plain = serde_json::to_vec(t).expect("serializable");
     svc.secrets.put_secret(&key, &vault.seal(&key, &plain)).await?;
@@ -205,7 +205,7 @@ pub async fn refresh(
                 .append_pair("client_id", &t.client_id)
                 .append_pair("resource", &t.resource)
                 .finish();
-            super::credentials::post_token_form(svc, &t.token_endpoint, form)
+            super::post_token_form(svc, &t.token_endpoint, form)
                 .await
                 .and_then(|v| {
                     token_from(&v, svc.now_ms, Some(t), &t.token_endpoint, &t.client_id, &t.resource)
@@ -231,7 +231,7 @@ pub async fn refresh(
                 .map_err(|e| e.to_string())?;
             meta.status = "connected".into();
             meta.refreshed_at = Some(svc.now());
-            meta.expires_at = Some(super::timestamp(fresh.expires_at_ms));
+            meta.expires_at = Some(crate::store::timestamp(fresh.expires_at_ms));
             meta.last_error = None;
         }
         Err(e) => {
@@ -290,30 +290,42 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Serves `/connect/{slug}` and `/connect/callback`; `None` for other paths.
-pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> Option<HttpResponse> {
+/// A user connected their account to a server that has no catalog yet.
+pub struct Connected {
+    pub server: ServerRecord,
+    pub user: String,
+}
+
+/// Serves `/connect/{slug}` and `/connect/callback`; `None` for other paths. A first connection to
+/// a server without a catalog comes back as `Connected`, for the caller to sync it as that user.
+pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> Option<(HttpResponse, Option<Connected>)> {
     let rest = req.path.strip_prefix("/connect/")?;
     if req.method != Method::Get {
-        return Some(HttpResponse::new(405));
+        return Some((HttpResponse::new(405), None));
     }
     let r = match rest {
         "callback" => callback(svc, req).await,
-        "client-metadata.json" => Ok(HttpResponse::json(200, &client_metadata(svc.origin))),
-        slug => start(svc, req, slug).await,
+        "client-metadata.json" => Ok((HttpResponse::json(200, &client_metadata(svc.origin)), None)),
+        slug => start(svc, req, slug).await.map(|r| (r, None)),
     };
     Some(r.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "connect failed");
-        page(
+        let failed = page(
             502,
             "Could not connect",
             "The upstream's authorization server could not be reached or refused. Try again later.",
-        )
+        );
+        (failed, None)
     }))
 }
 
 /// The upstream's authorization-server metadata: configured, or via its protected-resource
 /// metadata (RFC 9728).
-async fn discover(svc: &Services<'_>, server: &ServerRecord, configured: Option<&str>) -> Result<Value, GatewayError> {
+async fn discover(
+    svc: &Services<'_>,
+    server: &ServerRecord,
+    configured: Option<&str>,
+) -> Result<Value, CredentialError> {
     let fail = |e: String| needs(server, e);
     let issuer = match configured {
         Some(a) => a.trim_end_matches('/').to_string(),
@@ -340,7 +352,7 @@ async fn discover(svc: &Services<'_>, server: &ServerRecord, configured: Option<
     }
 }
 
-async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<HttpResponse, GatewayError> {
+async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<HttpResponse, CredentialError> {
     let q = query(req);
     let ticket = param(&q, "ticket").unwrap_or("");
     let Some(p) = svc.oauth.take_pending(&format!("connect:{ticket}"), svc.now_ms).await? else {
@@ -358,7 +370,7 @@ async fn start(svc: &Services<'_>, req: &HttpRequest, slug: &str) -> Result<Http
         .registry
         .get_server(slug)
         .await?
-        .ok_or(GatewayError::UnknownServer)?;
+        .ok_or(CredentialError::UnknownServer)?;
     let CredentialSpec::OauthUser {
         authorization_server,
         client_id,
@@ -444,7 +456,7 @@ async fn register_client(
     server: &ServerRecord,
     endpoint: Option<String>,
     redirect: &str,
-) -> Result<String, GatewayError> {
+) -> Result<String, CredentialError> {
     let cache = format!("oauthclient:server:{}", server.slug);
     if let Some(id) = svc.secrets.get_secret(&cache).await? {
         return Ok(id);
@@ -488,17 +500,20 @@ async fn register_client(
     Ok(id.to_string())
 }
 
-async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse, GatewayError> {
+async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<(HttpResponse, Option<Connected>), CredentialError> {
     let q = query(req);
     let Some(p) = svc
         .oauth
         .take_pending(&format!("connectcb:{}", param(&q, "state").unwrap_or("")), svc.now_ms)
         .await?
     else {
-        return Ok(page(
-            400,
-            "Link expired",
-            "This sign-in is unknown or expired. Call the tool again to get a new link.",
+        return Ok((
+            page(
+                400,
+                "Link expired",
+                "This sign-in is unknown or expired. Call the tool again to get a new link.",
+            ),
+            None,
         ));
     };
     let f = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -506,12 +521,11 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse,
         .registry
         .get_server(&f("server"))
         .await?
-        .ok_or(GatewayError::UnknownServer)?;
+        .ok_or(CredentialError::UnknownServer)?;
     let Some(code) = param(&q, "code") else {
-        return Ok(page(
-            400,
-            "Not connected",
-            "The authorization server did not grant access.",
+        return Ok((
+            page(400, "Not connected", "The authorization server did not grant access."),
+            None,
         ));
     };
     let form = url::form_urlencoded::Serializer::new(String::new())
@@ -522,7 +536,7 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse,
         .append_pair("code_verifier", &f("verifier"))
         .append_pair("resource", &f("resource"))
         .finish();
-    let v = super::credentials::post_token_form(svc, &f("token_endpoint"), form)
+    let v = super::post_token_form(svc, &f("token_endpoint"), form)
         .await
         .map_err(|e| needs(&server, e))?;
     let t = token_from(
@@ -544,30 +558,30 @@ async fn callback(svc: &Services<'_>, req: &HttpRequest) -> Result<HttpResponse,
             status: "connected".into(),
             connected_at: svc.now(),
             refreshed_at: None,
-            expires_at: Some(super::timestamp(t.expires_at_ms)),
+            expires_at: Some(crate::store::timestamp(t.expires_at_ms)),
             last_error: None,
         },
     )
     .await;
-    // A per-user server registered before anyone connected has no catalog yet: read it now.
-    if server.last_synced_at.is_none() {
-        if let Ok((synced, tools)) = super::sync::sync_as(svc, &server, None, Some(&user)).await {
-            svc.registry.replace_catalog(&synced, &tools).await?;
-            svc.registry.bump_catalog_generation().await?;
-        }
-    }
-    Ok(page(
+    // A per-user server registered before anyone connected has no catalog yet: the caller
+    // (which may reach the gateway's sync) reads it now, as this user.
+    let first = server.last_synced_at.is_none().then(|| Connected {
+        server: server.clone(),
+        user: user.clone(),
+    });
+    let page = page(
         200,
         "Connected",
         &format!(
             "Your account is connected to {}. You can close this window.",
             server.name
         ),
-    ))
+    );
+    Ok((page, first))
 }
 
 /// Connections of a server, for `GET /admin/v1/servers/{slug}/connections`.
-pub async fn connections(svc: &Services<'_>, slug: &str) -> Result<Vec<ConnectionMeta>, GatewayError> {
+pub async fn connections(svc: &Services<'_>, slug: &str) -> Result<Vec<ConnectionMeta>, CredentialError> {
     let mut out = Vec::new();
     for key in svc.secrets.list_secrets(&format!("credmeta:user:{slug}:")).await? {
         if let Some(m) = svc

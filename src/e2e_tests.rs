@@ -12,12 +12,12 @@ use futures_executor::block_on;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::endpoint::{self, Routed};
-use super::relay::EventLog;
-use super::session::{self, After, ReplayLog};
-use super::upstream::{HttpClient, OutboundRequest, UpstreamError};
-use super::Services;
 use crate::config::Config;
+use crate::context::Services;
+use crate::gateway::endpoint::{self, Routed};
+use crate::gateway::relay::EventLog;
+use crate::gateway::session::{self, After, ReplayLog};
+use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError};
 use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
 use crate::mcp::sse;
 use crate::store::memory::MemoryStore;

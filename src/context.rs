@@ -1,0 +1,101 @@
+//! What a request's code is given by the platform: the store handles, the outbound HTTP client,
+//! the clock and the public origin. Plain data over the store and outbound traits, below every
+//! layer that takes it.
+use std::rc::Rc;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::config::Config;
+use crate::outbound::{Background, HttpClient};
+use crate::store::timestamp;
+use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
+
+/// What the core needs from the platform for one request.
+pub struct Services<'a> {
+    pub registry: &'a dyn Registry,
+    pub keys: &'a dyn ApiKeys,
+    pub virtuals: &'a dyn VirtualServers,
+    pub directory: &'a dyn Directory,
+    pub oauth: &'a dyn OAuthStore,
+    pub secrets: &'a dyn SecretStore,
+    /// The gateway's own origin (`https://host`), as clients reach it.
+    pub origin: &'a str,
+    pub http: &'a dyn HttpClient,
+    pub config: &'a Config,
+    /// Milliseconds since the Unix epoch, read once per request.
+    pub now_ms: u64,
+    /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
+    pub live: Option<Rc<LiveDeps>>,
+}
+
+impl<'a> Services<'a> {
+    /// RFC 3339 timestamp of `now_ms` (how D1 rows record time).
+    pub fn now(&self) -> String {
+        timestamp(self.now_ms)
+    }
+}
+
+/// Schedules a refresh of one user's upstream connection (a Durable Object alarm on the platform).
+#[async_trait::async_trait(?Send)]
+pub trait RefreshScheduler {
+    async fn schedule(&self, slug: &str, user: &str, at_ms: u64);
+}
+
+/// What long-lived streams need beyond one request's borrows.
+pub struct LiveDeps {
+    /// Every store (D1).
+    pub store: Rc<dyn Store>,
+    /// Sealed upstream credentials (KV).
+    pub secrets: Rc<dyn crate::store::SecretStore>,
+    /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
+    pub scheduler: Rc<dyn RefreshScheduler>,
+    pub http: Rc<dyn HttpClient>,
+    pub config: Config,
+    /// Resolves after the given milliseconds (a Workers timer on the platform).
+    pub sleep: Rc<dyn Fn(u64) -> LocalBoxFuture<'static, ()>>,
+    pub now_ms: Rc<dyn Fn() -> u64>,
+    /// Runs a future to completion even after the request that started it has been answered
+    /// or abandoned (`waitUntil` on the platform).
+    pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
+}
+
+impl LiveDeps {
+    /// Sends upstream requests in the background (see `Upstream::background`).
+    pub fn background(&self) -> Background {
+        let (http, spawn) = (self.http.clone(), self.spawn.clone());
+        Rc::new(move |req| {
+            let http = http.clone();
+            spawn(Box::pin(async move {
+                if let Err(e) = http.send(req).await {
+                    tracing::warn!(error = %e, "background upstream request failed");
+                }
+            }))
+        })
+    }
+
+    /// Services for work not tied to one request (watchers, refreshes): no origin, no live streams.
+    pub fn detached(&self) -> Services<'_> {
+        self.with(None, "")
+    }
+
+    /// The services of one request, able to open long-lived streams.
+    pub fn request_services<'a>(self: &'a Rc<Self>, origin: &'a str) -> Services<'a> {
+        self.with(Some(self.clone()), origin)
+    }
+
+    fn with<'a>(&'a self, live: Option<Rc<LiveDeps>>, origin: &'a str) -> Services<'a> {
+        Services {
+            registry: &*self.store,
+            keys: &*self.store,
+            virtuals: &*self.store,
+            directory: &*self.store,
+            oauth: &*self.store,
+            secrets: &*self.secrets,
+            http: &*self.http,
+            config: &self.config,
+            now_ms: (self.now_ms)(),
+            live,
+            origin,
+        }
+    }
+}
