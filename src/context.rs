@@ -6,6 +6,7 @@ use std::rc::Rc;
 use futures_util::future::LocalBoxFuture;
 
 use crate::config::Config;
+use crate::mcp::error::RpcError;
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
@@ -24,6 +25,8 @@ pub struct Services<'a> {
     pub config: &'a Config,
     /// Milliseconds since the Unix epoch, read once per request.
     pub now_ms: u64,
+    /// The pipeline's hooks around every upstream call (`CallHooks`).
+    pub hooks: Rc<dyn CallHooks>,
     /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
     pub live: Option<Rc<LiveDeps>>,
 }
@@ -57,6 +60,8 @@ pub struct LiveDeps {
     /// Runs a future to completion even after the request that started it has been answered
     /// or abandoned (`waitUntil` on the platform).
     pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
+    /// The request pipeline's hooks (`CallHooks`).
+    pub hooks: Rc<dyn CallHooks>,
 }
 
 impl LiveDeps {
@@ -94,8 +99,61 @@ impl LiveDeps {
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),
+            hooks: self.hooks.clone(),
             live,
             origin,
         }
     }
+}
+
+/// One client request on its way to an upstream, as the request pipeline's hooks see it: who
+/// (from the permit), which server, which method and name, and the W3C trace it joins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub principal_id: String,
+    pub org_id: String,
+    pub key_id: String,
+    pub server: String,
+    pub method: String,
+    /// The tool, prompt or resource named by the request, if any.
+    pub name: Option<String>,
+    pub params: serde_json::Value,
+    pub trace: Option<String>,
+    pub started_ms: u64,
+}
+
+/// How a call ended, for the record hook.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The upstream answered with a result.
+    Result,
+    /// The upstream (or the gateway on its behalf) answered with a JSON-RPC error.
+    Error { code: i64 },
+    /// No answer reached the client: the exchange failed (timeout, connection lost, …).
+    Failed { reason: String },
+    /// A `before_call` hook refused the call; the upstream never saw it.
+    Refused { code: i64 },
+}
+
+/// Hooks that do nothing: the pipeline as it is without policies or observability.
+pub struct NoHooks;
+impl CallHooks for NoHooks {}
+
+/// The hook points of the one request pipeline (authenticate → resolve → authorize → before
+/// call → upstream exchange → after result → record; docs/architecture.md). Every client request
+/// to any upstream, in either era, on every endpoint, in the Worker or a session's Durable
+/// Object, passes `gateway::forward`, which calls them. Policies and observability plug in here.
+pub trait CallHooks {
+    /// Before the message leaves. An error is answered to the client instead; the upstream never
+    /// sees the call.
+    fn before_call(&self, _call: &Call) -> Result<(), RpcError> {
+        Ok(())
+    }
+    /// The answer to the call (a `result` or `error` response) on its way to the client, after
+    /// era translation and before the caller's filters.
+    fn after_result(&self, _call: &Call, msg: serde_json::Value) -> serde_json::Value {
+        msg
+    }
+    /// Once per call, when its outcome is known (the hook reads the clock itself).
+    fn record(&self, _call: &Call, _outcome: &Outcome) {}
 }

@@ -14,11 +14,13 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::context::Services;
+use crate::context::{Call, CallHooks, Outcome};
 use crate::gateway::endpoint::{self, Routed};
 use crate::gateway::relay::EventLog;
 use crate::gateway::session::{self, After, ReplayLog};
 use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError};
 use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
+use crate::mcp::error::RpcError;
 use crate::mcp::sse;
 use crate::store::memory::MemoryStore;
 use crate::store::{ApiKeyRecord, ApiKeys};
@@ -28,6 +30,8 @@ use crate::store::{ApiKeyRecord, ApiKeys};
 struct FakeUpstream {
     sessions: RefCell<HashSet<String>>,
     seen_headers: RefCell<Vec<Headers>>,
+    /// `method` (and `name`, for calls) of every message received.
+    seen_calls: RefCell<Vec<String>>,
     down: RefCell<bool>,
     counter: RefCell<u32>,
 }
@@ -51,6 +55,11 @@ impl HttpClient for FakeUpstream {
         }
         let msg: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"null")).unwrap();
         let method = msg["method"].as_str().unwrap_or("");
+        let named = msg["params"]["name"]
+            .as_str()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        self.seen_calls.borrow_mut().push(format!("{method}{named}"));
         if method == "initialize" {
             *self.counter.borrow_mut() += 1;
             let id = format!("s{}", self.counter.borrow());
@@ -108,7 +117,33 @@ impl HttpClient for FakeUpstream {
     }
 }
 
+/// Pipeline hooks that refuse calls whose `message` argument is `forbidden`, mark every answer and keep
+/// every record: what a policy and an observer would see.
+#[derive(Default)]
+struct RecordingHooks {
+    records: RefCell<Vec<(Call, Outcome)>>,
+}
+
+impl CallHooks for RecordingHooks {
+    fn before_call(&self, call: &Call) -> Result<(), RpcError> {
+        match call.params["arguments"]["message"].as_str() {
+            Some("forbidden") => Err(RpcError::new(-32001, "blocked by policy", 200)),
+            _ => Ok(()),
+        }
+    }
+    fn after_result(&self, _: &Call, mut msg: Value) -> Value {
+        if let Some(r) = msg.get_mut("result").and_then(Value::as_object_mut) {
+            r.insert("hooked".into(), json!(true));
+        }
+        msg
+    }
+    fn record(&self, call: &Call, outcome: &Outcome) {
+        self.records.borrow_mut().push((call.clone(), outcome.clone()));
+    }
+}
+
 struct Fixture {
+    hooks: Rc<RecordingHooks>,
     store: MemoryStore,
     up: FakeUpstream,
     config: Config,
@@ -139,6 +174,7 @@ impl Fixture {
             _ => None,
         });
         Self {
+            hooks: Rc::new(RecordingHooks::default()),
             store,
             up: FakeUpstream::default(),
             config,
@@ -159,6 +195,7 @@ impl Fixture {
             config: &self.config,
             live: None,
             now_ms: 0,
+            hooks: self.hooks.clone(),
         }
     }
 
@@ -283,6 +320,44 @@ fn modern_client_is_served_by_a_legacy_upstream_and_survives_a_dropped_session()
         .borrow()
         .iter()
         .all(|h| h.get("authorization").is_none()));
+}
+
+#[test]
+fn every_call_passes_the_pipeline_hooks() {
+    let f = Fixture::new();
+    f.register();
+    let (h, b) = modern("tools/call", json!({"name":"echo","arguments":{"message":"forbidden"}}));
+    let msgs = body_messages(respond(f.mcp(h, b)));
+    // Refused before the upstream: the client gets the hook's error under its own id.
+    assert_eq!(msgs[0]["id"], 9);
+    assert_eq!(msgs[0]["error"]["code"], -32001);
+    assert!(
+        !f.up.seen_calls.borrow().iter().any(|c| c.starts_with("tools/call")),
+        "a refused call reached the upstream: {:?}",
+        f.up.seen_calls.borrow()
+    );
+    let (h, b) = modern("tools/call", json!({"name":"echo","arguments":{"message":"hi"}}));
+    let msgs = body_messages(respond(f.mcp(h, b)));
+    assert_eq!(msgs[0]["result"]["hooked"], true);
+    let (h, b) = modern("tools/call", json!({"name":"slow"}));
+    let msgs = body_messages(respond(f.mcp(h, b)));
+    assert_eq!(msgs.last().unwrap()["result"]["hooked"], true);
+    let records = f.hooks.records.borrow();
+    let seen: Vec<(&str, Option<&str>, &Outcome)> = records
+        .iter()
+        .map(|(c, o)| (c.method.as_str(), c.name.as_deref(), o))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("tools/call", Some("echo"), &Outcome::Refused { code: -32001 }),
+            ("tools/call", Some("echo"), &Outcome::Result),
+            ("tools/call", Some("slow"), &Outcome::Result),
+        ]
+    );
+    assert!(records
+        .iter()
+        .all(|(c, _)| c.server == "fake" && c.principal_id == crate::store::DEFAULT_AGENT));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::http::HttpResponse;
 use crate::mcp::error::RpcError;
 use crate::mcp::jsonrpc::{self, Message, RequestId};
 use crate::mcp::version::Era;
-use crate::policy::Principal;
+use crate::policy::{self, Permit, Principal};
 use crate::store::{ServerRecord, ToolRecord};
 
 pub use crate::routes::View;
@@ -21,7 +21,7 @@ use super::forward::PostFilter;
 use super::link::{self, Links};
 use super::relay::EventLog;
 use super::session::ReplayLog;
-use super::upstream::{self, GATEWAY_NAME, GATEWAY_VERSION};
+use super::upstream::{self, Upstream, GATEWAY_NAME, GATEWAY_VERSION};
 use super::{catalog, cursor, names, translate, uris, GatewayError, Services};
 
 /// Pages read from one upstream when fanning a list out.
@@ -134,8 +134,15 @@ pub struct Aggregate<'a> {
     pub trace: Option<&'a str>,
     /// The session's event log (legacy sessions only).
     pub log: Option<Rc<dyn ReplayLog>>,
-    /// The principal the request acts for (per-user upstream credentials).
-    pub user: Option<&'a str>,
+    /// The principal the request acts for: every server it reaches is authorized for it.
+    pub principal: &'a Principal,
+}
+
+impl Aggregate<'_> {
+    /// The principal's permit for one server of the view (a server it may not use is unknown).
+    fn permit(&self, server: &ServerRecord) -> Result<Permit, GatewayError> {
+        policy::authorize_server(self.principal, server).ok_or(GatewayError::UnknownServer)
+    }
 }
 
 /// Serves one message on an aggregated view.
@@ -205,7 +212,12 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         "subscriptions/listen" if agg.client_era == Era::Modern && agg.svc.live.is_some() => {
             let deps = agg.svc.live.clone().expect("checked above");
             let servers = match agg.view {
-                View::All => agg.catalog.servers.values().cloned().collect(),
+                View::All => agg
+                    .catalog
+                    .servers
+                    .values()
+                    .filter_map(|s| policy::authorize_server(agg.principal, s))
+                    .collect(),
                 // A virtual server's list changes come from the catalog watcher alone.
                 View::Virtual(_) => Vec::new(),
             };
@@ -308,7 +320,8 @@ async fn send(
     msg: &Message,
     read_only_call: bool,
 ) -> Result<HttpResponse, GatewayError> {
-    let mut up = super::open_upstream(agg.svc, server, agg.trace, agg.user).await?;
+    let permit = agg.permit(server)?;
+    let mut up = Upstream::open(agg.svc, &permit, agg.trace).await?;
     up.read_only_call = read_only_call;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     let slug = server.slug.clone();
@@ -407,7 +420,8 @@ async fn list_upstream(
     method: &str,
     key: &str,
 ) -> Result<Vec<Value>, GatewayError> {
-    let up = super::open_upstream(agg.svc, server, agg.trace, agg.user).await?;
+    let permit = agg.permit(server)?;
+    let up = Upstream::open(agg.svc, &permit, agg.trace).await?;
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     for n in 0..MAX_FANOUT_PAGES {

@@ -20,6 +20,7 @@ use super::aggregate::{self, Aggregate};
 use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
+use super::upstream::Upstream;
 use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
 pub use crate::routes::{Target, View};
 
@@ -195,7 +196,7 @@ async fn modern_server(
     }
     if method == "subscriptions/listen" {
         let deps = svc.live.clone().ok_or_else(|| RpcError::method_not_found(method))?;
-        let servers = vec![Rc::new(server.clone())];
+        let servers = vec![permit.clone()];
         return Ok(live::listen(
             deps,
             id.clone(),
@@ -208,8 +209,7 @@ async fn modern_server(
     if !RELAYED_REQUESTS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
-    let user = Some(permit.principal().identity.principal_id.as_str());
-    let mut up = super::open_upstream(svc, server, traceparent(&req.headers), user).await?;
+    let mut up = Upstream::open(svc, permit, traceparent(&req.headers)).await?;
     if server.era == Some(Era::Modern) {
         // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
         // upstream checks them against the body.
@@ -221,8 +221,10 @@ async fn modern_server(
     }
     let pinned = pinning(svc, permit, msg).await?;
     up.read_only_call = pinned.read_only_call;
+    // Only an agent's permit relays a client's message (never the gateway's catalog permit).
+    let agent = permit.principal().ok_or(GatewayError::UnknownServer)?;
     let links = PoolLinks {
-        principal: &permit.principal().identity.principal_id,
+        principal: &agent.identity.principal_id,
     };
     link::send(&up, server, &links, msg, Era::Modern, None, pinned.post).await
 }
@@ -239,7 +241,7 @@ pub struct Pinned {
 /// live tool list keeps only granted tools with their approved definitions.
 pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Result<Pinned, GatewayError> {
     let server = permit.server();
-    let access = permit.principal().access.clone();
+    let access = permit.principal().ok_or(GatewayError::UnknownServer)?.access.clone();
     let slug = server.slug.clone();
     let mut pinned = Pinned {
         post: None,
@@ -284,7 +286,7 @@ async fn modern_view(
         client_era: Era::Modern,
         trace: traceparent(&req.headers),
         log: None,
-        user: Some(principal.identity.principal_id.as_str()),
+        principal,
     };
     aggregate::handle(&agg, msg).await
 }

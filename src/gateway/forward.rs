@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::context::Outcome;
 use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
@@ -15,6 +16,7 @@ use futures_util::StreamExt;
 
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
+use super::pipeline::{self, Tracked};
 use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
 use super::s2c::Replier;
 use super::translate;
@@ -87,24 +89,51 @@ fn client_transform(client: Era, upstream: Era, method: &str, slug: &str, post: 
     }
 }
 
-/// Sends the exchange and builds the client's response.
+/// Sends the exchange and builds the client's response. Every client message to any upstream
+/// passes here, so here the pipeline's hooks run (`pipeline`): a request is refused by
+/// `before_call` or sent, and its answer passes `after_result` and `record`.
 pub async fn forward(
     up: &Upstream<'_>,
     session: Option<&UpstreamSession>,
     ex: Exchange<'_>,
 ) -> Result<HttpResponse, UpstreamError> {
-    let resp = match ex.upstream_era {
-        Era::Legacy => up.post_legacy(ex.msg, session).await?,
-        Era::Modern => up.post_modern(ex.msg).await?,
-    };
-    if resp.status >= 500 {
-        return Err(UpstreamError::Status(resp.status));
+    // Only an agent's permit carries a client's message (the gateway's catalog permit never does).
+    if up.permit.principal().is_none() {
+        let e = RpcError::new(codes::INVALID_PARAMS, "unknown server", 404);
+        return Ok(HttpResponse::json(404, &jsonrpc::error_response(None, &e)));
     }
+    let tracked = pipeline::call_of(up, ex.id.as_ref(), ex.method, ex.msg).map(|c| Tracked::new(up.hooks.clone(), c));
     let mut tf = client_transform(ex.client_era, ex.upstream_era, ex.method, up.slug, ex.post.clone());
     if let Some(mapped) = ex.mapped {
         let mut era = tf;
         tf = Box::new(move |m| mapped.inbound(m).and_then(&mut era));
     }
+    if let Some(t) = &tracked {
+        tf = t.wrap(tf);
+        if let Err(refusal) = up.hooks.before_call(t.call()) {
+            t.record(Outcome::Refused { code: refusal.code });
+            // Answered in the client's id space and era, as any upstream error would be.
+            let answer = tf(jsonrpc::error_response(ex.id.as_ref(), &refusal));
+            return Ok(json_reply(200, answer));
+        }
+    }
+    let sent = match ex.upstream_era {
+        Era::Legacy => up.post_legacy(ex.msg, session).await,
+        Era::Modern => up.post_modern(ex.msg).await,
+    };
+    let resp = match sent {
+        Ok(r) if r.status >= 500 => Err(UpstreamError::Status(r.status)),
+        other => other,
+    };
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(t) = &tracked {
+                t.failed(&e);
+            }
+            return Err(e);
+        }
+    };
     // Keeps the request cancellable for as long as its answer is being relayed.
     let in_flight = Rc::new(ex.in_flight);
     let registered = in_flight.clone();
@@ -134,13 +163,18 @@ pub async fn forward(
                 up.slug.to_string(),
                 ex.post.clone(),
             );
+            let tracked = tracked.clone();
             let run = mrtr::Run {
                 ctx: input,
                 upstream: replier,
                 wire: ex.msg.clone(),
                 client_id: id.clone(),
                 make_transform: Rc::new(move || {
-                    client_transform(client_era, upstream_era, &method, &slug, post.clone())
+                    let tf = client_transform(client_era, upstream_era, &method, &slug, post.clone());
+                    match &tracked {
+                        Some(t) => t.wrap(tf),
+                        None => tf,
+                    }
                 }),
             };
             if is_sse && resp.status == 200 {

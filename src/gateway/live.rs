@@ -14,10 +14,10 @@ use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::jsonrpc::RequestId;
 use crate::mcp::sse;
 use crate::mcp::version::Era;
-use crate::store::ServerRecord;
+use crate::policy::Permit;
 
 use super::relay::{self, RelayOptions, Transform};
-use super::upstream::{legacy_init_params, modern_request, ClientContext};
+use super::upstream::{legacy_init_params, modern_request, ClientContext, Upstream};
 use super::{sync, Services};
 
 /// `_meta` key tying a notification to its `subscriptions/listen` request.
@@ -168,7 +168,7 @@ pub async fn listen(
     deps: Rc<LiveDeps>,
     id: RequestId,
     params: &Value,
-    servers: Vec<Rc<ServerRecord>>,
+    servers: Vec<Permit>,
     trace: Option<&str>,
 ) -> HttpResponse {
     let filter = Filter::from(params);
@@ -180,18 +180,19 @@ pub async fn listen(
     // Each upstream joins the merged stream when its own stream opens: the acknowledgement goes
     // out at once, and an upstream slow to answer (or answering with a body that never ends)
     // delays nobody but itself.
-    for server in servers {
+    for permit in servers {
         let deps = deps.clone();
         let trace = trace.map(str::to_string);
         let sid = id.clone();
         let joined = futures_util::stream::once(async move {
             let svc = deps.detached();
-            let s = upstream_stream(&svc, &server, filter, trace.as_deref()).await?;
-            let tf = intercept(&server.slug, move |m: Value| {
+            let s = upstream_stream(&svc, &permit, filter, trace.as_deref()).await?;
+            let slug = permit.server().slug.clone();
+            let tf = intercept(&slug, move |m: Value| {
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
                 filter.wants(method).then(|| tag(m, &sid))
             });
-            Some(relay::relay(s, RelayOptions::new(None, &server.slug, tf)))
+            Some(relay::relay(s, RelayOptions::new(None, &slug, tf)))
         })
         .filter_map(futures_util::future::ready)
         .flatten();
@@ -210,13 +211,9 @@ pub async fn listen(
 /// An upstream's own notification stream: `subscriptions/listen` on a modern upstream, the GET
 /// stream of a fresh session on a legacy one (a session of its own: on a shared one, each
 /// message would reach only one of the listeners). `None` when the upstream offers none.
-async fn upstream_stream(
-    svc: &Services<'_>,
-    server: &ServerRecord,
-    f: Filter,
-    trace: Option<&str>,
-) -> Option<ByteStream> {
-    let up = super::open_upstream(svc, server, trace, None).await.ok()?;
+async fn upstream_stream(svc: &Services<'_>, permit: &Permit, f: Filter, trace: Option<&str>) -> Option<ByteStream> {
+    let server = permit.server();
+    let up = Upstream::open(svc, permit, trace).await.ok()?;
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
             let notifications =

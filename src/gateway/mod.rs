@@ -12,6 +12,7 @@ pub mod link;
 pub mod live;
 pub mod mrtr;
 pub mod names;
+pub mod pipeline;
 pub mod pool;
 pub mod relay;
 pub mod s2c;
@@ -25,43 +26,10 @@ pub use crate::outbound::deadline;
 pub use crate::store::timestamp;
 pub mod uris;
 
-use crate::config::clamp_timeout;
 pub use crate::context::Services;
 use crate::http::Headers;
-use crate::store::ServerRecord;
 
 pub use error::GatewayError;
-use upstream::Upstream;
-
-/// The upstream handle for a server, with its timeouts and the headers the gateway presents.
-/// The agent's own headers are never copied here: only what the gateway decides to send.
-/// `user`: the principal the request acts for (per-user upstream credentials need it).
-pub async fn open_upstream<'a>(
-    svc: &Services<'a>,
-    server: &'a ServerRecord,
-    trace: Option<&str>,
-    user: Option<&str>,
-) -> Result<Upstream<'a>, GatewayError> {
-    let mut extra = crate::upstream_auth::headers_for(svc, server, user).await?;
-    if let Some(t) = trace {
-        extra.set("traceparent", t);
-    }
-    Ok(Upstream {
-        http: svc.http,
-        shared_http: svc.live.as_ref().map(|l| l.http.clone()),
-        url: &server.url,
-        slug: &server.slug,
-        timeout_ms: server
-            .timeout_ms
-            .map(clamp_timeout)
-            .unwrap_or(svc.config.upstream_timeout_ms),
-        total_ms: svc.config.upstream_total_ms,
-        listen_idle_ms: svc.config.listen_idle_ms,
-        read_only_call: false,
-        extra_headers: extra,
-        background: svc.live.as_ref().map(|d| d.background()),
-    })
-}
 
 /// A valid W3C `traceparent` from the client, passed upstream so the call joins the agent's trace.
 pub fn traceparent(headers: &Headers) -> Option<&str> {

@@ -20,7 +20,8 @@ use crate::mcp::jsonrpc::{self, RequestId};
 use super::relay::ServerRequests;
 use super::upstream::{HttpClient, Upstream, UpstreamError, UpstreamSession};
 use super::{mrtr, Services};
-use crate::policy::{self, Principal};
+use crate::context::CallHooks;
+use crate::policy::{self, Permit, Principal};
 
 /// Prefix of gateway-minted ids of relayed server→client requests.
 const ID_PREFIX: &str = "s2c-";
@@ -88,6 +89,9 @@ pub fn refusal(req: &Value) -> Value {
 /// An upstream session the relay can answer on after the request that opened it has returned
 /// (owned, unlike `Upstream`).
 pub struct Replier {
+    /// The permit of the exchange it answers on.
+    pub permit: Permit,
+    pub hooks: Rc<dyn CallHooks>,
     pub http: Rc<dyn HttpClient>,
     pub url: String,
     pub slug: String,
@@ -103,6 +107,8 @@ impl Replier {
     /// Built from the upstream of the current request; `None` where no owned client exists.
     pub fn of(up: &Upstream<'_>, session: Option<&UpstreamSession>) -> Option<Rc<Self>> {
         Some(Rc::new(Self {
+            permit: up.permit.clone(),
+            hooks: up.hooks.clone(),
             http: up.shared_http.clone()?,
             url: up.url.to_string(),
             slug: up.slug.to_string(),
@@ -116,6 +122,9 @@ impl Replier {
 
     fn upstream(&self) -> Upstream<'_> {
         Upstream {
+            permit: &self.permit,
+            hooks: self.hooks.clone(),
+            opened_ms: 0,
             http: &*self.http,
             shared_http: Some(self.http.clone()),
             url: &self.url,
@@ -218,7 +227,7 @@ pub async fn deliver(
     let Some(permit) = policy::authorize_server(principal, &server) else {
         return HttpResponse::new(202);
     };
-    match super::open_upstream(svc, permit.server(), trace, Some(&principal.identity.principal_id)).await {
+    match Upstream::open(svc, &permit, trace).await {
         Ok(up) => {
             if let Err(e) = up.post_legacy(&msg, Some(&o.session)).await {
                 tracing::warn!(upstream = %o.slug, error = %e, "relaying a client's response failed");
@@ -259,6 +268,8 @@ mod tests {
             client_caps: caps,
             book: Some(book as Rc<dyn OutstandingBook>),
             replier: Rc::new(Replier {
+                permit: crate::policy::auth::catalog_permit(&crate::store::ServerRecord::default(), None),
+                hooks: Rc::new(crate::context::NoHooks),
                 http: Rc::new(NoHttp),
                 url: "http://up.test/mcp".into(),
                 slug: "up".into(),

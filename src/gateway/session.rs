@@ -29,6 +29,7 @@ use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
 use super::{hub, translate, uris};
 use super::{live, traceparent, GatewayError, Services};
 use crate::mcp::methods::RELAYED_REQUESTS;
+use crate::policy::{self, Principal};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
 pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -110,9 +111,8 @@ async fn open(
         Target::Server(_) => {
             let permit = ctx.permit()?;
             let server = permit.server();
-            let user = Some(ctx.principal.identity.principal_id.as_str());
             let up = match server.era.unwrap_or(Era::Legacy) {
-                Era::Legacy => match super::open_upstream(svc, server, traceparent(&req.headers), user).await {
+                Era::Legacy => match Upstream::open(svc, &permit, traceparent(&req.headers)).await {
                     Ok(up) => Some(up),
                     // Per-user credentials not connected yet: the session opens on what sync
                     // learned, and its upstream session at first use, where the user is asked
@@ -219,10 +219,10 @@ pub async fn handle(
     };
     let out = match req.method {
         Method::Delete => {
-            close_all(svc, state, req, &ctx.principal.identity.principal_id).await;
+            close_all(svc, state, req, &ctx.principal).await;
             return (HttpResponse::new(200), After::End);
         }
-        Method::Get => get_stream(svc, state, req, log, &ctx.principal.identity.principal_id).await,
+        Method::Get => get_stream(svc, state, req, log, &ctx.principal).await,
         _ => match jsonrpc::parse_message(&req.body) {
             Err(e) => crate::gateway::error::mcp_error_response(None, &e.into()),
             Ok(msg) => {
@@ -279,7 +279,7 @@ async fn post(
                 }
             }
             let pinned = super::endpoint::pinning(svc, &permit, msg).await?;
-            let mut up = super::open_upstream(svc, server, trace, Some(&ctx.principal.identity.principal_id)).await?;
+            let mut up = Upstream::open(svc, &permit, trace).await?;
             up.read_only_call = pinned.read_only_call;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, pinned.post).await
@@ -298,7 +298,7 @@ async fn post(
                 client_era: Era::Legacy,
                 trace,
                 log: Some(log),
-                user: Some(&ctx.principal.identity.principal_id),
+                principal: &ctx.principal,
             };
             aggregate::handle(&agg, msg).await
         }
@@ -331,11 +331,15 @@ fn level(params: &Option<Value>) -> Option<String> {
 }
 
 /// Ends every upstream session the gateway session opened.
-async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, user: &str) {
+async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, principal: &Principal) {
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
             let server = server.for_client(Era::Legacy);
-            if let Ok(up) = super::open_upstream(svc, &server, traceparent(&req.headers), Some(user)).await {
+            // A caller who lost access to the server since leaves its upstream session to expire.
+            let Some(permit) = policy::authorize_server(principal, &server) else {
+                continue;
+            };
+            if let Ok(up) = Upstream::open(svc, &permit, traceparent(&req.headers)).await {
                 up.close(us).await;
             }
         }
@@ -349,7 +353,7 @@ async fn get_stream(
     state: &SessionState,
     req: &HttpRequest,
     log: Rc<dyn ReplayLog>,
-    user: &str,
+    principal: &Principal,
 ) -> HttpResponse {
     if let Err(e) = transport::check_get_accept(&req.headers) {
         return crate::gateway::error::mcp_error_response(None, &e.into());
@@ -384,7 +388,10 @@ async fn get_stream(
         if server.era != Some(Era::Legacy) {
             continue;
         }
-        let Ok(up) = super::open_upstream(svc, &server, traceparent(&req.headers), Some(user)).await else {
+        let Some(permit) = policy::authorize_server(principal, &server) else {
+            continue;
+        };
+        let Ok(up) = Upstream::open(svc, &permit, traceparent(&req.headers)).await else {
             continue;
         };
         let relay = UpstreamGet {

@@ -26,7 +26,8 @@ pub async fn sync_as(
     user: Option<&str>,
 ) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
-    let up = super::open_upstream(svc, server, None, user)
+    let permit = crate::policy::auth::catalog_permit(server, user);
+    let up = super::upstream::Upstream::open(svc, &permit, None)
         .await
         .map_err(|e| match e {
             GatewayError::Upstream { cause, .. } => cause,

@@ -10,8 +10,14 @@ use crate::mcp::sse;
 use crate::mcp::transport::{self, HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION};
 use crate::mcp::version::{self, meta, Era};
 
+use crate::config::clamp_timeout;
+use crate::context::{CallHooks, Services};
 use crate::outbound::deadline::Bounds;
+use crate::policy::Permit;
+
+use super::GatewayError;
 pub use crate::outbound::{is_connection_lost, HttpClient, OutboundRequest, UpstreamError};
+use std::rc::Rc;
 
 /// Largest upstream body the gateway reads whole (catalog pages, single responses).
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -103,8 +109,15 @@ impl ClientContext {
     }
 }
 
-/// One upstream server as seen by one request.
+/// One upstream server as seen by one request. Made only by `Upstream::open` from a `Permit`
+/// (or from another `Upstream`, see `s2c::Replier`), so every exchange is authorized.
 pub struct Upstream<'a> {
+    /// The proof this exchange was authorized, and for whom.
+    pub permit: &'a Permit,
+    /// The request pipeline's hooks, called by `forward` around every client message.
+    pub hooks: Rc<dyn CallHooks>,
+    /// When the exchange was opened (ms since the epoch), the start of its calls.
+    pub opened_ms: u64,
     pub http: &'a dyn HttpClient,
     /// The same client, owned: for answers sent after the request that opened a stream has
     /// returned (server→client requests). `None` where the platform offers none.
@@ -132,6 +145,35 @@ pub struct Upstream<'a> {
 pub use crate::outbound::Background;
 
 impl<'a> Upstream<'a> {
+    /// The handle for a permitted server, with its timeouts and the headers the gateway presents.
+    /// The agent's own headers are never copied here: only what the gateway decides to send
+    /// (its credentials for the upstream, chosen for the permit's user; the trace context).
+    pub async fn open(svc: &Services<'a>, permit: &'a Permit, trace: Option<&str>) -> Result<Self, GatewayError> {
+        let server = permit.server();
+        let mut extra = crate::upstream_auth::headers_for(svc, server, permit.acting_user()).await?;
+        if let Some(t) = trace {
+            extra.set("traceparent", t);
+        }
+        Ok(Upstream {
+            permit,
+            hooks: svc.hooks.clone(),
+            opened_ms: svc.now_ms,
+            http: svc.http,
+            shared_http: svc.live.as_ref().map(|l| l.http.clone()),
+            url: &server.url,
+            slug: &server.slug,
+            timeout_ms: server
+                .timeout_ms
+                .map(clamp_timeout)
+                .unwrap_or(svc.config.upstream_timeout_ms),
+            total_ms: svc.config.upstream_total_ms,
+            listen_idle_ms: svc.config.listen_idle_ms,
+            read_only_call: false,
+            extra_headers: extra,
+            background: svc.live.as_ref().map(|d| d.background()),
+        })
+    }
+
     fn base_headers(&self) -> Headers {
         let mut h = self.extra_headers.clone();
         h.set("content-type", "application/json");

@@ -173,6 +173,8 @@ pub fn live_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> 
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),
         now_ms: Rc::new(now_ms),
         spawn,
+        // The pipeline's hook points, empty until policies and observability plug in.
+        hooks: Rc::new(crate::context::NoHooks),
     }))
 }
 

@@ -23,21 +23,62 @@ pub struct Principal {
     pub access: Access,
 }
 
-/// Proof that a principal may use one server. Only `authorize_server` makes one, and every
-/// upstream call path takes one, so no path reaches an upstream unauthorized.
+/// Proof that a caller may use one server. The function that opens an upstream exchange
+/// (`gateway::upstream::Upstream::open`) takes one by type, so no path reaches an upstream
+/// without it. Only `authorize_server` (an agent's request) and `catalog_permit` (the gateway
+/// reading a catalog for itself) make one.
 #[derive(Debug, Clone)]
 pub struct Permit {
-    principal: Principal,
+    subject: Subject,
     server: ServerRecord,
 }
 
+/// Whom a permit lets act on its server.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// An authenticated agent or user, authorized by the grants of its principal.
+    Principal(Box<Principal>),
+    /// The gateway itself reading a server's catalog (registration, refresh, re-sync after the
+    /// upstream announced a change), as `as_user` for a per-user upstream. Such a permit cannot
+    /// carry a client's message (`gateway::forward` refuses it).
+    Catalog { as_user: Option<String> },
+}
+
 impl Permit {
-    pub fn principal(&self) -> &Principal {
-        &self.principal
+    /// The agent this permit was issued to; `None` for the gateway's own catalog reads.
+    pub fn principal(&self) -> Option<&Principal> {
+        match &self.subject {
+            Subject::Principal(p) => Some(p),
+            Subject::Catalog { .. } => None,
+        }
+    }
+
+    /// The user upstream credentials are chosen for (per-user upstream tokens).
+    pub fn acting_user(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Principal(p) => Some(&p.identity.principal_id),
+            Subject::Catalog { as_user } => as_user.as_deref(),
+        }
     }
 
     pub fn server(&self) -> &ServerRecord {
         &self.server
+    }
+
+    /// The same permit for the server as another era's client sees it (`ServerRecord::for_client`).
+    pub fn for_client(mut self, era: crate::mcp::version::Era) -> Self {
+        self.server = self.server.for_client(era);
+        self
+    }
+}
+
+/// The gateway's permit to read `server`'s catalog for itself (never to relay a client's message).
+pub fn catalog_permit(server: &ServerRecord, as_user: Option<&str>) -> Permit {
+    Permit {
+        subject: Subject::Catalog {
+            as_user: as_user.map(str::to_string),
+        },
+        server: server.clone(),
     }
 }
 
@@ -252,7 +293,7 @@ pub fn virtual_usable(org: &str, access: &Access, v: &VirtualServer) -> bool {
 pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<Permit> {
     let usable = server_usable(&principal.identity.org_id, &principal.access, server);
     usable.then(|| Permit {
-        principal: principal.clone(),
+        subject: Subject::Principal(Box::new(principal.clone())),
         server: server.clone(),
     })
 }
