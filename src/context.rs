@@ -31,7 +31,31 @@ pub struct Services<'a> {
     pub live: Option<Rc<LiveDeps>>,
 }
 
+/// What authentication reads: key, identity and token stores, the OIDC fetcher, the clock and
+/// the configuration (admin token) — nothing else of the request's handles.
+#[derive(Clone, Copy)]
+pub struct AuthCtx<'a> {
+    pub keys: &'a dyn ApiKeys,
+    pub directory: &'a dyn Directory,
+    pub oauth: &'a dyn OAuthStore,
+    pub http: &'a dyn HttpClient,
+    pub config: &'a Config,
+    pub now_ms: u64,
+}
+
 impl<'a> Services<'a> {
+    /// The narrow view authentication takes.
+    pub fn auth(&self) -> AuthCtx<'a> {
+        AuthCtx {
+            keys: self.keys,
+            directory: self.directory,
+            oauth: self.oauth,
+            http: self.http,
+            config: self.config,
+            now_ms: self.now_ms,
+        }
+    }
+
     /// RFC 3339 timestamp of `now_ms` (how D1 rows record time).
     pub fn now(&self) -> String {
         timestamp(self.now_ms)

@@ -66,10 +66,12 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
 }
 
 async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
-    let permit = policy::authorize_admin(svc, &req.headers).await.map_err(|e| match e {
-        AuthError::NotAdmin => ApiError::Forbidden("this principal holds no admin role".into()),
-        e => ApiError::Unauthorized(e),
-    })?;
+    let permit = policy::authorize_admin(&svc.auth(), &req.headers)
+        .await
+        .map_err(|e| match e {
+            AuthError::NotAdmin => ApiError::Forbidden("this principal holds no admin role".into()),
+            e => ApiError::Unauthorized(e),
+        })?;
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
     if req.method != Method::Get && !permit.may_write_anything() {
         return Err(ApiError::Forbidden("a viewer cannot change anything".into()));

@@ -69,7 +69,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         origin: svc.origin,
         resource: resource.as_deref(),
     };
-    let principal = policy::authenticate(svc, &req.headers, audience).await?;
+    let principal = policy::authenticate(&svc.auth(), &req.headers, audience).await?;
     let permit = match &target {
         Target::Server(slug) => {
             let server = svc

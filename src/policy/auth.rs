@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::context::Services;
+use crate::context::AuthCtx;
 use crate::crypto;
 use crate::http::Headers;
 use crate::store::{ApiKeys, Directory, Entity, EntityKind, ServerRecord, StoreError, VirtualServer};
@@ -172,7 +172,7 @@ pub struct Audience<'a> {
 }
 
 pub async fn authenticate(
-    svc: &Services<'_>,
+    svc: &AuthCtx<'_>,
     headers: &Headers,
     audience: Audience<'_>,
 ) -> Result<Principal, AuthError> {
@@ -300,7 +300,7 @@ pub fn authorize_server(principal: &Principal, server: &ServerRecord) -> Option<
 
 /// Authenticates a caller of the admin API: the bootstrap `ADMIN_TOKEN` (super-admin), or a
 /// principal's API key or OIDC token together with the admin roles it holds.
-pub async fn authorize_admin(svc: &Services<'_>, headers: &Headers) -> Result<AdminPermit, AuthError> {
+pub async fn authorize_admin(svc: &AuthCtx<'_>, headers: &Headers) -> Result<AdminPermit, AuthError> {
     let config = svc.config;
     let token = bearer(headers).ok_or(AuthError::Missing)?;
     if let Some(expected) = config.admin_token.as_deref() {
