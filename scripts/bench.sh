@@ -1,39 +1,39 @@
 #!/usr/bin/env bash
-# bench.sh — benchmark the gateway: install what is missing (setup.sh), build the release
-# Worker (build.sh), then run bench/bench.mjs on Node 22, which serves build/ in
-# Miniflare/workerd next to the test upstreams (all on 127.0.0.1) and prints tools/call
-# latency p50/p99 and req/s direct vs. through the gateway (both eras), the gateway/direct
-# ratios, and the raw and gzipped size of build/index_bg.wasm. It also measures the aggregated
-# endpoint /mcp: tools/call py__echo through /mcp vs direct and /mcp/py, and tools/list on /mcp
-# with 1, 5 and 20 registered servers (the same Python upstream under several slugs), warm
-# (unchanged catalog) and cold (first list after a catalog change). It stops every process it
-# started. Knobs (env): BENCH_N (300 sequential requests for latency), BENCH_TOTAL (600
-# requests for throughput), BENCH_CONCURRENCY (8), BENCH_WARMUP (30), BENCH_COLD (30 cold
-# tools/list samples and bursts per size), BENCH_TIMEOUT_S (300).
-# It also measures the cost of authentication per request (tools/list on /mcp, py only): a
-# default-agent API key, a user's API key (identity + grants), a reused JWT from a real OpenID
-# provider (verified-token cache hit) and the first use of BENCH_JWT_FRESH (20) fresh JWTs.
-# And the added latency of the upstream-credential vault: tools/call echo on /mcp/{slug} (modern)
-# to the same Python upstream registered twice (two fresh instances) — without credentials, and
-# with sealed `headers` credentials (its instance started with --require-header X-API-Key=…; the
-# gateway gets a random VAULT_KEYS) — latency interleaved, req/s each, and the difference.
-# Before that, natively (not wasm), the authorization decision time with 10,000 grants over
-# 1,000 servers: `cargo run --release --example authz_bench` (examples/authz_bench.rs; knobs
-# AUTHZ_GRANTS, AUTHZ_SERVERS, AUTHZ_RUNS). Its compile is timed and printed: ~1 min on 2 cores
-# with no native release build yet, ~15 s after a change in src/, well under 1 s when up to date.
+# bench.sh — one run of the gateway bench (figures printed, nothing asserted on timing; see
+# docs/benchmarks.md for what each row means). It installs what is missing (setup.sh; skip with
+# BENCH_SETUP=0), builds the release Worker into build/ and the bench-only variant (Cargo feature
+# bench-storage-delay: STORAGE_DELAY_MS and GET /__bench/memory) into build-bench/, times the
+# native authorization bench (examples/authz_bench.rs; skip with BENCH_AUTHZ=0, skipped in
+# BENCH_QUICK=1), then runs bench/bench.mjs on Node 22. Knobs (env), full / quick defaults:
+#   BENCH_QUICK=1            smaller everything (a few minutes)
+#   BENCH_ROUNDS 3/2         rounds; every row once per round, in a fresh random order
+#   BENCH_WARMUP 20/5        untimed calls before each block
+#   BENCH_N 200/50           sequential calls per block (p50, p99)
+#   BENCH_TOTAL 400/100      calls per block at BENCH_CONCURRENCY (8) in flight (req/s)
+#   BENCH_PHASE_S 10/3       time bound of each of the two phases of a block
+#   BENCH_STORAGE_DELAY_MS 30, BENCH_DELAY_N 60/20, BENCH_DELAY_TOTAL 120/40  the storage-delay rows
+#   BENCH_LIST_SIZES 1,100,1000 / 1,10,100   registered servers for tools/list on /mcp
+#   BENCH_REGISTER_CONCURRENCY 8             admin registrations in flight while filling them
+#   BENCH_SOAK_SESSIONS 200/50, BENCH_SOAK_S 60/10   the soak
+#   BENCH_COLD 5/2           fresh gateways for the cold-start figure
+#   BENCH_TIMEOUT_S 2400/900 overall limit (every started process is stopped on it)
+# Extra arguments go to worker-build for both builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-bash scripts/setup.sh
-bash scripts/build.sh
+[[ "${BENCH_SETUP:-1}" == 0 ]] || bash scripts/setup.sh
+bash scripts/build.sh "$@"
+bash scripts/build.sh --out-dir build-bench --features bench-storage-delay "$@"
 
-# Authorization decisions, native release build of the example (compile timed separately).
-t0=$(date +%s%N)
-cargo build --release --quiet --example authz_bench
-t1=$(date +%s%N)
-cargo run --release --quiet --example authz_bench
-echo "authz_bench: compile (cargo build --release --example authz_bench, native) took $(( (t1 - t0) / 1000000 )) ms"
-echo
+if [[ "${BENCH_AUTHZ:-1}" != 0 && "${BENCH_QUICK:-0}" != 1 ]]; then
+  # Authorization decisions, native release build of the example (compile timed separately).
+  t0=$(date +%s%N)
+  cargo build --release --quiet --example authz_bench
+  t1=$(date +%s%N)
+  cargo run --release --quiet --example authz_bench
+  echo "authz_bench: compile (cargo build --release --example authz_bench, native) took $(( (t1 - t0) / 1000000 )) ms"
+  echo
+fi
 
-node bench/bench.mjs "$@"
+node bench/bench.mjs

@@ -29,27 +29,28 @@ const LOG = !!process.env.HARNESS_LOG;
 
 /**
  * Start the gateway in Miniflare on a random loopback port.
- * @param {{ vars?: Record<string, string>, d1Database?: string }} [opts]
- *   vars: extra/overriding plain-text bindings (ADMIN_TOKEN defaults to "test-admin-token").
+ * @param {{ vars?: Record<string, string>, d1Database?: string, build?: string }} [opts]
+ *   vars: extra/overriding plain-text bindings (ADMIN_TOKEN defaults to "test-admin-token");
+ *   build: the directory of the built Worker (default build/; a feature build lives apart).
  * @returns {Promise<{ url: string, mf: Miniflare, adminToken: string,
  *   fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   admin: (method: string, path: string, body?: unknown) =>
  *     Promise<{ status: number, headers: Headers, body: any, text: string }>,
  *   stop: () => Promise<void> }>}
  */
-export async function startGateway({ vars = {}, d1Database = "DB", persist } = {}) {
+export async function startGateway({ vars = {}, d1Database = "DB", persist, build = BUILD } = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
-    if (!existsSync(join(BUILD, f))) throw new Error(`build/${f} missing — run scripts/build.sh`);
+    if (!existsSync(join(build, f))) throw new Error(`${build}/${f} missing — run scripts/build.sh`);
   }
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const adminToken = vars.ADMIN_TOKEN ?? ADMIN_TOKEN;
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       ...workerOptions,
-      modulesRoot: BUILD,
+      modulesRoot: build,
       modules: [
-        { type: "ESModule", path: join(BUILD, "index.js") },
-        { type: "CompiledWasm", path: join(BUILD, "index_bg.wasm") },
+        { type: "ESModule", path: join(build, "index.js") },
+        { type: "CompiledWasm", path: join(build, "index_bg.wasm") },
       ],
       // Fixed secrets, whatever a local .dev.vars (read by wrangler) holds: tests are hermetic.
       // Upstreams in the tests run on loopback, which only ALLOW_PRIVATE_UPSTREAMS permits.

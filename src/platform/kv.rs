@@ -21,10 +21,12 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 #[async_trait(?Send)]
 impl SecretStore for KvSecrets {
     async fn get_secret(&self, key: &str) -> StoreResult<Option<String>> {
+        super::delay::storage().await;
         self.kv.get(key).text().await.map_err(backend)
     }
 
     async fn put_secret(&self, key: &str, value: &str) -> StoreResult<()> {
+        super::delay::storage().await;
         self.kv
             .put(key, value)
             .map_err(backend)?
@@ -34,6 +36,7 @@ impl SecretStore for KvSecrets {
     }
 
     async fn delete_secret(&self, key: &str) -> StoreResult<()> {
+        super::delay::storage().await;
         self.kv.delete(key).await.map_err(backend)
     }
 
@@ -45,6 +48,7 @@ impl SecretStore for KvSecrets {
             if let Some(c) = cursor.take() {
                 req = req.cursor(c);
             }
+            super::delay::storage().await;
             let page = req.execute().await.map_err(backend)?;
             keys.extend(page.keys.into_iter().map(|k| k.name));
             match page.cursor {

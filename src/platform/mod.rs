@@ -2,6 +2,7 @@
 //! adapters from Cloudflare bindings to the core's traits.
 mod convert;
 mod d1;
+mod delay;
 mod fetch;
 mod kv;
 mod refresher;
@@ -62,6 +63,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     if path == "/healthz" {
         return Response::ok("ok");
+    }
+    if let Some(r) = delay::route(&path) {
+        return r;
     }
     let cfg = config(&env);
     let arrived_at = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
@@ -164,6 +168,7 @@ pub fn spawn_local() -> Spawn {
 
 /// The store, the upstream client and what live streams need, for one request.
 pub fn live_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> {
+    delay::configure(env);
     Ok(Rc::new(LiveDeps {
         store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
         secrets: Rc::new(kv::KvSecrets::new(env.kv(VAULT_BINDING)?)),

@@ -27,6 +27,7 @@ impl D1Store {
 
     /// Every row of a query.
     async fn all<T: serde::de::DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+        crate::platform::delay::storage().await;
         self.stmt(sql, args)?
             .all()
             .await
@@ -37,17 +38,20 @@ impl D1Store {
 
     /// The first row of a query, if any.
     async fn first<T: serde::de::DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Option<T>> {
+        crate::platform::delay::storage().await;
         self.stmt(sql, args)?.first(None).await.map_err(backend)
     }
 
     /// Runs statements in one D1 batch, which D1 executes as a single transaction.
     async fn batch(&self, stmts: Vec<D1PreparedStatement>) -> StoreResult<()> {
+        crate::platform::delay::storage().await;
         self.db.batch(stmts).await.map_err(backend)?;
         Ok(())
     }
 
     /// Runs a statement; returns how many rows it changed.
     async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
+        crate::platform::delay::storage().await;
         let res = self.stmt(sql, args)?.run().await.map_err(backend)?;
         Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
     }
