@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
 TOOLS = 10  # what the bench expects per registered server
+KEEP_ALIVE_S = 300  # idle keep-alive connections are kept this long (see main)
 
 mcp = MCPServer("bench-ten-tools", version="1.0.0")
 
@@ -52,7 +53,12 @@ def main() -> None:
     sock.bind((args.host, args.port))
     sock.listen(1024)
     print(f"READY {sock.getsockname()[1]}", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+    # Idle keep-alive connections stay open longer than any pause of the bench: uvicorn's default
+    # (5 s) closes them while the gateway's pool may be reusing one, and the call in flight on it
+    # fails ("lost the connection"; a tools/call is not retried) — an upstream setting, not what
+    # the soak is meant to measure.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=KEEP_ALIVE_S)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":
