@@ -17,6 +17,7 @@
 #   BENCH_SOAK_SESSIONS 200/50, BENCH_SOAK_S 60/10   the soak
 #   BENCH_COLD 5/2           fresh gateways for the cold-start figure
 #   BENCH_TIMEOUT_S 2400/900 overall limit (every started process is stopped on it)
+#   BENCH_REQUEST_TIMEOUT_S 60  bound on each request (a timeout counts as an error)
 # Extra arguments go to worker-build for both builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,8 @@ import { cpuMs } from "./procs.mjs";
 
 export const LEGACY = "2025-11-25";
 const MESSAGE = "hi";
-const REQUEST_TIMEOUT_MS = 30_000;
+// Bounds every request; generous, because a loaded soak queues calls for many seconds (a timeout is an error).
+const REQUEST_TIMEOUT_MS = Number(process.env.BENCH_REQUEST_TIMEOUT_S || 60) * 1000;
 
 // --- one MCP request ---------------------------------------------------------------------------
 /** A reply body (JSON, or a whole SSE stream) as its JSON-RPC messages. */
