@@ -166,6 +166,11 @@ pub fn clamp_timeout(ms: u32) -> u32 {
     ms.clamp(MIN_UPSTREAM_TIMEOUT_MS, MAX_UPSTREAM_TIMEOUT_MS)
 }
 
+/// A total deadline within its bounds (`MIN_UPSTREAM_TOTAL_MS` – `MAX_UPSTREAM_TOTAL_MS`).
+pub fn clamp_total(ms: u32) -> u32 {
+    ms.clamp(MIN_UPSTREAM_TOTAL_MS, MAX_UPSTREAM_TOTAL_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

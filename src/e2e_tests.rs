@@ -408,6 +408,11 @@ impl EventLog for MemLog {
         self.0.borrow_mut().push((stream, seq, data.into()));
     }
 }
+/// The test keeps the state in memory (`handle` updates it in place): nothing to write.
+impl crate::gateway::session::StateWrites for MemLog {
+    fn set_log_level(&self, _: Option<&str>) {}
+    fn set_upstream(&self, _: &str, _: Option<&crate::gateway::upstream::UpstreamSession>) {}
+}
 impl ReplayLog for MemLog {
     fn next_stream(&self) -> u64 {
         *self.1.borrow_mut() += 1;

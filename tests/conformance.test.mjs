@@ -25,12 +25,6 @@ const GATEWAY_GAPS = {
   "2025-11-25/everything/server-sse-polling:server-sse-priming-event": {
     why: "D17: a resumable legacy POST stream through the gateway starts without a priming event (id, empty data)",
   },
-  "2025-11-25/py/tools-call-with-logging:tools-call-with-logging": {
-    why:
-      "session state lost update: a request that loaded the session state before logging/setLevel saved it " +
-      "writes the old state back, so the level never reaches the modern upstream (no logs without a level)",
-    flaky: true,
-  },
 };
 
 /**

@@ -2,6 +2,9 @@
 // catalog, resumption of a dropped stream, and cancellation in both directions — against real
 // upstreams (npm server-everything, legacy era; the PyPI `mcp` server, both eras) and real clients.
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -9,6 +12,8 @@ import { MODERN, final, mcpPost, modernMeta, setupGateway, startPyServer } from 
 
 let env;
 let pyLegacy;
+let pyModern;
+let requestLog;
 before(async () => {
   env = await setupGateway({ everything: true, py: true });
   // The Python server again, refusing 2026-07-28: a legacy-only upstream that records cancellations.
@@ -17,8 +22,19 @@ before(async () => {
   assert.equal(r.status, 201, r.text);
   const s = await env.gw.admin("GET", "/admin/v1/servers/pylegacy");
   assert.equal(s.body.era, "legacy", s.text);
+  // And refusing the handshake era: a 2026-07-28-only upstream, whose requests it logs.
+  requestLog = join(mkdtempSync(join(tmpdir(), "relaying-")), "requests.jsonl");
+  pyModern = await startPyServer({ variants: ["modern"], args: ["--log-headers", requestLog] });
+  const m = await env.gw.admin("POST", "/admin/v1/servers", { slug: "pymodern", name: "pymodern", url: pyModern.url });
+  assert.equal(m.status, 201, m.text);
 });
-after(() => Promise.all([env?.stop(), pyLegacy?.stop()]));
+after(() => Promise.all([env?.stop(), pyLegacy?.stop(), pyModern?.stop()]));
+
+/** How many requests naming tool `name` the 2026-07-28-only upstream has received. */
+function modernCalls(name) {
+  if (!existsSync(requestLog)) return 0;
+  return readFileSync(requestLog, "utf8").split("\n").filter((l) => l.includes(`"mcp-name": "${name}"`)).length;
+}
 
 const LEGACY = "2025-11-25";
 const call = (id, name, args, meta) => ({
@@ -248,4 +264,27 @@ describe("cancellation", () => {
       assert.ok(!events.some((m) => m.result), `a cancelled request gets no result: ${JSON.stringify(events)}`);
     });
   }
+
+  test("a legacy client's notifications/cancelled aborts a modern upstream's request answered as plain JSON", async () => {
+    const sid = await openSession("/mcp/pymodern");
+    const tag = `json-${Date.now()}`;
+    const before = modernCalls("wait");
+    // No progress token: the upstream stays silent and would answer with one JSON body.
+    const body = call(7, "wait", { tag, seconds: 8 });
+    const pending = env.gw.fetch("/mcp/pymodern", { method: "POST", headers: headers({ sid }), body: JSON.stringify(body) });
+    for (const deadline = Date.now() + 10_000; modernCalls("wait") <= before; ) {
+      assert.ok(Date.now() < deadline, "the upstream never received the call");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const c = await mcpPost(env.gw, "/mcp/pymodern", { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7, reason: "test" } }, {
+      key: env.key,
+      headers: headers({ sid }),
+    });
+    assert.equal(c.status, 202);
+    await eventually(async () => (await cancellations("pymodern")).includes(tag), "the upstream's request was not aborted", 6_000);
+    const r = await pending;
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    assert.doesNotMatch(text, /"result"/, "a cancelled request gets no result");
+  });
 });

@@ -132,4 +132,28 @@ describe("the gateway owns the ids of relayed requests", () => {
       await s.close();
     }
   });
+
+  test("an elicitation answered after longer than the server's idle deadline still completes the call", async () => {
+    // The same upstream under a 1 s idle deadline (timeout_ms): a person takes longer to answer.
+    const r = await env.gw.admin("POST", "/admin/v1/servers", { slug: "everything-quick", name: "quick", url: env.upstreams.everything.url, timeout_ms: 1_000 });
+    assert.equal(r.status, 201, r.text);
+    const headers = await legacySession("/mcp/everything-quick", { elicitation: {} });
+    const s = await openStream(env.gw, "/mcp/everything-quick", {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.key}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      body: JSON.stringify(rpc(8, "tools/call", { name: "trigger-elicitation-request", arguments: {} })),
+    });
+    try {
+      const ask = await s.next((m) => m.method === "elicitation/create");
+      // The person thinks for three idle deadlines before answering.
+      await new Promise((done) => setTimeout(done, 3_000));
+      const answer = { jsonrpc: "2.0", id: ask.data.id, result: { action: "decline" } };
+      assert.equal((await post("/mcp/everything-quick", answer, headers)).status, 202);
+      const result = await s.next((m) => m.id === 8);
+      assert.ok(result.data.result, `the call completed: ${JSON.stringify(result.data)}`);
+      assert.match(JSON.stringify(result.data.result), /decline/);
+    } finally {
+      await s.close();
+    }
+  });
 });

@@ -5,7 +5,9 @@
 //
 // The stalling upstreams are hand-written HTTP servers: no real MCP server stalls mid-body or
 // sends nothing but keep-alives on purpose, so a misbehaving stand-in is the only way to
-// exercise that. The total deadline is exercised with the real Python SDK server.
+// exercise that. The total deadline (gateway-wide and per server) is exercised with the real
+// Python SDK server. So is nothing else: the retry after a dropped kept-alive connection needs
+// an upstream that drops connections the gateway reuses, again a hand-written one.
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
@@ -155,6 +157,141 @@ describe("total deadline", () => {
       assert.equal(last.id, 9);
       assert.equal(last.error?.data?.reason, "timeout", r.text);
       assert.equal(last.error.data.upstream, "py");
+    }
+  });
+});
+
+describe("per-server total deadline (total_timeout_ms)", () => {
+  test("admin API: validated, clamped, shown; the gateway-wide default applies without it", async () => {
+    const py = env.upstreams.py.url;
+    const zero = await env.gw.admin("POST", "/admin/v1/servers", { slug: "py-zero", name: "z", url: py, total_timeout_ms: 0 });
+    assert.ok(zero.status >= 400 && zero.status < 500, zero.text);
+    const text = await env.gw.admin("POST", "/admin/v1/servers", { slug: "py-text", name: "t", url: py, total_timeout_ms: "5s" });
+    assert.ok(text.status >= 400 && text.status < 500, text.text);
+    const big = await env.gw.admin("POST", "/admin/v1/servers", { slug: "py-big", name: "b", url: py, total_timeout_ms: 99_000_000 });
+    assert.equal(big.status, 201, big.text);
+    assert.equal(big.body.total_timeout_ms, 3_600_000, "clamped to one hour");
+    const low = await env.gw.admin("PATCH", "/admin/v1/servers/py-big", { total_timeout_ms: 10 });
+    assert.equal(low.status, 200, low.text);
+    assert.equal(low.body.total_timeout_ms, 1_000, "clamped to one second");
+    assert.equal((await env.gw.admin("GET", "/admin/v1/servers/py")).body.total_timeout_ms ?? null, null);
+    await env.gw.admin("DELETE", "/admin/v1/servers/py-big");
+  });
+
+  test("a server's own total deadline ends a call that the gateway-wide one would let finish", { timeout: 2 * HANG_MS }, async () => {
+    const r = await env.gw.admin("POST", "/admin/v1/servers", { slug: "py-short", name: "short", url: env.upstreams.py.url, total_timeout_ms: 1_000 });
+    assert.equal(r.status, 201, r.text);
+    // 8 steps of 200 ms with progress each: about 1.6 s, never idle; within this gateway's 3 s.
+    const slow = { jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "slow", arguments: { steps: 8, delay_ms: 200 }, _meta: { progressToken: "p" } } };
+    for (const client of ["modern", "legacy"]) {
+      const on = async (path) =>
+        client === "modern" ? mcpPost(env.gw, path, slow, { key: env.key, modern: true }) : (await legacySession(path))(slow);
+      const short = final(await on("/mcp/py-short"));
+      assert.equal(short.id, 4);
+      assert.equal(short.error?.data?.reason, "timeout", `${client}: ${JSON.stringify(short)}`);
+      assert.equal(short.error.data.upstream, "py-short");
+      const normal = final(await on("/mcp/py"));
+      assert.match(normal.result?.content?.[0]?.text ?? "", /done after 8 steps/, `${client}: ${JSON.stringify(normal)}`);
+    }
+  });
+});
+
+/**
+ * A modern upstream that drops kept-alive connections: a request that arrives on a connection
+ * which already served one is met by the connection closing, unanswered — as when an upstream
+ * closes an idle keep-alive connection just as the gateway reuses it. The request right after
+ * such a drop is always answered, so a single retry can succeed. `dropped` lists the methods
+ * (and tool names) whose connection was dropped; `calls` the tool calls that ran.
+ * Hand-written: the point is the misbehaving connection, which no real server offers on demand.
+ */
+function droppingUpstream() {
+  const dropped = [];
+  const calls = [];
+  let justDropped = false;
+  const tools = [
+    { name: "look", inputSchema: { type: "object" }, annotations: { readOnlyHint: true } },
+    { name: "write", inputSchema: { type: "object" } },
+  ];
+  const srv = http.createServer({ keepAlive: true }, (req, res) => {
+    req.socket.served = (req.socket.served ?? 0) + 1;
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const msg = body ? JSON.parse(body) : {};
+      const what = msg.method === "tools/call" ? `tools/call ${msg.params?.name}` : msg.method;
+      if (req.socket.served > 1 && !justDropped) {
+        justDropped = true;
+        dropped.push(what);
+        return req.socket.destroy();
+      }
+      justDropped = false;
+      const result = (r) => {
+        res.writeHead(200, { "content-type": "application/json", connection: "keep-alive" });
+        res.end(JSON.stringify({ jsonrpc: "2.0", id: msg.id, result: r }));
+      };
+      if (msg.method === "server/discover") {
+        return result({ supportedVersions: ["2026-07-28"], capabilities: { tools: {} }, serverInfo: { name: "dropping", version: "0" } });
+      }
+      if (msg.method === "tools/list") return result({ tools });
+      if (msg.method === "tools/call") {
+        calls.push(msg.params.name);
+        return result({ content: [{ type: "text", text: `${msg.params.name} ran` }] });
+      }
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ jsonrpc: "2.0", id: msg.id ?? null, error: { code: -32601, message: "not here" } }));
+    });
+  });
+  return new Promise((resolve) =>
+    srv.listen(0, "127.0.0.1", () =>
+      resolve({
+        url: `http://127.0.0.1:${srv.address().port}/mcp`,
+        dropped,
+        calls,
+        stop: () => new Promise((r) => (srv.closeAllConnections(), srv.close(r))),
+      }),
+    ),
+  );
+}
+
+describe("retry after a dropped kept-alive connection", () => {
+  test("safe requests are sent again and succeed; others get a clear connection_lost error, never a hang", { timeout: HANG_MS }, async () => {
+    const up = await droppingUpstream();
+    try {
+      const r = await env.gw.admin("POST", "/admin/v1/servers", { slug: "dropping", name: "dropping", url: up.url });
+      assert.equal(r.status, 201, r.text);
+      const call = (id, name) => mcpPost(env.gw, "/mcp/dropping", { jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: {} } }, { key: env.key, modern: true });
+      // Calls alternate between the two tools until each has met a dropped connection: which
+      // request meets one depends on how the runtime pools connections, not on the test.
+      let id = 10;
+      const outcomes = { look: [], write: [] };
+      while (!(up.dropped.includes("tools/call look") && up.dropped.includes("tools/call write"))) {
+        assert.ok(id < 60, `no connection was dropped under each tool; dropped: ${JSON.stringify(up.dropped)}`);
+        for (const name of ["look", "write"]) {
+          const before = up.dropped.filter((d) => d === `tools/call ${name}`).length;
+          const reply = final(await call(id++, name));
+          const hit = up.dropped.filter((d) => d === `tools/call ${name}`).length > before;
+          outcomes[name].push({ hit, reply });
+        }
+      }
+      for (const { hit, reply } of outcomes.look) {
+        // Read-only: sent again after the drop, and answered.
+        assert.equal(reply.result?.content?.[0]?.text, "look ran", `${hit ? "dropped once" : "not dropped"}: ${JSON.stringify(reply)}`);
+      }
+      for (const { hit, reply } of outcomes.write) {
+        if (!hit) {
+          assert.equal(reply.result?.content?.[0]?.text, "write ran", JSON.stringify(reply));
+          continue;
+        }
+        // Not safe to repeat: the error says so, and it was not sent again.
+        assert.equal(reply.error?.data?.reason, "connection_lost", JSON.stringify(reply));
+        assert.equal(reply.error.data.upstream, "dropping");
+      }
+      const writesSent = outcomes.write.length;
+      const writesDropped = outcomes.write.filter((o) => o.hit).length;
+      assert.equal(up.calls.filter((c) => c === "write").length, writesSent - writesDropped, "a dropped write is never resent");
+    } finally {
+      await env.gw.admin("DELETE", "/admin/v1/servers/dropping");
+      await up.stop();
     }
   });
 });

@@ -23,6 +23,8 @@ struct CreateServer {
     description: Option<String>,
     owner: Option<String>,
     timeout_ms: Option<u32>,
+    /// Total deadline of one exchange (ms): clamped to the bounds of `UPSTREAM_TOTAL_TIMEOUT_MS`.
+    total_timeout_ms: Option<u32>,
     new_tool_policy: Option<String>,
     /// How the gateway authenticates to the upstream (sealed; needed before the first sync).
     credentials: Option<crate::upstream_auth::CredentialSpec>,
@@ -39,6 +41,8 @@ struct PatchServer {
     owner: Option<String>,
     status: Option<String>,
     timeout_ms: Option<u32>,
+    /// Total deadline of one exchange (ms): clamped to the bounds of `UPSTREAM_TOTAL_TIMEOUT_MS`.
+    total_timeout_ms: Option<u32>,
     new_tool_policy: Option<String>,
     /// New credentials, stored with the change; required anew when `url` moves to another
     /// origin (the old ones are dropped then, never presented to the new origin).
@@ -157,6 +161,7 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> 
         era: None,
         protocol_version: None,
         timeout_ms: b.timeout_ms,
+        total_timeout_ms: total_timeout(b.total_timeout_ms)?,
         server_info: None,
         capabilities: None,
         instructions: None,
@@ -251,6 +256,9 @@ async fn patch(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug
     }
     if b.timeout_ms.is_some() {
         s.timeout_ms = b.timeout_ms;
+    }
+    if b.total_timeout_ms.is_some() {
+        s.total_timeout_ms = total_timeout(b.total_timeout_ms)?;
     }
     if let Some(p) = b.new_tool_policy {
         validate_policy(&p)?;
@@ -357,6 +365,15 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// A per-server total deadline: 0 is refused (it would fail every call), anything else is
+/// clamped to the bounds of the gateway-wide setting, and stored as it will apply.
+fn total_timeout(ms: Option<u32>) -> Result<Option<u32>, ApiError> {
+    match ms {
+        Some(0) => Err(ApiError::Validation("total_timeout_ms must be positive".into())),
+        other => Ok(other.map(crate::config::clamp_total)),
+    }
 }
 
 fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {

@@ -21,6 +21,7 @@ use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
 use super::s2c::Replier;
 use super::translate;
 use super::upstream::{self, Upstream, UpstreamError, UpstreamSession};
+use crate::outbound::deadline::Hold;
 
 /// One exchange: the message (already in the upstream's era) and what the client expects back.
 pub struct Exchange<'m> {
@@ -47,6 +48,9 @@ pub struct Exchange<'m> {
     pub on_abandon: Option<Box<dyn FnOnce()>>,
     /// Aborts a streamed answer (see `RelayOptions::abort`).
     pub abort: Option<AbortRegistration>,
+    /// Pauses the exchange's idle deadline while a server→client request relayed from its
+    /// stream awaits the client (the same hold is given to `server_requests`).
+    pub hold: Option<Rc<Hold>>,
 }
 
 /// A filter over messages on their way to the client.
@@ -118,7 +122,7 @@ pub async fn forward(
         }
     }
     let sent = match ex.upstream_era {
-        Era::Legacy => up.post_legacy(ex.msg, session).await,
+        Era::Legacy => up.post_legacy_held(ex.msg, session, ex.hold.clone()).await,
         Era::Modern => up.post_modern(ex.msg).await,
     };
     let resp = match sent {

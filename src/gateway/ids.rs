@@ -118,8 +118,9 @@ impl Mapped {
 pub enum Route {
     /// On a legacy upstream: `notifications/cancelled` naming the gateway id.
     Upstream(Mapped),
-    /// On a modern upstream, where cancelling is closing the request's stream: abort it.
-    Abort(AbortHandle),
+    /// On a modern upstream, where cancelling is closing the request's stream: abort it — the
+    /// wait for its answer (a JSON answer arrives whole) and the relay of its stream.
+    Abort(Vec<AbortHandle>),
 }
 
 thread_local! {

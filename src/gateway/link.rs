@@ -15,7 +15,9 @@ use crate::mcp::version::Era;
 use crate::store::ServerRecord;
 
 use super::forward::{forward, Exchange, PostFilter};
+use futures_util::future::{Abortable, Aborted};
 use futures_util::stream::AbortHandle;
+use futures_util::StreamExt;
 
 use super::ids::{self, InFlight, Route};
 use super::mrtr::InputCtx;
@@ -23,6 +25,7 @@ use super::relay::{EventLog, ServerRequests};
 use super::s2c::{OutstandingBook, Replier, Router};
 use super::upstream::{legacy_init_params, ClientContext, Upstream, UpstreamError, UpstreamSession};
 use super::{pool, translate, GatewayError};
+use crate::outbound::deadline::Hold;
 
 /// Where the legacy upstream sessions of a client come from, and who the client is.
 #[async_trait(?Send)]
@@ -42,13 +45,22 @@ pub trait Links {
     fn scope(&self) -> Option<&str> {
         None
     }
-    /// How server→client requests arriving on `session` are treated for this client.
-    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>>;
+    /// How server→client requests arriving on `session` are treated for this client; those
+    /// relayed to it take `hold` until answered.
+    fn server_requests(
+        &self,
+        up: &Upstream<'_>,
+        session: &UpstreamSession,
+        hold: Option<Rc<Hold>>,
+    ) -> Option<Rc<dyn ServerRequests>>;
     /// How a modern upstream's input requests reach this client (`None`: they cannot).
     fn input(&self) -> Option<Rc<InputCtx>> {
         None
     }
 }
+
+/// Writes one upstream session of a client (by server slug; `None`: dropped) to durable state.
+pub type Persist = Rc<dyn Fn(&str, Option<&UpstreamSession>)>;
 
 /// Stateless (modern) clients: upstream sessions the gateway owns, one per server and principal
 /// in each isolate, opened with the gateway's own empty capabilities (see `pool`).
@@ -78,22 +90,30 @@ impl Links for PoolLinks<'_> {
     }
 
     /// A stateless client has no channel for server→client requests: each is refused.
-    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>> {
+    fn server_requests(
+        &self,
+        up: &Upstream<'_>,
+        session: &UpstreamSession,
+        _hold: Option<Rc<Hold>>,
+    ) -> Option<Rc<dyn ServerRequests>> {
         let replier = Replier::of(up, Some(session))?;
         Some(Rc::new(Router {
             client_caps: None,
             book: None,
             replier,
+            hold: None,
         }))
     }
 }
 
 /// A legacy client's own upstream sessions, one per server, opened lazily with the client's
-/// capabilities and negotiated version; the caller stores `sessions` back into the session state.
+/// capabilities and negotiated version; each one opened or dropped is written at once (`persist`).
 pub struct SessionLinks {
     /// The gateway session's id (scope of its in-flight requests).
     pub session_id: String,
     pub sessions: RefCell<BTreeMap<String, UpstreamSession>>,
+    /// Writes a change of `sessions` to the session's durable state (by server slug).
+    pub persist: Option<Persist>,
     pub version: String,
     pub client: ClientContext,
     pub log_level: Option<String>,
@@ -115,6 +135,9 @@ impl Links for SessionLinks {
             .initialize(legacy_init_params(Some(&self.version), &self.client))
             .await?;
         self.sessions.borrow_mut().insert(server.slug.clone(), s.clone());
+        if let Some(p) = &self.persist {
+            p(&server.slug, Some(&s));
+        }
         if let Some(o) = &self.opened {
             o.opened(up, server, &s).await;
         }
@@ -122,7 +145,11 @@ impl Links for SessionLinks {
     }
 
     fn forget(&self, server: &ServerRecord) {
-        self.sessions.borrow_mut().remove(&server.slug);
+        if self.sessions.borrow_mut().remove(&server.slug).is_some() {
+            if let Some(p) = &self.persist {
+                p(&server.slug, None);
+            }
+        }
     }
 
     fn client(&self) -> ClientContext {
@@ -137,12 +164,18 @@ impl Links for SessionLinks {
         Some(&self.session_id)
     }
 
-    fn server_requests(&self, up: &Upstream<'_>, session: &UpstreamSession) -> Option<Rc<dyn ServerRequests>> {
+    fn server_requests(
+        &self,
+        up: &Upstream<'_>,
+        session: &UpstreamSession,
+        hold: Option<Rc<Hold>>,
+    ) -> Option<Rc<dyn ServerRequests>> {
         let replier = Replier::of(up, Some(session))?;
         Some(Rc::new(Router {
             client_caps: Some(self.client.capabilities.clone()),
             book: self.book.clone(),
             replier,
+            hold,
         }))
     }
 
@@ -171,18 +204,20 @@ pub async fn send(
     if upstream_era == Era::Modern {
         // Cancelling on a modern upstream is closing the request's stream.
         if is_cancellation(msg) {
-            if let Some(Route::Abort(handle)) = find_cancelled(links, msg).map(|(_, r)| r) {
-                handle.abort();
+            if let Some(Route::Abort(handles)) = find_cancelled(links, msg).map(|(_, r)| r) {
+                handles.iter().for_each(AbortHandle::abort);
             }
             return Ok(HttpResponse::new(202));
         }
-        let (abort, in_flight) = match (links.scope(), &id) {
+        let (abort, wait, in_flight) = match (links.scope(), &id) {
             (Some(scope), Some(client_id)) => {
-                let (handle, registration) = AbortHandle::new_pair();
-                let guard = InFlight::register(scope, client_id, &server.slug, Route::Abort(handle));
-                (Some(registration), Some(guard))
+                let (stream, registration) = AbortHandle::new_pair();
+                let (answer, waiting) = AbortHandle::new_pair();
+                let route = Route::Abort(vec![stream, answer]);
+                let guard = InFlight::register(scope, client_id, &server.slug, route);
+                (Some(registration), Some(waiting), Some(guard))
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let wire: Value = match (client_era, msg) {
             (Era::Modern, _) => msg.to_value(),
@@ -210,8 +245,19 @@ pub async fn send(
             input,
             on_abandon: None,
             abort,
+            hold: None,
         };
-        return forward(up, None, ex).await.map_err(err);
+        let Some(wait) = wait else {
+            return forward(up, None, ex).await.map_err(err);
+        };
+        // Cancelled before the answer came (its headers, or all of a JSON answer): dropping the
+        // exchange aborts the upstream fetch, which closes the upstream's request — the modern
+        // era's cancellation. The client's stream ends without a response, as for a cancelled
+        // streamed request.
+        return match Abortable::new(forward(up, None, ex), wait).await {
+            Ok(r) => r.map_err(err),
+            Err(Aborted) => Ok(HttpResponse::sse(futures_util::stream::empty().boxed_local())),
+        };
     }
     let wire = match client_era {
         Era::Modern => translate::request_to_legacy(msg.to_value()),
@@ -230,6 +276,7 @@ pub async fn send(
     // message without running it, so resending is safe.
     for attempt in 0..2 {
         let session = links.session(up, server).await.map_err(err)?;
+        let hold = Rc::new(Hold::default());
         let ex = Exchange {
             msg: &wire,
             id: id.clone(),
@@ -248,7 +295,7 @@ pub async fn send(
                 )),
                 _ => None,
             },
-            server_requests: links.server_requests(up, &session),
+            server_requests: links.server_requests(up, &session, Some(hold.clone())),
             input: None,
             // A client without a session cancels by going away: tell the upstream.
             on_abandon: match (links.scope(), &mapped) {
@@ -256,6 +303,7 @@ pub async fn send(
                 _ => None,
             },
             abort: None,
+            hold: Some(hold),
         };
         match forward(up, Some(&session), ex).await {
             Ok(r) => return Ok(r),

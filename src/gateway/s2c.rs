@@ -7,7 +7,9 @@
 //! client has not declared the capability for — and every request meant for a stateless
 //! (2026-07-28) client, which has no channel for them — is answered at once upstream with
 //! -32601, as a client without the capability would.
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ use super::relay::ServerRequests;
 use super::upstream::{HttpClient, Upstream, UpstreamError, UpstreamSession};
 use super::{mrtr, Services};
 use crate::context::CallHooks;
+use crate::outbound::deadline::Hold;
 use crate::policy::{self, Permit, Principal};
 
 /// Prefix of gateway-minted ids of relayed server→client requests.
@@ -158,6 +161,34 @@ pub struct Router {
     pub client_caps: Option<Value>,
     pub book: Option<Rc<dyn OutstandingBook>>,
     pub replier: Rc<Replier>,
+    /// The stream's exchange, paused (its idle deadline) while a relayed request is unanswered.
+    pub hold: Option<Rc<Hold>>,
+}
+
+thread_local! {
+    /// Holds taken by relayed requests, by gateway id, until the client's answer is delivered
+    /// (same isolate: the session's Durable Object). Weak: a finished exchange frees its hold.
+    static HOLDS: RefCell<HashMap<String, Weak<Hold>>> = RefCell::new(HashMap::new());
+}
+
+/// Registers that the request relayed as `gateway_id` holds `hold` until answered.
+fn hold_until_answered(gateway_id: &str, hold: &Rc<Hold>) {
+    hold.take();
+    HOLDS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.retain(|_, h| h.strong_count() > 0);
+        m.insert(gateway_id.to_string(), Rc::downgrade(hold));
+    });
+}
+
+/// The client answered `gateway_id`: its exchange's idle deadline runs again.
+fn answered(gateway_id: &str) {
+    if let Some(h) = HOLDS
+        .with(|m| m.borrow_mut().remove(gateway_id))
+        .and_then(|w| w.upgrade())
+    {
+        h.release();
+    }
 }
 
 impl ServerRequests for Router {
@@ -175,6 +206,9 @@ impl ServerRequests for Router {
             upstream_id: req["id"].clone(),
         };
         book.remember(&gateway_id, &entry);
+        if let Some(h) = &self.hold {
+            hold_until_answered(&gateway_id, h);
+        }
         req["id"] = json!(gateway_id);
         Ok(req)
     }
@@ -182,6 +216,18 @@ impl ServerRequests for Router {
     fn answer(&self, reply: Value) -> LocalBoxFuture<'static, ()> {
         let r = self.replier.clone();
         Box::pin(async move { r.send(&reply).await })
+    }
+}
+
+/// Releases the hold of an answered request when dropped (after its answer went upstream, or
+/// on any way out).
+struct Released(Option<String>);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        if let Some(gid) = &self.0 {
+            answered(gid);
+        }
     }
 }
 
@@ -218,6 +264,8 @@ pub async fn deliver(
         let e = RpcError::new(codes::INVALID_REQUEST, "no outstanding request has this id", 400);
         return crate::gateway::error::mcp_error_response(None, &super::GatewayError::from(e));
     };
+    // Whatever happens next, the exchange that asked stops waiting for this client.
+    let _release = Released(body.get("id").and_then(Value::as_str).map(str::to_string));
     // The server may have gone, or the caller lost access to it since: then nobody is asked.
     let server = match svc.registry.get_server(&o.slug).await {
         // Only legacy clients answer here: take the server as their era sees it.
@@ -282,6 +330,7 @@ mod tests {
                     protocol_version: "2025-11-25".into(),
                 }),
             }),
+            hold: None,
         }
     }
 
@@ -358,5 +407,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(stateless["id"], json!("a"));
         assert!(book.0.borrow().is_empty(), "nothing remembered for refused requests");
+    }
+
+    #[test]
+    fn a_relayed_request_holds_its_exchange_until_answered() {
+        let hold = Rc::new(Hold::default());
+        let r = Router {
+            hold: Some(hold.clone()),
+            ..router(Some(json!({"elicitation": {}})), Rc::new(Book::default()))
+        };
+        let asked = r
+            .route(json!({"jsonrpc": "2.0", "id": 3, "method": "elicitation/create", "params": {}}))
+            .unwrap();
+        assert!(hold.active(), "waiting for the client");
+        // Refused requests (no capability) are answered at once: no hold.
+        assert!(r
+            .route(json!({"jsonrpc": "2.0", "id": 4, "method": "sampling/createMessage"}))
+            .is_err());
+        drop(Released(asked["id"].as_str().map(str::to_string)));
+        assert!(!hold.active(), "answered");
     }
 }

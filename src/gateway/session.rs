@@ -36,7 +36,11 @@ pub const SESSION_IDLE_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// Events kept per session for `Last-Event-ID` resumption; older ones are pruned.
 pub const MAX_LOGGED_EVENTS: u64 = 1000;
 
-/// Durable state of one session (serialized into its Durable Object).
+/// Durable state of one session, kept in its Durable Object. Everything but `upstreams` and
+/// `log_level` is fixed at `initialize`; those two change while the session runs and are written
+/// one by one, when each change is made (`StateWrites`), never by saving the whole state back:
+/// requests of one session run concurrently in its object, and a request that loaded the state
+/// before another changed it must not write the old value back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
     pub id: String,
@@ -53,9 +57,18 @@ pub struct SessionState {
     pub created_at: String,
 }
 
-/// The session's event log, readable for resumption (event ids are `{stream}-{seq}`), and the
-/// server→client requests relayed on its streams and not yet answered.
-pub trait ReplayLog: EventLog + OutstandingBook {
+/// Where a session's changing state is written, each change by its own key when it is made.
+/// Writes to a session that has ended (a DELETE ran meanwhile) are dropped.
+pub trait StateWrites {
+    /// `logging/setLevel` kept for modern upstreams.
+    fn set_log_level(&self, level: Option<&str>);
+    /// The upstream session with server `slug` opened (`Some`) or dropped (`None`).
+    fn set_upstream(&self, slug: &str, session: Option<&UpstreamSession>);
+}
+
+/// The session's event log, readable for resumption (event ids are `{stream}-{seq}`), the
+/// server→client requests relayed on its streams and not yet answered, and its state writes.
+pub trait ReplayLog: EventLog + OutstandingBook + StateWrites {
     /// A fresh stream number (allocated atomically, so concurrent requests never share one).
     fn next_stream(&self) -> u64;
     /// Events of `stream` after `seq`, oldest first.
@@ -203,6 +216,10 @@ pub async fn handle(
     let links = SessionLinks {
         session_id: state.id.clone(),
         sessions: RefCell::new(state.upstreams.clone()),
+        persist: Some({
+            let l = log.clone();
+            Rc::new(move |slug: &str, s: Option<&UpstreamSession>| l.set_upstream(slug, s))
+        }),
         version: state.protocol_version.clone(),
         client: state.client.clone(),
         log_level: state.log_level.clone(),
@@ -274,7 +291,7 @@ async fn post(
             let permit = ctx.permit()?;
             let server = permit.server();
             if server.era == Some(Era::Modern) {
-                if let Some(r) = modern_only(state, msg, &method) {
+                if let Some(r) = modern_only(state, &*log, msg, &method) {
                     return r;
                 }
             }
@@ -287,6 +304,7 @@ async fn post(
         Target::View(view) => {
             if let (Message::Request { id, params, .. }, "logging/setLevel") = (msg, method.as_str()) {
                 state.log_level = level(params);
+                log.set_log_level(state.log_level.as_deref());
                 return Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({}))));
             }
             let catalog = aggregate::load(svc, &ctx.principal, view, Era::Legacy).await?;
@@ -306,12 +324,18 @@ async fn post(
 }
 
 /// Legacy methods a modern upstream lacks, answered by the session itself.
-fn modern_only(state: &mut SessionState, msg: &Message, method: &str) -> Option<Result<HttpResponse, GatewayError>> {
+fn modern_only(
+    state: &mut SessionState,
+    writes: &dyn StateWrites,
+    msg: &Message,
+    method: &str,
+) -> Option<Result<HttpResponse, GatewayError>> {
     let Message::Request { id, params, .. } = msg else {
         return None;
     };
     if method == "logging/setLevel" {
         state.log_level = level(params);
+        writes.set_log_level(state.log_level.as_deref());
         return Some(Ok(HttpResponse::json(200, &jsonrpc::result(id, json!({})))));
     }
     if !RELAYED_REQUESTS.contains(&method) {
@@ -429,6 +453,8 @@ impl UpstreamGet {
                 client_caps: Some(self.client_caps.clone()),
                 book: Some(self.log.clone() as Rc<dyn OutstandingBook>),
                 replier,
+                // The GET stream has no idle deadline a wait could trip (it lives on keep-alives).
+                hold: None,
             }) as Rc<dyn ServerRequests>
         });
         let (namespaced, slug) = (self.namespaced, up.slug.to_string());

@@ -122,6 +122,10 @@ mod tests {
             None
         }
     }
+    impl crate::gateway::session::StateWrites for Log {
+        fn set_log_level(&self, _: Option<&str>) {}
+        fn set_upstream(&self, _: &str, _: Option<&crate::gateway::upstream::UpstreamSession>) {}
+    }
     impl ReplayLog for Log {
         fn next_stream(&self) -> u64 {
             1

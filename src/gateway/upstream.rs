@@ -10,9 +10,9 @@ use crate::mcp::sse;
 use crate::mcp::transport::{self, HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION};
 use crate::mcp::version::{self, meta, Era};
 
-use crate::config::clamp_timeout;
+use crate::config::{clamp_timeout, clamp_total};
 use crate::context::{CallHooks, Services};
-use crate::outbound::deadline::Bounds;
+use crate::outbound::deadline::{Bounds, Hold};
 use crate::policy::Permit;
 
 use super::GatewayError;
@@ -166,7 +166,10 @@ impl<'a> Upstream<'a> {
                 .timeout_ms
                 .map(clamp_timeout)
                 .unwrap_or(svc.config.upstream_timeout_ms),
-            total_ms: svc.config.upstream_total_ms,
+            total_ms: server
+                .total_timeout_ms
+                .map(clamp_total)
+                .unwrap_or(svc.config.upstream_total_ms),
             listen_idle_ms: svc.config.listen_idle_ms,
             read_only_call: false,
             extra_headers: extra,
@@ -212,8 +215,19 @@ impl<'a> Upstream<'a> {
         msg: &Value,
         session: Option<&UpstreamSession>,
     ) -> Result<HttpResponse, UpstreamError> {
+        self.post_legacy_held(msg, session, None).await
+    }
+
+    /// `post_legacy` for a request whose response stream may carry server→client requests:
+    /// `hold` pauses its idle deadline while the client has one to answer.
+    pub async fn post_legacy_held(
+        &self,
+        msg: &Value,
+        session: Option<&UpstreamSession>,
+        hold: Option<Rc<Hold>>,
+    ) -> Result<HttpResponse, UpstreamError> {
         let headers = self.legacy_headers(session);
-        let resp = self.send(Method::Post, headers, Some(msg)).await?;
+        let resp = self.send(Method::Post, headers, Some(msg), hold).await?;
         if session.and_then(|s| s.id.as_ref()).is_some() && session_gone(&resp) {
             return Err(UpstreamError::SessionExpired);
         }
@@ -231,7 +245,7 @@ impl<'a> Upstream<'a> {
                 headers.set(HEADER_NAME, transport::encode_header_value(n));
             }
         }
-        self.send(Method::Post, headers, Some(msg)).await
+        self.send(Method::Post, headers, Some(msg), None).await
     }
 
     /// Opens the legacy server→client stream.
@@ -249,7 +263,7 @@ impl<'a> Upstream<'a> {
         if let Some(l) = last_event_id {
             headers.set(transport::HEADER_LAST_EVENT_ID, l);
         }
-        self.send(Method::Get, headers, None).await
+        self.send(Method::Get, headers, None, None).await
     }
 
     /// Ends a legacy session upstream. Failures are ignored: the upstream may already be gone.
@@ -270,7 +284,7 @@ impl<'a> Upstream<'a> {
         let mut headers = self.extra_headers.clone();
         headers.set(HEADER_SESSION, id.clone());
         headers.set(HEADER_PROTOCOL_VERSION, session.protocol_version.clone());
-        let _ = self.send(Method::Delete, headers, None).await;
+        let _ = self.send(Method::Delete, headers, None, None).await;
     }
 
     async fn send(
@@ -278,6 +292,7 @@ impl<'a> Upstream<'a> {
         method: Method,
         mut headers: Headers,
         body: Option<&Value>,
+        hold: Option<Rc<Hold>>,
     ) -> Result<HttpResponse, UpstreamError> {
         headers.set(HOP_HEADER, "1");
         let listen = method == Method::Get
@@ -285,7 +300,10 @@ impl<'a> Upstream<'a> {
         let bounds = if listen {
             Bounds::listen(self.listen_idle_ms)
         } else {
-            Bounds::exchange(self.timeout_ms, self.total_ms)
+            Bounds {
+                hold,
+                ..Bounds::exchange(self.timeout_ms, self.total_ms)
+            }
         };
         let req = OutboundRequest {
             method,
@@ -294,7 +312,7 @@ impl<'a> Upstream<'a> {
             body: body.map(|b| b.to_string().into_bytes()),
             timeout_ms: self.timeout_ms,
         };
-        match self.http.send_bounded(req.clone(), bounds).await {
+        match self.http.send_bounded(req.clone(), bounds.clone()).await {
             // A dropped connection (typically a pooled keep-alive connection the upstream had
             // just closed) is retried once, only where running the request twice is harmless.
             Err(UpstreamError::ConnectionLost(e)) if repeatable(method, body, self.read_only_call) => {

@@ -2,12 +2,16 @@
 //! means no progress. What counts as progress depends on the exchange: on a request's response
 //! stream only a complete SSE event carrying data (a JSON-RPC message, progress notifications
 //! included) — keep-alive comments and empty priming events do not, or an upstream could hold a
-//! call open forever; on a long-lived listen stream any byte, keep-alives included.
-use std::cell::RefCell;
+//! call open forever; on a long-lived listen stream any byte, keep-alives included. While the
+//! upstream waits for the client to answer a request it sent (`Hold`), it cannot make progress:
+//! the idle deadline is paused then, the total deadline still runs.
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use std::task::{Poll, Waker};
+
 use futures_util::future::{select, Either, LocalBoxFuture};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::http::ByteStream;
 use crate::mcp::sse;
@@ -25,14 +29,73 @@ pub enum Activity {
     Bytes,
 }
 
+/// Server→client requests (elicitation, sampling, roots) relayed from an exchange's response
+/// stream and not yet answered by the client. While any is outstanding the upstream is waiting
+/// for a person or a model, not stalled: the exchange's idle deadline is paused, and it starts
+/// afresh when the last one is answered.
+#[derive(Debug, Default)]
+pub struct Hold {
+    outstanding: Cell<u32>,
+    /// Bumped on every change, so the guard waiting on the exchange notices it at once.
+    changes: Cell<u64>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl PartialEq for Hold {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Hold {}
+
+impl Hold {
+    /// A request went to the client.
+    pub fn take(&self) {
+        self.outstanding.set(self.outstanding.get() + 1);
+        self.changed_now();
+    }
+
+    /// The client's answer went upstream (or will never come).
+    pub fn release(&self) {
+        self.outstanding.set(self.outstanding.get().saturating_sub(1));
+        self.changed_now();
+    }
+
+    pub fn active(&self) -> bool {
+        self.outstanding.get() > 0
+    }
+
+    fn changed_now(&self) {
+        self.changes.set(self.changes.get() + 1);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves at the next `take` or `release`.
+    fn changed(self: &Rc<Self>) -> LocalBoxFuture<'static, ()> {
+        let (hold, seen) = (self.clone(), self.changes.get());
+        Box::pin(futures_util::future::poll_fn(move |cx| {
+            if hold.changes.get() != seen {
+                return Poll::Ready(());
+            }
+            *hold.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+    }
+}
+
 /// The bounds of one upstream exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bounds {
     /// Longest wait without progress (response headers count as progress).
     pub idle_ms: u32,
     /// Longest the whole exchange may take, headers and body; `None` for long-lived streams.
     pub total_ms: Option<u32>,
     pub activity: Activity,
+    /// Pauses the idle deadline while the upstream waits for the client (see `Hold`).
+    pub hold: Option<Rc<Hold>>,
 }
 
 impl Bounds {
@@ -42,6 +105,7 @@ impl Bounds {
             idle_ms,
             total_ms: Some(total_ms),
             activity: Activity::Messages,
+            hold: None,
         }
     }
 
@@ -51,6 +115,7 @@ impl Bounds {
             idle_ms,
             total_ms: None,
             activity: Activity::Bytes,
+            hold: None,
         }
     }
 
@@ -60,6 +125,7 @@ impl Bounds {
             idle_ms: timeout_ms,
             total_ms: Some(timeout_ms),
             activity: Activity::Bytes,
+            hold: None,
         }
     }
 }
@@ -76,6 +142,8 @@ pub struct Timer {
     bounds: Bounds,
     started: u64,
     last_progress: u64,
+    /// The hold was active at the last check: its release restarts the idle deadline.
+    was_held: bool,
 }
 
 impl Timer {
@@ -84,7 +152,18 @@ impl Timer {
             bounds,
             started: now,
             last_progress: now,
+            was_held: false,
         }
+    }
+
+    /// While the upstream waits for the client (and at the first check after the wait), time
+    /// does not count as idle.
+    pub fn check_hold(&mut self, now: u64) {
+        let held = self.bounds.hold.as_ref().is_some_and(|h| h.active());
+        if held || self.was_held {
+            self.last_progress = now;
+        }
+        self.was_held = held;
     }
 
     pub fn progress(&mut self, now: u64) {
@@ -161,19 +240,20 @@ pub fn guard(
         let mut s = st.inner.take()?;
         loop {
             let now = st.clock.now_ms();
+            st.timer.check_hold(now);
             let (left, ms) = st.timer.remaining(now);
-            let next = if left == 0 {
-                None
-            } else {
-                let sleep = st.clock.sleep(left);
-                match select(s.next(), sleep).await {
-                    Either::Left((item, _)) => Some(item),
-                    Either::Right(_) => None,
-                }
-            };
-            let Some(item) = next else {
+            if left == 0 {
                 abort.fire();
                 return Some((Err(timeout_text(ms)), (st, abort)));
+            }
+            let woken = match &st.timer.bounds.hold {
+                Some(h) => Box::pin(select(st.clock.sleep(left), h.changed()).map(|_| ())),
+                None => st.clock.sleep(left),
+            };
+            let item = match select(s.next(), woken).await {
+                Either::Left((item, _)) => item,
+                // A deadline may have passed, or a hold begun or ended: check again.
+                Either::Right(_) => continue,
             };
             match item {
                 None => {
@@ -304,6 +384,77 @@ mod tests {
         assert!(!aborted.get());
         drop(out);
         assert!(aborted.get());
+    }
+
+    /// A clock the test moves by hand; a sleep is over once the time set has reached its end.
+    struct Manual {
+        now: Rc<Cell<u64>>,
+    }
+
+    impl Clock for Manual {
+        fn now_ms(&self) -> u64 {
+            self.now.get()
+        }
+        fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+            let (now, end) = (self.now.clone(), self.now.get() + ms);
+            Box::pin(futures_util::future::poll_fn(move |_| {
+                if now.get() >= end {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            }))
+        }
+    }
+
+    #[test]
+    fn a_hold_pauses_the_idle_deadline_but_not_the_total() {
+        // Silence (no chunks) for a long time: with a hold taken, only the total deadline ends it.
+        let clock = Rc::new(Manual {
+            now: Rc::new(Cell::new(0)),
+        });
+        let hold = Rc::new(Hold::default());
+        hold.take();
+        let bounds = Bounds {
+            hold: Some(hold.clone()),
+            ..Bounds::exchange(2_000, 30_000)
+        };
+        let silent = futures_util::stream::pending::<Result<Vec<u8>, String>>().boxed_local();
+        let mut held = guard(silent, Timer::start(bounds, 0), true, clock.clone(), Box::new(|| ()));
+        // The clock's sleeps never resolve: each poll checks the deadlines once at the time set.
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        clock.now.set(1_000);
+        assert!(held.poll_next_unpin(&mut cx).is_pending(), "held: not idle after 1 s");
+        clock.now.set(20_000);
+        assert!(held.poll_next_unpin(&mut cx).is_pending(), "held: not idle after 20 s");
+        hold.release();
+        clock.now.set(21_000);
+        assert!(
+            held.poll_next_unpin(&mut cx).is_pending(),
+            "released: the idle deadline restarts"
+        );
+        clock.now.set(27_000);
+        match held.poll_next_unpin(&mut cx) {
+            std::task::Poll::Ready(Some(Err(e))) => assert_eq!(e, timeout_text(2_000)),
+            other => panic!("idle again after the release: {other:?}"),
+        }
+        // Held all along: the total deadline still ends it.
+        let hold = Rc::new(Hold::default());
+        hold.take();
+        let bounds = Bounds {
+            hold: Some(hold),
+            ..Bounds::exchange(2_000, 30_000)
+        };
+        let silent = futures_util::stream::pending::<Result<Vec<u8>, String>>().boxed_local();
+        let mut held = guard(silent, Timer::start(bounds, 0), true, clock.clone(), Box::new(|| ()));
+        clock.now.set(0);
+        assert!(held.poll_next_unpin(&mut cx).is_pending());
+        clock.now.set(40_000);
+        match held.poll_next_unpin(&mut cx) {
+            std::task::Poll::Ready(Some(Err(e))) => assert_eq!(e, timeout_text(30_000)),
+            other => panic!("total deadline: {other:?}"),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! of `gateway::deadline` — the response headers raced against a timer, then the body (streamed
 //! SSE, or a JSON body read whole) guarded by the same idle and total deadlines. On expiry the
 //! upstream request is aborted, so its connection is closed, not left to run.
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -26,6 +27,35 @@ impl Clock for WorkerClock {
 
     fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
         Box::pin(Delay::from(Duration::from_millis(ms)))
+    }
+}
+
+/// The fetch's `AbortController`, shared by whoever may abort it (aborting consumes it).
+#[derive(Clone)]
+struct Aborter(Rc<RefCell<Option<AbortController>>>);
+
+impl Aborter {
+    fn abort(&self) {
+        if let Some(c) = self.0.borrow_mut().take() {
+            c.abort();
+        }
+    }
+}
+
+/// Aborts the fetch when dropped, unless disarmed first.
+struct AbortOnDrop(Option<Aborter>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            a.abort();
+        }
     }
 }
 
@@ -79,17 +109,19 @@ impl HttpClient for FetchClient {
         let request = Request::new_with_init(&req.url, &init).map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         let controller = AbortController::default();
         let signal = controller.signal();
+        let controller = Aborter(Rc::new(RefCell::new(Some(controller))));
         let fetch = Fetch::Request(request);
         let sending = Box::pin(fetch.send_with_signal(&signal));
         let (left, ms) = timer.remaining(clock.now_ms());
+        // Whoever stops waiting for the headers (a cancelled client request drops this future)
+        // closes the upstream request too, rather than leaving it to run.
+        let waiting = AbortOnDrop(Some(controller.clone()));
         let mut resp = match select(sending, clock.sleep(left)).await {
             Either::Left((Ok(r), _)) => r,
             Either::Left((Err(e), _)) => return Err(failed(e)),
-            Either::Right(_) => {
-                controller.abort();
-                return Err(UpstreamError::Timeout(ms));
-            }
+            Either::Right(_) => return Err(UpstreamError::Timeout(ms)),
         };
+        waiting.disarm();
         // The response headers are progress.
         timer.progress(clock.now_ms());
         let status = resp.status_code();

@@ -1,6 +1,10 @@
 //! The `McpSession` Durable Object: one per legacy MCP session. Its SQLite storage holds the
-//! session state (table `session`) and the resumable event log (table `events`); an alarm
-//! deletes everything once the session has been idle for `SESSION_IDLE_TTL_MS`.
+//! session state (table `session`, one row per key: the state fixed at `initialize`, then the
+//! log level and each upstream session, each written when it changes) and the resumable event
+//! log (table `events`); an alarm deletes everything once the session has been idle for
+//! `SESSION_IDLE_TTL_MS`. Requests of one session run concurrently here (they interleave at
+//! every await), so nothing is written back at the end of a request, and every write is dropped
+//! once the session has ended.
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -12,8 +16,11 @@ use super::{config, convert, Spawn, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER
 use crate::gateway::endpoint::SessionCtx;
 use crate::gateway::relay::EventLog;
 use crate::gateway::s2c::{Outstanding, OutstandingBook};
-use crate::gateway::session::{self, After, ReplayLog, SessionState, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS};
+use crate::gateway::session::{
+    self, After, ReplayLog, SessionState, StateWrites, MAX_LOGGED_EVENTS, SESSION_IDLE_TTL_MS,
+};
 use crate::gateway::tail::{self, Tails};
+use crate::gateway::upstream::UpstreamSession;
 use crate::gateway::GatewayError;
 use crate::http::ByteStream;
 use crate::http::HttpRequest;
@@ -21,6 +28,16 @@ use crate::http::HttpRequest;
 /// Server→client requests kept awaiting the client's answer; older ones are pruned (their
 /// upstreams have long given up).
 const MAX_OUTSTANDING: i64 = 256;
+
+/// Key of the state fixed at `initialize` (the whole `SessionState` as it was then).
+const STATE_KEY: &str = "state";
+/// Key of the log level set by `logging/setLevel`.
+const LEVEL_KEY: &str = "level";
+/// Key prefix of an upstream session, followed by the server's slug.
+const UPSTREAM_KEY: &str = "up:";
+/// Guard of every write: the session still exists (no DELETE or expiry removed it meanwhile;
+/// a later request may have recreated the empty tables).
+const WHILE_LIVE: &str = "EXISTS (SELECT 1 FROM session WHERE k = 'state')";
 
 /// Sends a legacy-era request to its session's Durable Object (named by the session id).
 pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &SessionCtx) -> Result<Response> {
@@ -66,7 +83,7 @@ impl EventLog for SqlLog {
 
     fn append(&self, stream: u64, seq: u64, data: &str) {
         let _ = self.sql.exec(
-            "INSERT OR REPLACE INTO events (stream, seq, data) VALUES (?, ?, ?)",
+            &format!("INSERT OR REPLACE INTO events (stream, seq, data) SELECT ?, ?, ? WHERE {WHILE_LIVE}"),
             vec![(stream as i64).into(), (seq as i64).into(), data.into()],
         );
         // Keep the log bounded: drop the oldest events beyond the limit.
@@ -82,7 +99,7 @@ impl OutstandingBook for SqlLog {
     fn remember(&self, gateway_id: &str, o: &Outstanding) {
         let Ok(v) = serde_json::to_string(o) else { return };
         let _ = self.sql.exec(
-            "INSERT OR REPLACE INTO outstanding (gid, v) VALUES (?, ?)",
+            &format!("INSERT OR REPLACE INTO outstanding (gid, v) SELECT ?, ? WHERE {WHILE_LIVE}"),
             vec![gateway_id.into(), v.into()],
         );
         let _ = self.sql.exec(
@@ -102,6 +119,30 @@ impl OutstandingBook for SqlLog {
             .sql
             .exec("DELETE FROM outstanding WHERE gid = ?", vec![gateway_id.into()]);
         rows.into_iter().next().and_then(|r| serde_json::from_str(&r.v).ok())
+    }
+}
+
+impl SqlLog {
+    /// Writes one state key, unless the session has ended. Failures (the tables were dropped
+    /// under a running request) are logged, never raised: the session is gone either way.
+    fn put(&self, key: &str, v: String) {
+        if let Err(e) = self.sql.exec(
+            &format!("INSERT OR REPLACE INTO session (k, v) SELECT ?, ? WHERE {WHILE_LIVE}"),
+            vec![key.into(), v.into()],
+        ) {
+            tracing::info!(error = %e, "session state not written (the session ended)");
+        }
+    }
+}
+
+impl StateWrites for SqlLog {
+    fn set_log_level(&self, level: Option<&str>) {
+        self.put(LEVEL_KEY, serde_json::to_string(&level).unwrap_or_default());
+    }
+
+    fn set_upstream(&self, slug: &str, session: Option<&UpstreamSession>) {
+        let v = serde_json::to_string(&session).unwrap_or_default();
+        self.put(&format!("{UPSTREAM_KEY}{slug}"), v);
     }
 }
 
@@ -158,6 +199,12 @@ struct StateRow {
     v: String,
 }
 
+#[derive(serde::Deserialize)]
+struct KeyRow {
+    k: String,
+    v: String,
+}
+
 impl McpSession {
     fn sql(&self) -> SqlStorage {
         let sql = self.state.storage().sql();
@@ -182,19 +229,37 @@ impl McpSession {
         sql
     }
 
+    /// The state as of now: what `initialize` stored, with every change written since.
     fn load(sql: &SqlStorage) -> Option<SessionState> {
-        let rows: Vec<StateRow> = sql
-            .exec("SELECT v FROM session WHERE k = 'state'", None)
-            .ok()?
-            .to_array()
-            .ok()?;
-        rows.into_iter().next().and_then(|r| serde_json::from_str(&r.v).ok())
+        let rows: Vec<KeyRow> = sql.exec("SELECT k, v FROM session", None).ok()?.to_array().ok()?;
+        let mut st: SessionState = rows
+            .iter()
+            .find(|r| r.k == STATE_KEY)
+            .and_then(|r| serde_json::from_str(&r.v).ok())?;
+        for r in &rows {
+            if r.k == LEVEL_KEY {
+                st.log_level = serde_json::from_str(&r.v).unwrap_or_default();
+            } else if let Some(slug) = r.k.strip_prefix(UPSTREAM_KEY) {
+                match serde_json::from_str::<Option<UpstreamSession>>(&r.v).ok().flatten() {
+                    Some(us) => st.upstreams.insert(slug.to_string(), us),
+                    None => st.upstreams.remove(slug),
+                };
+            }
+        }
+        Some(st)
     }
 
-    fn save(sql: &SqlStorage, st: &SessionState) -> Result<()> {
+    /// Whether the session still exists (a DELETE or the expiry alarm may have run meanwhile).
+    fn live(sql: &SqlStorage) -> bool {
+        sql.exec("SELECT v FROM session WHERE k = 'state'", None)
+            .and_then(|c| c.to_array::<StateRow>())
+            .is_ok_and(|rows| !rows.is_empty())
+    }
+
+    fn create(sql: &SqlStorage, st: &SessionState) -> Result<()> {
         sql.exec(
-            "INSERT OR REPLACE INTO session (k, v) VALUES ('state', ?)",
-            vec![serde_json::to_string(st)?.into()],
+            "INSERT INTO session (k, v) VALUES (?, ?)",
+            vec![STATE_KEY.into(), serde_json::to_string(st)?.into()],
         )?;
         Ok(())
     }
@@ -245,16 +310,19 @@ impl DurableObject for McpSession {
             }
             let (st, resp) = session::initialize(&svc, &ctx, &session_id, &core_req).await;
             if let Some(st) = st {
-                Self::save(&sql, &st)?;
+                Self::create(&sql, &st)?;
                 self.touch().await?;
             }
             return convert::response(resp);
         }
-        let Some(mut st) = current else {
-            return convert::response(crate::gateway::error::mcp_error_response(
+        let not_found = || {
+            convert::response(crate::gateway::error::mcp_error_response(
                 None,
                 &GatewayError::SessionNotFound,
-            ));
+            ))
+        };
+        let Some(mut st) = current else {
+            return not_found();
         };
         let log = Rc::new(SqlLog {
             sql: sql.clone(),
@@ -263,10 +331,10 @@ impl DurableObject for McpSession {
         });
         let (resp, after) = session::handle(&svc, &ctx, &mut st, &core_req, log).await;
         match after {
-            After::Keep => {
-                Self::save(&sql, &st)?;
-                self.touch().await?;
-            }
+            // Every change was written when it was made. A request that ran while the session
+            // was deleted answers as any request to a missing session does.
+            After::Keep if !Self::live(&sql) => return not_found(),
+            After::Keep => self.touch().await?,
             After::End => self.state.storage().delete_all().await?,
         }
         convert::response(resp)

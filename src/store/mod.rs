@@ -39,8 +39,12 @@ pub struct ServerRecord {
     pub era: Option<Era>,
     /// The revision negotiated with the upstream at the last sync.
     pub protocol_version: Option<String>,
-    /// Per-server request timeout; `None` uses the gateway default.
+    /// Per-server idle deadline (ms); `None` uses the gateway default.
     pub timeout_ms: Option<u32>,
+    /// Per-server total deadline of one request/response exchange (ms); `None` uses the
+    /// gateway default (`UPSTREAM_TOTAL_TIMEOUT_MS`).
+    #[serde(default)]
+    pub total_timeout_ms: Option<u32>,
     /// What the upstream said about itself at the last sync (capabilities, serverInfo, instructions).
     pub server_info: Option<Value>,
     pub capabilities: Option<Value>,

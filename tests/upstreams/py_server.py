@@ -18,6 +18,9 @@ Variants for pinning and naming tests (`--variant`, repeatable):
            roots (roots/list) — server→client requests on 2025-11-25, input_required rounds on
            2026-07-28 (the SDK picks by the request's protocol version).
   legacy   refuses 2026-07-28 requests (HTTP 400), so it is a handshake-era-only server.
+  modern   refuses handshake-era requests (HTTP 400), so it is a 2026-07-28-only server; adds
+           the tool `note`, which logs its text at info level (delivered in 2026-07-28 only
+           when the request's `_meta` asks for that level).
 
 Tools `wait` and `cancellations` observe cancellation: `wait` runs until done or cancelled and
 records its `tag` when it ends early; `cancellations` returns the tags recorded.
@@ -171,6 +174,15 @@ if "s2c" in VARIANTS:
         return "roots: " + ", ".join(str(r.uri) for r in found.roots)
 
 
+if "modern" in VARIANTS:
+
+    @mcp.tool()
+    async def note(ctx: Context, text: str = "noted") -> str:
+        """Log `text` at info level (notifications/message), then return it."""
+        await ctx.info(text)
+        return text
+
+
 CANCELLED: list[str] = []
 
 
@@ -274,11 +286,26 @@ def legacy_only(app):
     return wrapped
 
 
+def modern_only(app):
+    """ASGI wrapper: 400 for handshake-era requests, as a server that only speaks 2026-07-28."""
+    modern = (b"mcp-protocol-version", b"2026-07-28")
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and modern not in scope.get("headers", []):
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Bad Request: unsupported protocol version"}})
+            await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")
@@ -295,6 +322,8 @@ def main() -> None:
         app = log_headers(app, args.log_headers)
     if "legacy" in VARIANTS:
         app = legacy_only(app)
+    if "modern" in VARIANTS:
+        app = modern_only(app)
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it, and
     # without it every response waits ~40 ms for a delayed ACK (Nagle).
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

@@ -20,6 +20,7 @@ struct ServerRow {
     era: Option<String>,
     protocol_version: Option<String>,
     timeout_ms: Option<f64>,
+    total_timeout_ms: Option<f64>,
     server_info: Option<String>,
     capabilities: Option<String>,
     instructions: Option<String>,
@@ -44,6 +45,7 @@ impl From<ServerRow> for ServerRecord {
             era: r.era.as_deref().and_then(Era::parse),
             protocol_version: r.protocol_version,
             timeout_ms: r.timeout_ms.map(|t| t as u32),
+            total_timeout_ms: r.total_timeout_ms.map(|t| t as u32),
             server_info: parse_json(r.server_info),
             capabilities: parse_json(r.capabilities),
             instructions: r.instructions,
@@ -94,7 +96,7 @@ impl From<ToolRow> for ToolRecord {
 }
 
 const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
-     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id, legacy_version";
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id, legacy_version, total_timeout_ms";
 
 fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     vec![
@@ -119,6 +121,9 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         text(&sv.updated_at),
         opt(&sv.org_id),
         opt(&sv.legacy_version),
+        sv.total_timeout_ms
+            .map(|t| JsValue::from_f64(t as f64))
+            .unwrap_or(JsValue::NULL),
     ]
 }
 
@@ -126,7 +131,7 @@ impl D1Store {
     fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
         let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
         self.stmt(
-            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"),
+            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"),
             &server_args(server),
         )
     }
@@ -189,7 +194,7 @@ impl Registry for D1Store {
             .run(
                 "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
                  timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
-                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19 WHERE slug=?1",
+                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20 WHERE slug=?1",
                 &server_args(server),
             )
             .await?;
