@@ -22,9 +22,6 @@ const UPSTREAMS = ["everything", "py"];
  * pass directly, but may pass through the gateway.
  */
 const GATEWAY_GAPS = {
-  "2025-11-25/everything/server-sse-polling:server-sse-priming-event": {
-    why: "D17: a resumable legacy POST stream through the gateway starts without a priming event (id, empty data)",
-  },
 };
 
 /**
@@ -37,6 +34,11 @@ const GATEWAY_GAPS = {
 const FALSE_DIRECT_PASSES = {
   "everything/tools-call-simple-text": "test_simple_text",
   "everything/tools-call-error": "test_error_handling",
+  // server-everything has no `test_reconnection`: directly, its SSE answer to the unknown tool
+  // happens to start with a priming event; the gateway answers the unknown tool with a JSON
+  // error, so the scenario stops before its checks. Priming through the gateway is tested in
+  // relaying.test.mjs ("a request stream starts with a priming event").
+  "everything/server-sse-polling": "test_reconnection",
   // The fixture has no input-required (MRTR) tools yet.
   "py/input-required-result-ignore-extra-params": "test_input_required_result_elicitation",
 };

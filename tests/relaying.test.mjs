@@ -160,6 +160,40 @@ describe("catalog sync", () => {
 });
 
 describe("resumption with Last-Event-ID", () => {
+  test("a request stream starts with a priming event (an id, no data); resuming from it yields everything", async () => {
+    const sid = await openSession("/mcp/everything");
+    const body = call(6, "trigger-long-running-operation", { duration: 1, steps: 2 }, { progressToken: "p6" });
+    const ctrl = new AbortController();
+    const res = await env.gw.fetch("/mcp/everything", { method: "POST", headers: headers({ sid }), body: JSON.stringify(body), signal: ctrl.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
+    // Read exactly the first event, then drop the connection.
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    while (!/\r?\n\r?\n/.test(buf)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `the stream ended before its first event: ${JSON.stringify(buf)}`);
+      buf += decoder.decode(value, { stream: true });
+    }
+    ctrl.abort();
+    const lines = buf.split(/\r?\n\r?\n/)[0].split(/\r?\n/);
+    const id = lines.find((l) => l.startsWith("id:"))?.slice(3).trim();
+    assert.ok(id, `the first event has an id: ${JSON.stringify(lines)}`);
+    const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+    assert.equal(data, "", `the first event carries no data: ${JSON.stringify(lines)}`);
+
+    const resumed = await sse("/mcp/everything", {
+      method: "GET",
+      headers: { ...headers({ sid }), accept: "text/event-stream", "last-event-id": id },
+    });
+    const rest = (await resumed.ended(15_000)).map((e) => e.data);
+    assert.deepEqual(rest.filter(isProgress).map((m) => m.params.progress), [1, 2], JSON.stringify(rest));
+    const responses = rest.filter((m) => !m.method);
+    assert.equal(responses.length, 1, JSON.stringify(rest));
+    assert.equal(responses[0].id, 6);
+  });
+
   test("a dropped request stream resumes with every later event, including those still to come, once", async () => {
     const sid = await openSession("/mcp/everything");
     const steps = 6;

@@ -5,13 +5,25 @@
 // 2026-07-28-only `_meta` of a modern upstream.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { final, mcpPost, openStream, setupGateway } from "./harness.mjs";
+import { MODERN, final, mcpPost, modernMeta, openStream, setupGateway, startPyServer } from "./harness.mjs";
 
 let env;
+const subs = {};
 before(async () => {
   env = await setupGateway({ everything: true, py: true });
+  // The Python server with resource subscriptions in both eras (`touch` announces a change):
+  // once serving both eras (modern for modern clients), once refusing 2026-07-28 (legacy).
+  [subs.pysub, subs.pysubold] = await Promise.all([
+    startPyServer({ variants: ["subscriptions"] }),
+    startPyServer({ variants: ["subscriptions", "legacy"] }),
+  ]);
+  for (const [slug, up] of Object.entries(subs)) {
+    const r = await env.gw.admin("POST", "/admin/v1/servers", { slug, name: slug, url: up.url });
+    assert.equal(r.status, 201, r.text);
+  }
+  assert.equal((await env.gw.admin("GET", "/admin/v1/servers/pysubold")).body.era, "legacy");
 });
-after(() => env?.stop());
+after(() => Promise.all([env?.stop(), ...Object.values(subs).map((s) => s.stop())]));
 
 const LEGACY = "2025-11-25";
 const rpc = (id, method, params = {}) => ({ jsonrpc: "2.0", id, method, params });
@@ -90,6 +102,70 @@ describe("resource subscriptions (legacy era)", () => {
   test("modern clients have no resources/subscribe (2026-07-28 subscribes in subscriptions/listen)", async () => {
     const r = final(await mcpPost(env.gw, "/mcp", rpc(1, "resources/subscribe", { uri: "py+demo://greeting" }), { key: env.key, modern: true }));
     assert.equal(r.error.code, -32601);
+  });
+});
+
+describe("resource subscriptions (2026-07-28 subscriptions/listen)", () => {
+  /** Opens a modern `subscriptions/listen` on `path` asking for updates of `uris`. */
+  async function listen(path, id, uris) {
+    const body = { jsonrpc: "2.0", id, method: "subscriptions/listen", params: { _meta: modernMeta(), notifications: { resourceSubscriptions: uris } } };
+    const headers = {
+      authorization: `Bearer ${env.key}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN,
+      "mcp-method": "subscriptions/listen",
+    };
+    const s = await openStream(env.gw, path, { method: "POST", headers, body: JSON.stringify(body) });
+    assert.equal(s.status, 200);
+    const ack = await s.next((m) => m.method === "notifications/subscriptions/acknowledged");
+    return { s, ack: ack.data };
+  }
+  const touch = async (path, name, uri) => {
+    const r = final(await mcpPost(env.gw, path, rpc(9, "tools/call", { name, arguments: { uri } }), { key: env.key, modern: true }));
+    assert.match(r.result?.content?.[0]?.text ?? "", /touched/, JSON.stringify(r));
+  };
+
+  for (const [slug, era] of [
+    ["pysub", "modern"],
+    ["pysubold", "legacy"],
+  ]) {
+    test(`/mcp/${slug} (${era} upstream): acknowledged, and updates of the subscribed resource arrive tagged with the listen`, async () => {
+      const { s, ack } = await listen(`/mcp/${slug}`, 41, ["demo://greeting"]);
+      try {
+        assert.deepEqual(ack.params.notifications.resourceSubscriptions, ["demo://greeting"], JSON.stringify(ack));
+        assert.equal(ack.params._meta["io.modelcontextprotocol/subscriptionId"], 41);
+        // The upstream may take a moment to open its side: touch until the update comes.
+        let update;
+        for (let i = 0; i < 20 && !update; i++) {
+          await touch(`/mcp/${slug}`, "touch", "demo://greeting");
+          update = await s.next(isUpdate("demo://greeting"), 1_000).catch(() => null);
+        }
+        assert.ok(update, "an update of the subscribed resource arrived");
+        assert.equal(update.data.params._meta["io.modelcontextprotocol/subscriptionId"], 41);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  test("/mcp: namespaced URIs are routed to their servers, updates come back namespaced; unknown ones are not acknowledged", async () => {
+    const wanted = ["pysub+demo://greeting", "pysubold+demo://greeting", "nosuch+demo://greeting", "demo://greeting"];
+    const { s, ack } = await listen("/mcp", "l2", wanted);
+    try {
+      assert.deepEqual(ack.params.notifications.resourceSubscriptions, ["pysub+demo://greeting", "pysubold+demo://greeting"], JSON.stringify(ack));
+      for (const slug of ["pysub", "pysubold"]) {
+        let update;
+        for (let i = 0; i < 20 && !update; i++) {
+          await touch("/mcp", `${slug}__touch`, "demo://greeting");
+          update = await s.next(isUpdate(`${slug}+demo://greeting`), 1_000).catch(() => null);
+        }
+        assert.ok(update, `an update from ${slug}, namespaced`);
+        assert.equal(update.data.params._meta["io.modelcontextprotocol/subscriptionId"], "l2");
+      }
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -221,7 +221,8 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
                 // A virtual server's list changes come from the catalog watcher alone.
                 View::Virtual(_) => Vec::new(),
             };
-            Ok(super::live::listen(deps, id.clone(), &params, servers, agg.trace).await)
+            let namespaced = *agg.view == View::All;
+            Ok(super::live::listen(deps, id.clone(), &params, servers, namespaced, agg.trace).await)
         }
         _ => {
             let mut e = RpcError::method_not_found(method);

@@ -202,6 +202,7 @@ async fn modern_server(
             id.clone(),
             &msg.params().cloned().unwrap_or_default(),
             servers,
+            false,
             traceparent(&req.headers),
         )
         .await);

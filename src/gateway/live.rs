@@ -15,10 +15,11 @@ use crate::mcp::jsonrpc::RequestId;
 use crate::mcp::sse;
 use crate::mcp::version::Era;
 use crate::policy::Permit;
+use crate::store::ServerRecord;
 
 use super::relay::{self, RelayOptions, Transform};
 use super::upstream::{legacy_init_params, modern_request, ClientContext, Upstream};
-use super::{sync, Services};
+use super::{sync, uris, Services};
 
 /// `_meta` key tying a notification to its `subscriptions/listen` request.
 pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
@@ -110,6 +111,11 @@ async fn resync(deps: &LiveDeps, slug: &str) {
     }
 }
 
+/// Most resource URIs one `subscriptions/listen` may subscribe to; the rest are not honored
+/// (left out of the acknowledgement).
+pub const MAX_RESOURCE_SUBSCRIPTIONS: usize = 100;
+const RESOURCE_UPDATED: &str = "notifications/resources/updated";
+
 /// Which notifications a `subscriptions/listen` asked for.
 #[derive(Debug, Clone, Copy, Default)]
 struct Filter {
@@ -152,6 +158,15 @@ impl Filter {
     }
 }
 
+/// The upstream's own subscription id is meaningless to the client (the gateway's listen
+/// replaces it with the client's).
+fn strip_subscription_id(mut v: Value) -> Value {
+    if let Some(meta) = v.pointer_mut("/params/_meta").and_then(Value::as_object_mut) {
+        meta.remove(SUBSCRIPTION_ID);
+    }
+    v
+}
+
 fn tag(mut v: Value, id: &RequestId) -> Value {
     if !v.get("params").is_some_and(Value::is_object) {
         v["params"] = json!({});
@@ -162,18 +177,59 @@ fn tag(mut v: Value, id: &RequestId) -> Value {
     v
 }
 
+/// The resources a `subscriptions/listen` subscribes to, as the client named them, sorted out
+/// per server: on `/mcp` (`namespaced`) by the `{slug}+` prefix, else all to the one server.
+/// Only servers that declare `resources.subscribe` get any; the rest are not honored.
+fn resource_subscriptions(
+    params: &Value,
+    servers: &[&ServerRecord],
+    namespaced: bool,
+) -> Option<Vec<(String, String, String)>> {
+    let asked = params.pointer("/notifications/resourceSubscriptions")?.as_array()?;
+    let mut honored = Vec::new();
+    for uri in asked.iter().filter_map(Value::as_str) {
+        let found = servers.iter().find_map(|s| {
+            let original = if namespaced { uris::original(&s.slug, uri)? } else { uri };
+            let subscribable = s
+                .capabilities
+                .as_ref()
+                .and_then(|c| c.pointer("/resources/subscribe"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            subscribable.then(|| (s.slug.clone(), original.to_string(), uri.to_string()))
+        });
+        if let Some(f) = found.filter(|f| !honored.contains(f)) {
+            honored.push(f);
+        }
+        if honored.len() == MAX_RESOURCE_SUBSCRIPTIONS {
+            break;
+        }
+    }
+    Some(honored)
+}
+
 /// Serves a modern `subscriptions/listen` over `servers`: the acknowledgement first, then the
-/// gateway's own `tools/list_changed` and the upstreams' prompt/resource list changes.
+/// gateway's own `tools/list_changed`, the upstreams' prompt/resource list changes and updates
+/// of the resources subscribed to (`resourceSubscriptions`: a modern upstream gets them in its
+/// own listen, a legacy one as `resources/subscribe` on the session the gateway opens for the
+/// listen). On `/mcp` (`namespaced`) resource URIs are in the aggregated namespace both ways.
 pub async fn listen(
     deps: Rc<LiveDeps>,
     id: RequestId,
     params: &Value,
     servers: Vec<Permit>,
+    namespaced: bool,
     trace: Option<&str>,
 ) -> HttpResponse {
     let filter = Filter::from(params);
+    let records: Vec<&ServerRecord> = servers.iter().map(Permit::server).collect();
+    let subscriptions = resource_subscriptions(params, &records, namespaced);
+    let mut honored = filter.honored();
+    if let Some(subs) = &subscriptions {
+        honored["resourceSubscriptions"] = json!(subs.iter().map(|(_, _, asked)| asked).collect::<Vec<_>>());
+    }
     let ack = tag(
-        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"notifications": filter.honored()}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"notifications": honored}}),
         &id,
     );
     let mut streams: Vec<ByteStream> = Vec::new();
@@ -184,12 +240,28 @@ pub async fn listen(
         let deps = deps.clone();
         let trace = trace.map(str::to_string);
         let sid = id.clone();
+        let uris: Vec<String> = subscriptions
+            .iter()
+            .flatten()
+            .filter(|(slug, _, _)| *slug == permit.server().slug)
+            .map(|(_, original, _)| original.clone())
+            .collect();
         let joined = futures_util::stream::once(async move {
             let svc = deps.detached();
-            let s = upstream_stream(&svc, &permit, filter, trace.as_deref()).await?;
+            let s = upstream_stream(&svc, &permit, filter, &uris, trace.as_deref()).await?;
             let slug = permit.server().slug.clone();
+            let own = slug.clone();
             let tf = intercept(&slug, move |m: Value| {
                 let method = m.get("method").and_then(Value::as_str).unwrap_or("");
+                if method == RESOURCE_UPDATED {
+                    // Only the resources subscribed to here, whatever the upstream sends.
+                    let uri = m.pointer("/params/uri").and_then(Value::as_str).unwrap_or("");
+                    if !uris.iter().any(|u| u == uri) {
+                        return None;
+                    }
+                    let m = if namespaced { uris::namespace(&own, m) } else { m };
+                    return Some(tag(strip_subscription_id(m), &sid));
+                }
                 filter.wants(method).then(|| tag(m, &sid))
             });
             Some(relay::relay(s, RelayOptions::new(None, &slug, tf)))
@@ -211,13 +283,22 @@ pub async fn listen(
 /// An upstream's own notification stream: `subscriptions/listen` on a modern upstream, the GET
 /// stream of a fresh session on a legacy one (a session of its own: on a shared one, each
 /// message would reach only one of the listeners). `None` when the upstream offers none.
-async fn upstream_stream(svc: &Services<'_>, permit: &Permit, f: Filter, trace: Option<&str>) -> Option<ByteStream> {
+async fn upstream_stream(
+    svc: &Services<'_>,
+    permit: &Permit,
+    f: Filter,
+    resources: &[String],
+    trace: Option<&str>,
+) -> Option<ByteStream> {
     let server = permit.server();
     let up = Upstream::open(svc, permit, trace).await.ok()?;
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
-            let notifications =
+            let mut notifications =
                 json!({"toolsListChanged": true, "promptsListChanged": f.prompts, "resourcesListChanged": f.resources});
+            if !resources.is_empty() {
+                notifications["resourceSubscriptions"] = json!(resources);
+            }
             let msg = modern_request(
                 json!("gw-listen"),
                 "subscriptions/listen",
@@ -229,6 +310,13 @@ async fn upstream_stream(svc: &Services<'_>, permit: &Permit, f: Filter, trace: 
         Era::Legacy => {
             let init = legacy_init_params(server.protocol_version.as_deref(), &ClientContext::default());
             let (session, _) = up.initialize(init).await.ok()?;
+            // This session is the listen's own: its subscriptions are this client's.
+            for (n, uri) in resources.iter().enumerate() {
+                let msg = json!({"jsonrpc": "2.0", "id": format!("gw-subscribe-{n}"), "method": "resources/subscribe", "params": {"uri": uri}});
+                if let Err(e) = up.request(Era::Legacy, &msg, Some(&session)).await {
+                    tracing::warn!(upstream = %server.slug, error = %e, "resources/subscribe for a listen failed");
+                }
+            }
             up.get_stream(&session, None).await.ok()?
         }
     };

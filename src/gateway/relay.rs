@@ -229,9 +229,22 @@ pub fn relay(upstream: ByteStream, mut opts: RelayOptions) -> ByteStream {
     })
     .boxed_local();
     match detach {
-        Some((stream, log)) => log.detach(stream, relayed),
+        Some((stream, log)) => primed(stream, log.detach(stream, relayed)),
         None => relayed,
     }
+}
+
+/// A resumable request stream starts with a priming event: an id and no data (2025-11-25,
+/// transports: resumability), so a client that loses the stream before the first message can
+/// still resume it. Its id names the position before the first logged event (`{stream}-0`).
+fn primed(stream: u64, rest: ByteStream) -> ByteStream {
+    let priming = sse::Event {
+        id: Some(format!("{stream}-0")),
+        ..sse::Event::message("")
+    };
+    futures_util::stream::once(async move { Ok(priming.encode().into_bytes()) })
+        .chain(rest)
+        .boxed_local()
 }
 
 #[cfg(test)]
@@ -291,6 +304,28 @@ mod tests {
             logged.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(),
             vec![(3, 1), (3, 2)]
         );
+    }
+
+    #[test]
+    fn a_logged_request_stream_starts_with_a_priming_event() {
+        let up = chunks(&["data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n"]);
+        let log = Rc::new(Log::default());
+        let out = relay(
+            up,
+            RelayOptions {
+                log: Some((9, log.clone() as Rc<dyn EventLog>)),
+                ..RelayOptions::new(Some(json!(5)), "demo", Box::new(Some))
+            },
+        );
+        let text = String::from_utf8(futures_executor::block_on(out.map(|c| c.unwrap()).concat())).unwrap();
+        assert!(text.starts_with("id: 9-0\ndata: \n\n"), "{text}");
+        assert!(text.contains("id: 9-1\n"), "{text}");
+        assert_eq!(log.0.borrow().len(), 1, "the priming event is not logged");
+        // Streams that are not resumable (no log) are not primed.
+        let up = chunks(&["data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n"]);
+        let out = relay(up, RelayOptions::new(Some(json!(5)), "demo", Box::new(Some)));
+        let text = String::from_utf8(futures_executor::block_on(out.map(|c| c.unwrap()).concat())).unwrap();
+        assert!(text.starts_with("data: "), "{text}");
     }
 
     /// Relays requests re-identified, answers the rest upstream (recorded here).

@@ -18,6 +18,10 @@ Variants for pinning and naming tests (`--variant`, repeatable):
            roots (roots/list) — server→client requests on 2025-11-25, input_required rounds on
            2026-07-28 (the SDK picks by the request's protocol version).
   legacy   refuses 2026-07-28 requests (HTTP 400), so it is a handshake-era-only server.
+  subscriptions  resource subscriptions in both eras: `resources/subscribe` and `unsubscribe`
+           (2025-11-25, per session) and the tool `touch(uri)`, which announces that `uri`
+           changed to every subscriber: `subscriptions/listen` streams (2026-07-28) and the
+           handshake-era sessions subscribed to it.
   modern   refuses handshake-era requests (HTTP 400), so it is a 2026-07-28-only server; adds
            the tool `note`, which logs its text at info level (delivered in 2026-07-28 only
            when the request's `_meta` asks for that level).
@@ -183,6 +187,36 @@ if "modern" in VARIANTS:
         return text
 
 
+if "subscriptions" in VARIANTS:
+    import mcp_types as types
+
+    SUBSCRIBED: dict[str, list] = {}
+
+    async def on_subscribe(ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        SUBSCRIBED.setdefault(str(params.uri), []).append(ctx.session)
+        return types.EmptyResult()
+
+    async def on_unsubscribe(ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        SUBSCRIBED[str(params.uri)] = [s for s in SUBSCRIBED.get(str(params.uri), []) if s is not ctx.session]
+        return types.EmptyResult()
+
+    mcp._lowlevel_server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, on_subscribe)
+    mcp._lowlevel_server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, on_unsubscribe)
+
+    @mcp.tool()
+    async def touch(ctx: Context, uri: str) -> str:
+        """Announce that resource `uri` changed, to every subscriber in either era."""
+        await ctx.notify_resource_updated(uri)
+        sent = 0
+        for session in SUBSCRIBED.get(uri, []):
+            try:
+                await session.send_resource_updated(uri)
+                sent += 1
+            except Exception:  # noqa: BLE001 - a session that has gone away
+                pass
+        return f"touched {uri} ({sent} sessions)"
+
+
 CANCELLED: list[str] = []
 
 
@@ -305,7 +339,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern", "subscriptions"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")
