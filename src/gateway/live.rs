@@ -325,3 +325,40 @@ async fn upstream_stream(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(slug: &str, subscribe: bool) -> ServerRecord {
+        serde_json::from_value(json!({
+                "slug": slug, "name": slug, "url": "https://up.example/mcp", "description": null,
+                "owner": null, "status": "active", "era": "modern", "protocol_version": "2026-07-28",
+                "timeout_ms": null, "server_info": {}, "capabilities": {"resources": {"subscribe": subscribe}},
+                "instructions": null, "last_synced_at": null, "last_sync_error": null,
+                "new_tool_policy": "approve", "created_at": "", "updated_at": ""
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn resource_subscriptions_go_to_servers_that_can_honour_them() {
+        let (a, b) = (server("a", true), server("b", false));
+        let servers = vec![&a, &b];
+        let asked = |uris: Value| json!({"notifications": {"resourceSubscriptions": uris}});
+        let on_mcp = resource_subscriptions(
+            &asked(json!(["a+x://1", "b+x://2", "c+x://3", "x://4", "a+x://1", 7])),
+            &servers,
+            true,
+        )
+        .unwrap();
+        // Only `a` subscribes; duplicates and non-strings are dropped; the client's spelling is kept.
+        assert_eq!(on_mcp, vec![("a".into(), "x://1".into(), "a+x://1".into())]);
+        let one = resource_subscriptions(&asked(json!(["x://1"])), &servers[..1], false).unwrap();
+        assert_eq!(one, vec![("a".into(), "x://1".into(), "x://1".into())]);
+        assert!(resource_subscriptions(&json!({"notifications": {}}), &servers, true).is_none());
+        let many: Vec<String> = (0..500).map(|i| format!("a+x://{i}")).collect();
+        let capped = resource_subscriptions(&asked(json!(many)), &servers, true).unwrap();
+        assert_eq!(capped.len(), MAX_RESOURCE_SUBSCRIPTIONS);
+    }
+}
