@@ -161,7 +161,7 @@ function portOpen(port, host = "127.0.0.1") {
  * @returns {Promise<{ proc: import("node:child_process").ChildProcess, match: RegExpMatchArray | null,
  *   output: () => string, stop: () => Promise<void> }>}
  */
-export async function startProcess(cmd, args = [], { readyLine, port, env, cwd = ROOT, timeoutMs = 20_000 } = {}) {
+export async function startProcess(cmd, args = [], { readyLine, port, env, cwd = ROOT, timeoutMs = 60_000 } = {}) {
   if (readyLine === undefined && port === undefined) throw new Error("startProcess: need readyLine or port");
   const proc = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.add(proc);
@@ -232,11 +232,19 @@ export async function startPyServer({ port = 0, variants = [], args: extra = [] 
  * @returns {Promise<{ gw, key: string, keyId: string, upstreams: Record<string, {url,stop}>, stop: () => Promise<void> }>}
  */
 export async function setupGateway({ everything = false, py = false, vars = {} } = {}) {
-  const [gw, ev, pys] = await Promise.all([
+  // If one part fails to start, stop the others before failing: a test file whose setup threw
+  // must still exit (live child processes and Miniflare would keep it, and `node --test`, alive).
+  const started = await Promise.allSettled([
     startGateway({ vars }),
     everything ? startEverythingServer() : null,
     py ? startPyServer() : null,
   ]);
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.allSettled(started.filter((r) => r.status === "fulfilled" && r.value).map((r) => r.value.stop()));
+    throw failed.reason;
+  }
+  const [gw, ev, pys] = started.map((r) => r.value);
   const upstreams = {};
   if (ev) upstreams.everything = ev;
   if (pys) upstreams.py = pys;
