@@ -86,6 +86,9 @@ pub struct LiveDeps {
     pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
     /// The request pipeline's hooks (`CallHooks`).
     pub hooks: Rc<dyn CallHooks>,
+    /// The isolate's snapshot, for values derived from what it holds (`None`: reads are not
+    /// served from a snapshot, so nothing derived may be kept either).
+    pub snapshot: Option<Rc<crate::snapshot::Keeper>>,
 }
 
 impl LiveDeps {

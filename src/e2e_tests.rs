@@ -3,6 +3,8 @@
 //!
 //! `FakeUpstream` is a hand-written stand-in used only here, because these tests run without a
 //! network; the integration tests in `tests/` drive the built Worker against real MCP servers.
+mod snapshot;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;

@@ -15,6 +15,7 @@ pub mod oauth_server;
 pub mod outbound;
 pub mod policy;
 pub mod routes;
+pub mod snapshot;
 pub mod store;
 pub mod upstream_auth;
 pub mod url_rules;

@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["mcp", "vault"],
     &["config"],
     &["store", "outbound", "routes"],
+    &["snapshot"],
     &["context"],
     &["policy"],
     &["upstream_auth"],

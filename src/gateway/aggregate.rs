@@ -39,19 +39,63 @@ pub struct Entry {
 /// What the caller may see through a view: the permitted servers and the active tools.
 pub struct ViewCatalog {
     pub servers: BTreeMap<String, Rc<ServerRecord>>,
+    /// Sorted by name.
     pub entries: Vec<Entry>,
+    /// The `tools/list` items, built once per catalog (sorted, one per name).
+    tool_list: std::cell::OnceCell<Vec<Value>>,
 }
 
 impl ViewCatalog {
     fn server(&self, slug: &str) -> Option<&Rc<ServerRecord>> {
         self.servers.get(slug)
     }
+
+    /// The entry exposed under `name` (entries are sorted by name).
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        let i = self.entries.partition_point(|e| e.name.as_str() < name);
+        self.entries.get(i).filter(|e| e.name == name)
+    }
+
+    fn tool_list(&self) -> &[Value] {
+        self.tool_list.get_or_init(|| {
+            let mut v: Vec<Value> = self.entries.iter().map(entry_json).collect();
+            v.dedup_by(|a, b| a["name"] == b["name"]);
+            v
+        })
+    }
+}
+
+/// Loads the view (see `build`), kept in the isolate's snapshot per view, era and access
+/// fingerprint: callers whose grants are alike share one, and any write drops it with the
+/// snapshot.
+pub async fn load(
+    svc: &Services<'_>,
+    principal: &Principal,
+    view: &View,
+    client: Era,
+) -> Result<Rc<ViewCatalog>, GatewayError> {
+    let Some(keeper) = svc.live.as_ref().and_then(|l| l.snapshot.clone()) else {
+        return Ok(Rc::new(build(svc, principal, view, client).await?));
+    };
+    let fingerprint = serde_json::to_vec(&(&principal.identity.org_id, &principal.access)).unwrap_or_default();
+    let key = format!(
+        "view:{}:{client:?}:{}",
+        view.id(),
+        crate::crypto::sha256_hex(&fingerprint)
+    );
+    if let Some(c) = keeper.derived::<ViewCatalog>(&key).await {
+        return Ok(c);
+    }
+    let epoch = keeper.snapshot.epoch();
+    let c = Rc::new(build(svc, principal, view, client).await?);
+    keeper.keep_derived(epoch, key, c.clone(), c.entries.len());
+    Ok(c)
 }
 
 /// Loads the view for a principal: only servers and tools its grants reach (on a virtual server:
 /// its tools, unless explicitly denied), only active (non-quarantined) tools of active servers.
 /// `client`: the caller's era; each server is taken as that era sees it (`ServerRecord::for_client`).
-pub async fn load(
+async fn build(
     svc: &Services<'_>,
     principal: &Principal,
     view: &View,
@@ -121,7 +165,11 @@ pub async fn load(
         }
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ViewCatalog { servers, entries })
+    Ok(ViewCatalog {
+        servers,
+        entries,
+        tool_list: Default::default(),
+    })
 }
 
 /// Everything one aggregated request needs.
@@ -157,17 +205,12 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
     };
     let params = params.clone().unwrap_or(json!({}));
     match method.as_str() {
-        "tools/list" => {
-            let tools: Vec<Value> = agg.catalog.entries.iter().map(entry_json).collect();
-            page(agg, id, method, &params, "tools", tools)
-        }
+        "tools/list" => page_sorted(agg, id, method, &params, "tools", agg.catalog.tool_list()),
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).unwrap_or("");
             let entry = agg
                 .catalog
-                .entries
-                .iter()
-                .find(|e| e.name == name)
+                .entry(name)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")))?;
             let renamed = rename(msg, "/params/name", &entry.tool.name);
             send(agg, &entry.server, &renamed, catalog::is_read_only(&entry.tool)).await
@@ -341,6 +384,22 @@ fn page(
     key: &str,
     mut items: Vec<Value>,
 ) -> Result<HttpResponse, GatewayError> {
+    let field = sort_field(key);
+    items.sort_by(|a, b| sort_key(a, field).cmp(sort_key(b, field)));
+    // A keyset needs unique keys; two items under one name could not be told apart anyway.
+    items.dedup_by(|a, b| sort_key(a, field) == sort_key(b, field));
+    page_sorted(agg, id, method, params, key, &items)
+}
+
+/// `page` of items already sorted by their key, one per key.
+fn page_sorted(
+    agg: &Aggregate<'_>,
+    id: &RequestId,
+    method: &str,
+    params: &Value,
+    key: &str,
+    items: &[Value],
+) -> Result<HttpResponse, GatewayError> {
     let list = format!("{method}:{}", agg.view.id());
     let cfg = agg.svc.config;
     let after = match params.get("cursor") {
@@ -352,10 +411,7 @@ fn page(
         ),
     };
     let field = sort_field(key);
-    items.sort_by(|a, b| sort_key(a, field).cmp(sort_key(b, field)));
-    // A keyset needs unique keys; two items under one name could not be told apart anyway.
-    items.dedup_by(|a, b| sort_key(a, field) == sort_key(b, field));
-    let (slice, next) = cursor::page(&items, |v| sort_key(v, field), after.as_deref(), cfg.list_page_size);
+    let (slice, next) = cursor::page(items, |v| sort_key(v, field), after.as_deref(), cfg.list_page_size);
     let mut result = Map::new();
     result.insert(key.into(), Value::Array(slice.to_vec()));
     if let Some(last) = next {

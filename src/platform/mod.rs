@@ -7,6 +7,7 @@ mod fetch;
 mod kv;
 mod refresher;
 mod session_do;
+mod snapshot;
 
 pub use refresher::CredentialRefresher;
 pub use session_do::McpSession;
@@ -98,7 +99,9 @@ async fn route(
     if target.is_some() && core_req.method == Method::Options {
         return convert::response(transport::preflight(&core_req.headers, cfg.origins()));
     }
-    let deps = live_deps(env, cfg, spawn)?;
+    // The admin API reads storage as it is; MCP requests read the isolate's snapshot.
+    let admin = path == crate::admin::PREFIX || path.starts_with("/admin/");
+    let deps = deps(env, cfg, spawn, !admin)?;
     let svc = deps.request_services(origin);
     if let Some(r) = crate::oauth_server::handle(&svc, core_req, origin).await {
         return convert::response(r);
@@ -168,10 +171,20 @@ pub fn spawn_local() -> Spawn {
 
 /// The store, the upstream client and what live streams need, for one request.
 pub fn live_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> {
+    deps(env, cfg, spawn, true)
+}
+
+/// The same, reading storage as it is (writes still bump the snapshot version).
+pub fn storage_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> {
+    deps(env, cfg, spawn, false)
+}
+
+fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<LiveDeps>> {
     delay::configure(env);
+    let (store, secrets, keeper) = snapshot::stores(env, spawn.clone(), cache_reads)?;
     Ok(Rc::new(LiveDeps {
-        store: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
-        secrets: Rc::new(kv::KvSecrets::new(env.kv(VAULT_BINDING)?)),
+        store,
+        secrets,
         scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
@@ -180,6 +193,7 @@ pub fn live_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps>> 
         spawn,
         // The pipeline's hook points, empty until policies and observability plug in.
         hooks: Rc::new(crate::context::NoHooks),
+        snapshot: cache_reads.then_some(keeper),
     }))
 }
 

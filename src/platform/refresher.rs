@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use super::{config, live_deps, REFRESHERS_BINDING};
+use super::{config, storage_deps, REFRESHERS_BINDING};
 use crate::upstream_auth::connect::{refresh_connection, RefreshScheduler};
 
 /// Schedules alarms on the connection's Durable Object.
@@ -87,7 +87,8 @@ impl DurableObject for CredentialRefresher {
             .to_array()?;
         if let Some(t) = rows.into_iter().next() {
             let cfg = config(&self.env);
-            let deps = live_deps(&self.env, &cfg, super::spawn_local())?;
+            // Refresh tokens rotate: read them as stored, never from a snapshot.
+            let deps = storage_deps(&self.env, &cfg, super::spawn_local())?;
             let svc = deps.request_services("");
             // Refreshing stores the new token and schedules the next alarm through this object.
             refresh_connection(&svc, &t.slug, &t.user).await;

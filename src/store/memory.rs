@@ -13,6 +13,7 @@ pub struct MemoryStore {
     keys: RefCell<Vec<ApiKeyRecord>>,
     virtuals: RefCell<BTreeMap<String, VirtualServer>>,
     generation: std::cell::Cell<u64>,
+    snapshot_version: std::cell::Cell<u64>,
     directory: super::directory_memory::MemoryDirectory,
     oauth_clients: RefCell<BTreeMap<String, OAuthClient>>,
     pending: RefCell<BTreeMap<String, (serde_json::Value, u64)>>,
@@ -169,6 +170,18 @@ impl Registry for MemoryStore {
     async fn bump_catalog_generation(&self) -> StoreResult<()> {
         self.generation.set(self.generation.get() + 1);
         Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl Versions for MemoryStore {
+    async fn snapshot_version(&self) -> StoreResult<u64> {
+        Ok(self.snapshot_version.get())
+    }
+
+    async fn bump_snapshot_version(&self) -> StoreResult<u64> {
+        self.snapshot_version.set(self.snapshot_version.get() + 1);
+        Ok(self.snapshot_version.get())
     }
 }
 

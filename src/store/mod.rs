@@ -398,6 +398,15 @@ pub trait SecretStore {
     async fn list_secrets(&self, prefix: &str) -> StoreResult<Vec<String>>;
 }
 
+/// The version of the stored state as isolates snapshot it (D1 table `snapshot_version`): every
+/// write bumps it, so an isolate whose snapshot was built from an older version drops it.
+#[async_trait(?Send)]
+pub trait Versions {
+    async fn snapshot_version(&self) -> StoreResult<u64>;
+    /// Adds one and returns the new version (atomically: concurrent bumps each get their own).
+    async fn bump_snapshot_version(&self) -> StoreResult<u64>;
+}
+
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
 pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore {}
 impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore> Store for T {}

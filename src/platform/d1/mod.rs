@@ -4,6 +4,7 @@ mod directory;
 mod keys;
 mod oauth;
 mod registry;
+mod version;
 mod virtuals;
 
 use serde_json::Value;
