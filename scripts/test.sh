@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the whole check: install what is missing (setup.sh), native Rust unit tests,
-# release Worker build (build.sh), then the integration tests under Miniflare on Node 22.
+# release Worker build (build.sh) and the test-only store-conformance variant (into
+# build-conformance/, see docs/storage.md), then the integration tests under Miniflare on Node 22.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -9,5 +10,6 @@ step() { local t=$SECONDS; echo "==> $*"; "$@"; echo "==> $* ok ($((SECONDS - t)
 step bash scripts/setup.sh
 step cargo test
 step bash scripts/build.sh
+step bash scripts/build.sh --out-dir build-conformance --features store-conformance
 # Node 22 takes globs, not directories ("tests/" fails with MODULE_NOT_FOUND).
 step node --test --test-concurrency=1 'tests/**/*.test.mjs'

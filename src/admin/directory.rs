@@ -145,7 +145,7 @@ pub async fn route(
         ([id], Method::Delete) => {
             if svc.directory.count_dependents(id).await? > 0 {
                 return Err(ApiError::Conflict(format!(
-                    "'{id}' still has members or entries under it"
+                    "'{id}' still has members, entries under it, servers or identity providers"
                 )));
             }
             svc.directory.delete_entity(id).await?;

@@ -227,6 +227,7 @@ async fn resync(svc: &Services<'_>, server: &ServerRecord) -> Result<ServerRecor
             cause,
         },
         sync::RefreshError::Gateway(GatewayError::Store(s)) => ApiError::Store(s),
+        sync::RefreshError::Gateway(GatewayError::UnknownServer) => not_found(&server.slug),
         sync::RefreshError::Gateway(other) => ApiError::Store(StoreError::Backend(other.to_string())),
     })
 }
@@ -302,7 +303,10 @@ async fn patch(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug
                     });
                 }
             };
-            svc.registry.replace_catalog(&synced, &tools).await?;
+            // Deleted while the upstream was being read: it stays deleted.
+            if !svc.registry.replace_catalog(&synced, &tools).await? {
+                return Err(not_found(slug));
+            }
             svc.registry.bump_catalog_generation().await?;
             json(200, &synced)
         }

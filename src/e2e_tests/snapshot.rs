@@ -58,7 +58,7 @@ impl Registry for Counting {
         self.hit("delete_server");
         self.inner.delete_server(slug).await
     }
-    async fn replace_catalog(&self, s: &ServerRecord, t: &[ToolRecord]) -> StoreResult<()> {
+    async fn replace_catalog(&self, s: &ServerRecord, t: &[ToolRecord]) -> StoreResult<bool> {
         self.hit("replace_catalog");
         self.inner.replace_catalog(s, t).await
     }

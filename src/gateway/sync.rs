@@ -74,7 +74,10 @@ pub async fn refresh(svc: &Services<'_>, server: &ServerRecord) -> Result<Server
     let previous = svc.registry.list_tools(&server.slug).await?;
     match sync(svc, server, Some(&previous)).await {
         Ok((updated, tools)) => {
-            svc.registry.replace_catalog(&updated, &tools).await?;
+            // Deleted while the upstream was being read: it stays deleted.
+            if !svc.registry.replace_catalog(&updated, &tools).await? {
+                return Err(RefreshError::Gateway(GatewayError::UnknownServer));
+            }
             if fingerprint(&previous) != fingerprint(&tools) {
                 svc.registry.bump_catalog_generation().await?;
             }
@@ -104,8 +107,11 @@ fn fingerprint(tools: &[ToolRecord]) -> Vec<(&str, &str, bool)> {
 pub async fn first_catalog(svc: &Services<'_>, server: &ServerRecord, user: &str) {
     if let Ok((synced, tools)) = sync_as(svc, server, None, Some(user)).await {
         let saved = async {
-            svc.registry.replace_catalog(&synced, &tools).await?;
-            svc.registry.bump_catalog_generation().await
+            // A server deleted meanwhile stays deleted, and nothing changed to announce.
+            if svc.registry.replace_catalog(&synced, &tools).await? {
+                svc.registry.bump_catalog_generation().await?;
+            }
+            Ok::<(), crate::store::StoreError>(())
         };
         if let Err(e) = saved.await {
             tracing::warn!(error = %e, server = %server.slug, "saving the first catalog failed");

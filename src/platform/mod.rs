@@ -1,5 +1,7 @@
 //! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
 //! adapters from Cloudflare bindings to the core's traits.
+#[cfg(feature = "store-conformance")]
+mod conformance;
 mod convert;
 mod d1;
 mod delay;
@@ -67,6 +69,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     if let Some(r) = delay::route(&path) {
         return r;
+    }
+    #[cfg(feature = "store-conformance")]
+    if path == conformance::PATH {
+        return conformance::handle(&req, &env).await;
     }
     let cfg = config(&env);
     let arrived_at = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();

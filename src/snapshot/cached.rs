@@ -157,9 +157,9 @@ impl<S: Registry> Registry for CachedStore<S> {
         self.through().wrote(r, if_true).await
     }
 
-    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<bool> {
         let r = self.inner.replace_catalog(server, tools).await;
-        self.through().wrote(r, always).await
+        self.through().wrote(r, if_true).await
     }
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {

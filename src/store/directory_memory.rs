@@ -62,6 +62,7 @@ impl Directory for MemoryDirectory {
 
     async fn delete_entity(&self, id: &str) -> StoreResult<bool> {
         self.members.borrow_mut().retain(|(p, g)| p != id && g != id);
+        self.roles.borrow_mut().retain(|r| r.principal_id != id);
         Ok(self.entities.borrow_mut().remove(id).is_some())
     }
 
@@ -73,7 +74,8 @@ impl Directory for MemoryDirectory {
             .filter(|e| e.parent_id.as_deref() == Some(id))
             .count();
         let members = self.members.borrow().iter().filter(|(_, g)| g == id).count();
-        Ok(children + members)
+        let idps = self.idps.borrow().iter().filter(|i| i.org_id == id).count();
+        Ok(children + members + idps)
     }
 
     async fn add_member(&self, principal_id: &str, group_id: &str, _at: &str) -> StoreResult<()> {
@@ -93,13 +95,15 @@ impl Directory for MemoryDirectory {
     }
 
     async fn list_members(&self, group_id: &str) -> StoreResult<Vec<String>> {
-        Ok(self
+        let mut ids: Vec<String> = self
             .members
             .borrow()
             .iter()
             .filter(|(_, g)| g == group_id)
             .map(|(p, _)| p.clone())
-            .collect())
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn identity(&self, principal_id: &str) -> StoreResult<Option<Identity>> {
@@ -125,6 +129,7 @@ impl Directory for MemoryDirectory {
         }
         id.workspace_ids.sort();
         id.workspace_ids.dedup();
+        id.team_ids.sort();
         Ok(Some(id))
     }
 
@@ -144,7 +149,11 @@ impl Directory for MemoryDirectory {
     }
 
     async fn create_grant(&self, g: &Grant) -> StoreResult<()> {
-        self.grants.borrow_mut().insert(g.id.clone(), g.clone());
+        let mut m = self.grants.borrow_mut();
+        if m.contains_key(&g.id) {
+            return Err(StoreError::Conflict);
+        }
+        m.insert(g.id.clone(), g.clone());
         Ok(())
     }
 
@@ -183,6 +192,8 @@ impl Directory for MemoryDirectory {
             return Err(StoreError::Conflict);
         }
         v.push(idp.clone());
+        // Kept in id order, the order every list of them is read in.
+        v.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(())
     }
 
@@ -210,11 +221,13 @@ impl Directory for MemoryDirectory {
     async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()> {
         let mut v = self.roles.borrow_mut();
         if v.iter()
-            .any(|x| x.principal_id == r.principal_id && x.role == r.role && x.scope_id == r.scope_id)
+            .any(|x| x.id == r.id || (x.principal_id == r.principal_id && x.role == r.role && x.scope_id == r.scope_id))
         {
             return Err(StoreError::Conflict);
         }
         v.push(r.clone());
+        // Kept in id order, the order every list of roles is read in.
+        v.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(())
     }
 

@@ -85,22 +85,32 @@ impl MemoryStore {
     }
 }
 
-fn sorted(mut tools: Vec<ToolRecord>) -> Vec<ToolRecord> {
+/// A catalog ordered by name; `Conflict` if a name appears twice (D1's primary key).
+fn catalog(tools: &[ToolRecord]) -> StoreResult<Vec<ToolRecord>> {
+    let mut tools = tools.to_vec();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
-    tools
+    if tools.windows(2).any(|w| w[0].name == w[1].name) {
+        return Err(StoreError::Conflict);
+    }
+    Ok(tools)
+}
+
+/// `Conflict` if `key` is taken; otherwise stores `value` under it (a primary key's insert).
+fn insert_new<V: Clone>(map: &RefCell<BTreeMap<String, V>>, key: &str, value: &V) -> StoreResult<()> {
+    let mut m = map.borrow_mut();
+    if m.contains_key(key) {
+        return Err(StoreError::Conflict);
+    }
+    m.insert(key.to_string(), value.clone());
+    Ok(())
 }
 
 #[async_trait(?Send)]
 impl Registry for MemoryStore {
     async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
-        let mut servers = self.servers.borrow_mut();
-        if servers.contains_key(&server.slug) {
-            return Err(StoreError::Conflict);
-        }
-        servers.insert(server.slug.clone(), server.clone());
-        self.tools
-            .borrow_mut()
-            .insert(server.slug.clone(), sorted(tools.to_vec()));
+        let tools = catalog(tools)?;
+        insert_new(&self.servers, &server.slug, server)?;
+        self.tools.borrow_mut().insert(server.slug.clone(), tools);
         Ok(())
     }
 
@@ -114,10 +124,11 @@ impl Registry for MemoryStore {
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
         Ok(match self.servers.borrow_mut().get_mut(&server.slug) {
-            // The owner is fixed at registration (as in D1).
+            // The owner and the creation time are fixed at registration.
             Some(s) => {
                 *s = ServerRecord {
                     org_id: s.org_id.clone(),
+                    created_at: s.created_at.clone(),
                     ..server.clone()
                 };
                 true
@@ -131,14 +142,14 @@ impl Registry for MemoryStore {
         Ok(self.servers.borrow_mut().remove(slug).is_some())
     }
 
-    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<bool> {
+        // Checked before anything changes: the old catalog stays if the new one is refused.
+        let tools = catalog(tools)?;
         if !self.update_server(server).await? {
-            return Err(StoreError::Backend(format!("no server {}", server.slug)));
+            return Ok(false);
         }
-        self.tools
-            .borrow_mut()
-            .insert(server.slug.clone(), sorted(tools.to_vec()));
-        Ok(())
+        self.tools.borrow_mut().insert(server.slug.clone(), tools);
+        Ok(true)
     }
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
@@ -188,12 +199,7 @@ impl Versions for MemoryStore {
 #[async_trait(?Send)]
 impl VirtualServers for MemoryStore {
     async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
-        let mut m = self.virtuals.borrow_mut();
-        if m.contains_key(&v.slug) {
-            return Err(StoreError::Conflict);
-        }
-        m.insert(v.slug.clone(), v.clone());
-        Ok(())
+        insert_new(&self.virtuals, &v.slug, v)
     }
 
     async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>> {
@@ -209,6 +215,7 @@ impl VirtualServers for MemoryStore {
             Some(x) => {
                 *x = VirtualServer {
                     org_id: x.org_id.clone(),
+                    created_at: x.created_at.clone(),
                     ..v.clone()
                 };
                 true
@@ -235,7 +242,7 @@ impl ApiKeys for MemoryStore {
 
     async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
         let mut keys = self.keys.borrow().clone();
-        keys.reverse();
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(keys)
     }
 
@@ -359,8 +366,7 @@ impl Directory for MemoryStore {
 #[async_trait(?Send)]
 impl OAuthStore for MemoryStore {
     async fn put_client(&self, c: &OAuthClient) -> StoreResult<()> {
-        self.oauth_clients.borrow_mut().insert(c.client_id.clone(), c.clone());
-        Ok(())
+        insert_new(&self.oauth_clients, &c.client_id, c)
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>> {
@@ -368,10 +374,7 @@ impl OAuthStore for MemoryStore {
     }
 
     async fn put_pending(&self, id: &str, data: &serde_json::Value, expires_at_ms: u64) -> StoreResult<()> {
-        self.pending
-            .borrow_mut()
-            .insert(id.into(), (data.clone(), expires_at_ms));
-        Ok(())
+        insert_new(&self.pending, id, &(data.clone(), expires_at_ms))
     }
 
     async fn take_pending(&self, id: &str, now_ms: u64) -> StoreResult<Option<serde_json::Value>> {
@@ -384,8 +387,7 @@ impl OAuthStore for MemoryStore {
     }
 
     async fn put_token(&self, t: &OAuthToken) -> StoreResult<()> {
-        self.tokens.borrow_mut().insert(t.hash.clone(), (t.clone(), false));
-        Ok(())
+        insert_new(&self.tokens, &t.hash, &(t.clone(), false))
     }
 
     async fn get_token(&self, hash: &str) -> StoreResult<Option<OAuthToken>> {

@@ -1,6 +1,13 @@
 //! Storage traits: what the core needs from D1/KV, with documented contracts. The platform
 //! module implements them over Cloudflare bindings; `memory` implements them for native tests.
 //!
+//! The contracts on the traits hold for every backend, and `conformance` checks each of them by
+//! name against each backend (docs/storage.md, *Store conformance*). Common to all: a read of
+//! something absent is `Ok(None)` / an empty list, never an error; an update or delete of it is
+//! `Ok(false)`; an insert whose key exists is `Err(Conflict)` and changes nothing; a write that
+//! fails stores nothing of itself; records read back equal the records written (except fields a
+//! contract says are fixed); lists have the stated order whatever order rows were written in.
+//!
 //! Traits are `?Send` because Workers handles are not `Send`.
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -9,6 +16,8 @@ use serde_json::Value;
 use crate::mcp::version::Era;
 pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 
+#[cfg(any(test, feature = "store-conformance"))]
+pub mod conformance;
 pub mod directory_memory;
 pub mod memory;
 pub mod records;
@@ -240,13 +249,17 @@ pub struct Entity {
     pub created_at: String,
 }
 
-/// The directory: hierarchy, principals, memberships and grants.
+/// The directory: hierarchy, principals, memberships and grants. Callers check that the
+/// entries they link (parents, members, groups, an IdP's organization) exist; D1 also refuses
+/// dangling links by foreign key.
 #[async_trait(?Send)]
 pub trait Directory {
     /// `Conflict` if the id (or external subject) exists.
     async fn create_entity(&self, e: &Entity) -> StoreResult<()>;
     async fn get_entity(&self, id: &str) -> StoreResult<Option<Entity>>;
-    /// Entries of a kind (under `parent` if given), ordered by id, after `after`, at most `limit`.
+    /// Entries of a kind (under `parent` if given), ordered by id, after `after`, at most `limit`:
+    /// a keyset page, so `after` need not exist and rows added or removed elsewhere in the
+    /// walk neither repeat nor skip the others.
     async fn list_entities(
         &self,
         kind: EntityKind,
@@ -254,39 +267,48 @@ pub trait Directory {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<Entity>>;
-    /// Replaces name and email; `false` if no such entry.
+    /// Replaces name and email only (kind, parent, external subject and creation time are
+    /// fixed); `false` if no such entry.
     async fn update_entity(&self, e: &Entity) -> StoreResult<bool>;
-    /// Deletes an entry with its memberships; `false` if no such entry.
+    /// Deletes an entry with its memberships (as member or as group) and, for a principal,
+    /// its admin roles; `false` if no such entry. Callers first check `count_dependents`.
     async fn delete_entity(&self, id: &str) -> StoreResult<bool>;
-    /// Entries whose parent is `id`, members of it, and servers and virtual servers it owns (a
-    /// non-empty group or an organization that owns something cannot be deleted).
+    /// Entries whose parent is `id`, members of it, servers and virtual servers it owns, and
+    /// identity providers it trusts (a non-empty group or an organization that owns or trusts
+    /// something cannot be deleted). 0 for an unknown id.
     async fn count_dependents(&self, id: &str) -> StoreResult<usize>;
+    /// Idempotent: adding a member twice leaves one membership.
     async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()>;
+    /// `false` if it was not a member.
     async fn remove_member(&self, principal_id: &str, group_id: &str) -> StoreResult<bool>;
-    /// Principal ids that are members of a workspace or team.
+    /// Principal ids that are members of a workspace or team, each once, ordered by id.
     async fn list_members(&self, group_id: &str) -> StoreResult<Vec<String>>;
-    /// A principal with its org, workspaces (direct, and those of its teams) and teams.
+    /// A principal with its org, workspaces (direct, and those of its teams; sorted, each once)
+    /// and teams (sorted); `None` for an unknown id or an entry that is not a user or agent.
     async fn identity(&self, principal_id: &str) -> StoreResult<Option<Identity>>;
-    /// Every principal's identity (for "who can use …" questions).
+    /// Every principal's identity (for "who can use …" questions), ordered by principal id.
     async fn all_identities(&self) -> StoreResult<Vec<Identity>>;
+    /// `Conflict` if the id exists.
     async fn create_grant(&self, g: &Grant) -> StoreResult<()>;
     /// All grants, ordered by id.
     async fn list_grants(&self) -> StoreResult<Vec<Grant>>;
     async fn delete_grant(&self, id: &str) -> StoreResult<bool>;
-    /// Grants whose subject is one of `subject_ids`.
+    /// Grants whose subject is one of `subject_ids`, ordered by id (none for an empty slice).
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>>;
     /// The user provisioned from an identity provider with this `{issuer}|{sub}`.
     async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>>;
-    /// `Conflict` if the organization already trusts the issuer.
+    /// `Conflict` if the id exists or the organization already trusts the issuer.
     async fn create_idp(&self, idp: &IdentityProvider) -> StoreResult<()>;
+    /// Every identity provider, ordered by id.
     async fn list_idps(&self) -> StoreResult<Vec<IdentityProvider>>;
     /// Every organization's trust of this issuer (several may share one), ordered by id.
     async fn idps_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>>;
     async fn delete_idp(&self, id: &str) -> StoreResult<bool>;
-    /// `Conflict` if the same role on the same scope is already held.
+    /// `Conflict` if the id exists or the same role on the same scope is already held.
     async fn create_role(&self, r: &RoleAssignment) -> StoreResult<()>;
     /// Every role assignment, ordered by id.
     async fn list_roles(&self) -> StoreResult<Vec<RoleAssignment>>;
+    /// A principal's role assignments, ordered by id.
     async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>>;
     async fn delete_role(&self, id: &str) -> StoreResult<bool>;
 }
@@ -310,29 +332,36 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<String>,
 }
 
-/// Servers and their tool catalogs.
+/// Servers and their tool catalogs. A catalog names each tool once.
 #[async_trait(?Send)]
 pub trait Registry {
-    /// Inserts a server and its catalog atomically. `Conflict` if the slug exists.
+    /// Inserts a server and its catalog atomically. `Conflict` if the slug exists or the
+    /// catalog names a tool twice; then nothing is stored.
     async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()>;
     async fn get_server(&self, slug: &str) -> StoreResult<Option<ServerRecord>>;
     /// All servers, ordered by slug.
     async fn list_servers(&self) -> StoreResult<Vec<ServerRecord>>;
-    /// Replaces the mutable fields of an existing server; `false` if it does not exist.
+    /// Replaces the mutable fields of an existing server (all but the owner `org_id` and
+    /// `created_at`, fixed at registration); its catalog is untouched; `false` if it does not
+    /// exist (nothing is created).
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool>;
     /// Deletes a server and its catalog; `false` if it did not exist.
     async fn delete_server(&self, slug: &str) -> StoreResult<bool>;
-    /// Updates the server and replaces its whole catalog in one transaction: readers see the old
-    /// catalog or the new one, never a mix.
-    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()>;
-    /// A server's tools, ordered by name.
+    /// Updates the server as `update_server` does and replaces its whole catalog in one
+    /// transaction: readers see the old catalog or the new one, never a mix, and a refused
+    /// catalog leaves both as they were. `false`, storing nothing, if the server does not exist
+    /// — a sync that ends after the server was deleted never brings it back.
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<bool>;
+    /// A server's tools, ordered by name (empty for an unknown server).
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>>;
     /// Every tool of every server, ordered by server slug then name (one query, for `/mcp`).
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>>;
-    /// Approves a tool's current definition; `false` if no such tool.
+    /// Approves a tool's current definition (status `active`, approved hash and definition
+    /// set from it); idempotent; `false` if no such tool.
     async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool>;
     /// A counter that changes whenever what some client may list changes (catalogs, approvals,
-    /// servers, virtual servers); live streams poll it to send `list_changed`.
+    /// servers, virtual servers); live streams poll it to send `list_changed`. Each bump makes
+    /// it strictly larger.
     async fn catalog_generation(&self) -> StoreResult<u64>;
     async fn bump_catalog_generation(&self) -> StoreResult<()>;
 }
@@ -369,21 +398,29 @@ pub struct OAuthToken {
     pub expires_at_ms: u64,
 }
 
-/// OAuth state of the MCP authorization flow.
+/// OAuth state of the MCP authorization flow. Nothing here is ever overwritten: every insert
+/// of an existing key is `Conflict` (a registered client's redirect URIs, a pending
+/// authorization and a token are each written once).
 #[async_trait(?Send)]
 pub trait OAuthStore {
+    /// `Conflict` if the client id exists.
     async fn put_client(&self, c: &OAuthClient) -> StoreResult<()>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>>;
-    /// A pending authorization (between `/oauth/authorize` and `/oauth/callback`).
+    /// A pending authorization (between `/oauth/authorize` and `/oauth/callback`, or a connect
+    /// ticket); `Conflict` if the id exists.
     async fn put_pending(&self, id: &str, data: &Value, expires_at_ms: u64) -> StoreResult<()>;
-    /// Reads and deletes a pending authorization (single use); `None` if absent or expired.
+    /// Reads and deletes a pending authorization (single use); `None` if absent or expired
+    /// (`now_ms >= expires_at_ms`). An expired entry is deleted too.
     async fn take_pending(&self, id: &str, now_ms: u64) -> StoreResult<Option<Value>>;
+    /// `Conflict` if the hash exists.
     async fn put_token(&self, t: &OAuthToken) -> StoreResult<()>;
-    /// The token, if it exists and its family is not revoked (expiry is the caller's check).
+    /// The token, if it exists and its family is not revoked (expiry and consumption are the
+    /// caller's checks: expired and consumed tokens are returned).
     async fn get_token(&self, hash: &str) -> StoreResult<Option<OAuthToken>>;
-    /// Marks a single-use token used; `false` if it already was (a replay).
+    /// Marks a single-use token used; `false` if it already was (a replay) or is unknown.
     async fn consume_token(&self, hash: &str, now_ms: u64) -> StoreResult<bool>;
-    /// Revokes every token of a family.
+    /// Revokes every token of a family, including tokens stored in it afterwards (a refresh
+    /// racing the replay that revoked it); idempotent.
     async fn revoke_family(&self, family: &str) -> StoreResult<()>;
 }
 
@@ -392,9 +429,11 @@ pub trait OAuthStore {
 #[async_trait(?Send)]
 pub trait SecretStore {
     async fn get_secret(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores or replaces the value.
     async fn put_secret(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Idempotent: deleting an absent key is `Ok`.
     async fn delete_secret(&self, key: &str) -> StoreResult<()>;
-    /// Every key under `prefix`.
+    /// Every key under `prefix`, in key order, however many pages the backend needs.
     async fn list_secrets(&self, prefix: &str) -> StoreResult<Vec<String>>;
 }
 
@@ -419,7 +458,8 @@ pub trait VirtualServers {
     async fn get_virtual(&self, slug: &str) -> StoreResult<Option<VirtualServer>>;
     /// All, ordered by slug.
     async fn list_virtual(&self) -> StoreResult<Vec<VirtualServer>>;
-    /// `false` if it does not exist.
+    /// Replaces all but the owner `org_id` and `created_at` (fixed at creation); `false` if it
+    /// does not exist (nothing is created).
     async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool>;
     async fn delete_virtual(&self, slug: &str) -> StoreResult<bool>;
 }
@@ -427,12 +467,14 @@ pub trait VirtualServers {
 /// Gateway API keys.
 #[async_trait(?Send)]
 pub trait ApiKeys {
+    /// Stores the record as given; `Conflict` if the id or the hash exists.
     async fn create_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
-    /// All keys, newest first, revoked ones included.
+    /// All keys, revoked ones included, newest first (`created_at` descending, then id).
     async fn list_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
-    /// The key with this hash, revoked or not (callers decide).
+    /// The key with this hash, revoked or expired or not (callers decide).
     async fn find_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
-    /// Marks a key revoked at `at`; `false` if no such key or already revoked.
+    /// Marks a key revoked at `at`; `false` if no such key or already revoked (the first
+    /// revocation time stays).
     async fn revoke_key(&self, id: &str, at: &str) -> StoreResult<bool>;
 }
 

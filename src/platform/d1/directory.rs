@@ -122,7 +122,7 @@ impl D1Store {
         };
         let principals: Vec<EntityRow> = self
             .all(
-                &format!("SELECT {ENTITY_COLUMNS} FROM directory WHERE kind IN ('user', 'agent') {filter}"),
+                &format!("SELECT {ENTITY_COLUMNS} FROM directory WHERE kind IN ('user', 'agent') {filter} ORDER BY id"),
                 &args,
             )
             .await?;
@@ -161,6 +161,7 @@ impl D1Store {
                 }
                 id.workspace_ids.sort();
                 id.workspace_ids.dedup();
+                id.team_ids.sort();
                 id
             })
             .collect())
@@ -248,7 +249,8 @@ impl Directory for D1Store {
                 "SELECT (SELECT COUNT(*) FROM directory WHERE parent_id = ?1) + \
                  (SELECT COUNT(*) FROM memberships WHERE group_id = ?1) + \
                  (SELECT COUNT(*) FROM servers WHERE org_id = ?1) + \
-                 (SELECT COUNT(*) FROM virtual_servers WHERE org_id = ?1) AS n",
+                 (SELECT COUNT(*) FROM virtual_servers WHERE org_id = ?1) + \
+                 (SELECT COUNT(*) FROM identity_providers WHERE org_id = ?1) AS n",
                 &[text(id)],
             )
             .await?;

@@ -39,8 +39,8 @@ impl From<KeyRow> for ApiKeyRecord {
 impl ApiKeys for D1Store {
     async fn create_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
         self.run(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, principal_id, expires_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, principal_id, expires_at, last_used_at, revoked_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
             &[
                 text(&k.id),
                 text(&k.name),
@@ -49,6 +49,8 @@ impl ApiKeys for D1Store {
                 text(&k.created_at),
                 text(&k.principal_id),
                 opt(&k.expires_at),
+                opt(&k.last_used_at),
+                opt(&k.revoked_at),
             ],
         )
         .await?;

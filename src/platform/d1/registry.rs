@@ -127,11 +127,16 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     ]
 }
 
+/// Same arguments as the INSERT: created_at (?16) and the owner (?18) are bound but not used,
+/// so they stay as registered.
+const UPDATE_SERVER: &str = "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, \
+     protocol_version=?8, timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
+     last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20 WHERE slug=?1";
+
 impl D1Store {
-    fn upsert_server(&self, server: &ServerRecord, insert_only: bool) -> StoreResult<D1PreparedStatement> {
-        let verb = if insert_only { "INSERT" } else { "INSERT OR REPLACE" };
+    fn insert_server(&self, server: &ServerRecord) -> StoreResult<D1PreparedStatement> {
         self.stmt(
-            &format!("{verb} INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"),
+            &format!("INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"),
             &server_args(server),
         )
     }
@@ -167,7 +172,7 @@ impl D1Store {
 #[async_trait(?Send)]
 impl Registry for D1Store {
     async fn create_server(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
-        let mut stmts = vec![self.upsert_server(server, true)?];
+        let mut stmts = vec![self.insert_server(server)?];
         stmts.extend(self.tool_inserts(tools)?);
         self.batch(stmts).await
     }
@@ -188,17 +193,7 @@ impl Registry for D1Store {
     }
 
     async fn update_server(&self, server: &ServerRecord) -> StoreResult<bool> {
-        // Same arguments as the INSERT: created_at (?16) and the owner (?18) are bound but not
-        // used, so they stay as they were.
-        let changed = self
-            .run(
-                "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, protocol_version=?8, \
-                 timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
-                 last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20 WHERE slug=?1",
-                &server_args(server),
-            )
-            .await?;
-        Ok(changed > 0)
+        Ok(self.run(UPDATE_SERVER, &server_args(server)).await? > 0)
     }
 
     async fn delete_server(&self, slug: &str) -> StoreResult<bool> {
@@ -213,13 +208,26 @@ impl Registry for D1Store {
         Ok(true)
     }
 
-    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<()> {
+    async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<bool> {
+        // An UPDATE, not an upsert: a server deleted while its upstream was read stays deleted
+        // (its tools then fail the foreign key and the batch rolls back), and the owner and
+        // creation time stay as registered.
         let mut stmts = vec![
+            self.stmt(UPDATE_SERVER, &server_args(server))?,
             self.stmt("DELETE FROM tools WHERE server_slug = ?1", &[text(&server.slug)])?,
-            self.upsert_server(server, false)?,
         ];
         stmts.extend(self.tool_inserts(tools)?);
-        self.batch(stmts).await
+        // The batch's own results say whether the UPDATE found the server.
+        crate::platform::delay::storage().await;
+        let results = match self.db.batch(stmts).await.map_err(backend) {
+            Err(StoreError::Backend(e)) if e.contains("FOREIGN KEY") => return Ok(false),
+            other => other?,
+        };
+        let updated = results
+            .first()
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes);
+        Ok(updated.unwrap_or(0) > 0)
     }
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {

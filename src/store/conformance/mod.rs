@@ -1,0 +1,197 @@
+//! The store conformance suite: one set of named checks of the contracts written on the store
+//! traits, run against every backend — `MemoryStore` natively (`cargo test`), D1 and KV under
+//! Miniflare through the test-only route of the `store-conformance` build
+//! (`tests/store-conformance.test.mjs`) — so the backends cannot drift apart.
+//!
+//! Every check works on records whose ids only it uses, and reads lists through a filter on
+//! those ids, so checks share one store in any order (the migrations' seed rows and other
+//! checks' rows are simply not its business). Each check returns the first broken contract.
+
+mod directory;
+mod keys_virtual;
+mod oauth_secrets;
+mod records;
+mod registry;
+
+use serde::Serialize;
+
+use super::{SecretStore, Store, StoreError};
+
+/// What a failed check says: the contract it found broken.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure(format!("unexpected store error: {e}"))
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+/// Fails the check with a message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::store::conformance::Failure(format!($($msg)+)));
+        }
+    };
+}
+
+/// Fails the check unless `got == want`, showing both.
+macro_rules! same {
+    ($got:expr, $want:expr, $($what:tt)+) => {
+        // `match` keeps temporaries alive to the end, as `assert_eq!` does.
+        match (&$got, &$want) {
+            (got, want) => {
+                if got != want {
+                    return Err($crate::store::conformance::Failure(format!(
+                        "{}: expected {:?}, got {:?}",
+                        format!($($what)+),
+                        want,
+                        got
+                    )));
+                }
+            }
+        }
+    };
+}
+pub(crate) use {ensure, same};
+
+/// One check's result, as the Miniflare route reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+macro_rules! suite {
+    ($($group:ident :: $name:ident),* $(,)?) => {
+        /// Every check of the suite, by name, in its usual order.
+        pub const CHECKS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Runs the check named `name`; `None` for an unknown name.
+        pub async fn run_check<S: Store + ?Sized>(
+            name: &str,
+            store: &S,
+            secrets: &dyn SecretStore,
+        ) -> Option<CheckResult> {
+            let outcome = match name {
+                $(stringify!($name) => $group::$name(store, secrets).await,)*
+                _ => return None,
+            };
+            let name = CHECKS.iter().copied().find(|c| *c == name)?;
+            Some(CheckResult {
+                name,
+                passed: outcome.is_ok(),
+                detail: outcome.err().map(|f| f.0),
+            })
+        }
+
+        /// Each check on a fresh `MemoryStore` with the migrations' seed rows, as its own test.
+        #[cfg(test)]
+        mod memory_store {
+            $(
+                #[test]
+                fn $name() {
+                    super::tests::on_fresh_memory_store(stringify!($name));
+                }
+            )*
+        }
+    };
+}
+
+suite! {
+    registry::registry_server_round_trips,
+    registry::registry_duplicate_slug_conflicts,
+    registry::registry_create_is_atomic,
+    registry::registry_missing_server_reads_as_absent,
+    registry::registry_servers_ordered_by_slug,
+    registry::registry_update_keeps_owner_and_creation_time,
+    registry::registry_delete_removes_catalog,
+    registry::registry_replace_catalog_swaps_whole_catalog,
+    registry::registry_replace_catalog_is_atomic,
+    registry::registry_replace_catalog_never_recreates_a_deleted_server,
+    registry::registry_all_tools_ordered_by_server_then_name,
+    registry::registry_approve_pins_current_definition,
+    registry::registry_catalog_generation_increases,
+    keys_virtual::virtual_round_trips_in_slug_order,
+    keys_virtual::virtual_duplicate_slug_conflicts,
+    keys_virtual::virtual_update_keeps_owner_and_creation_time,
+    keys_virtual::virtual_missing_reads_as_absent,
+    keys_virtual::keys_round_trip_as_given,
+    keys_virtual::keys_duplicate_id_or_hash_conflicts,
+    keys_virtual::keys_listed_newest_first_then_by_id,
+    keys_virtual::keys_revoked_once_and_still_found,
+    directory::directory_entities_round_trip,
+    directory::directory_duplicate_id_or_subject_conflicts,
+    directory::directory_entities_keyset_pages,
+    directory::directory_update_changes_name_and_email_only,
+    directory::directory_delete_removes_memberships_and_roles,
+    directory::directory_dependents_counted,
+    directory::directory_memberships_idempotent_in_principal_order,
+    directory::directory_identity_collects_groups_sorted,
+    directory::directory_all_identities_in_principal_order,
+    directory::directory_grants_by_id_and_conflict,
+    directory::directory_grants_for_subjects,
+    directory::directory_identity_providers,
+    directory::directory_roles,
+    oauth_secrets::oauth_client_round_trip_and_conflict,
+    oauth_secrets::oauth_pending_single_use,
+    oauth_secrets::oauth_pending_expires,
+    oauth_secrets::oauth_token_round_trip_and_conflict,
+    oauth_secrets::oauth_token_consumed_once,
+    oauth_secrets::oauth_family_revocation,
+    oauth_secrets::secrets_round_trip_and_overwrite,
+    oauth_secrets::secrets_listed_by_prefix_in_key_order,
+    oauth_secrets::secrets_listed_beyond_one_page,
+}
+
+/// Runs every check, in the usual order, against one store.
+pub async fn run_all<S: Store + ?Sized>(store: &S, secrets: &dyn SecretStore) -> Vec<CheckResult> {
+    let mut out = Vec::with_capacity(CHECKS.len());
+    for name in CHECKS {
+        out.extend(run_check(name, store, secrets).await);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_executor::block_on;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    pub(super) fn on_fresh_memory_store(name: &str) {
+        let store = MemoryStore::with_defaults();
+        let result = block_on(run_check(name, &store, &store)).expect("a check of the suite");
+        assert!(result.passed, "{name}: {}", result.detail.unwrap_or_default());
+    }
+
+    /// All checks on one shared store, last first: no check depends on another's rows or order.
+    #[test]
+    fn every_check_passes_on_one_shared_store_in_reverse_order() {
+        let store = MemoryStore::with_defaults();
+        let failed: Vec<String> = CHECKS
+            .iter()
+            .rev()
+            .filter_map(|name| block_on(run_check(name, &store, &store)))
+            .filter(|r| !r.passed)
+            .map(|r| format!("{}: {}", r.name, r.detail.unwrap_or_default()))
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+    }
+
+    #[test]
+    fn check_names_are_unique_and_known() {
+        let mut names = CHECKS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CHECKS.len());
+        let store = MemoryStore::new();
+        assert!(block_on(run_check("no_such_check", &store, &store)).is_none());
+    }
+}
