@@ -231,11 +231,13 @@ describe("legacy era sessions (2025-11-25)", () => {
     const h = { "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25" };
     const msg = { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "trigger-long-running-operation", arguments: { duration: 1, steps: 2 }, _meta: { progressToken: "p" } } };
     const r = await mcpPost(env.gw, "/mcp/everything", msg, { key: env.key, headers: h });
+    // A resumable stream opens with a priming event (an id, no data), then two progress
+    // notifications and the result, each with its own id.
     const ids = [...r.text.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]);
-    assert.equal(ids.length, 3, r.text);
+    assert.equal(ids.length, 4, r.text);
     const replay = await env.gw.fetch("/mcp/everything", {
       method: "GET",
-      headers: { authorization: `Bearer ${env.key}`, accept: "text/event-stream", "last-event-id": ids[0], ...h },
+      headers: { authorization: `Bearer ${env.key}`, accept: "text/event-stream", "last-event-id": ids[1], ...h },
     });
     const reader = replay.body.getReader();
     let text = "";
@@ -245,7 +247,7 @@ describe("legacy era sessions (2025-11-25)", () => {
       text += new TextDecoder().decode(value);
     }
     reader.cancel();
-    assert.ok(text.includes(`id: ${ids[1]}`) && text.includes(`id: ${ids[2]}`), text);
-    assert.ok(!text.includes(`id: ${ids[0]}\n`), "replay starts after the given id");
+    assert.ok(text.includes(`id: ${ids[2]}`) && text.includes(`id: ${ids[3]}`), text);
+    assert.ok(!text.includes(`id: ${ids[1]}\n`), "replay starts after the given id");
   });
 });
