@@ -164,13 +164,22 @@ pub enum Outcome {
 
 /// Hooks that do nothing: the pipeline as it is without policies or observability.
 pub struct NoHooks;
-impl CallHooks for NoHooks {}
+impl CallHooks for NoHooks {
+    fn active(&self) -> bool {
+        false
+    }
+}
 
 /// The hook points of the one request pipeline (authenticate → resolve → authorize → before
 /// call → upstream exchange → after result → record; docs/architecture.md). Every client request
 /// to any upstream, in either era, on every endpoint, in the Worker or a session's Durable
 /// Object, passes `gateway::forward`, which calls them. Policies and observability plug in here.
 pub trait CallHooks {
+    /// Whether any hook does something. `false` lets the pipeline skip building the `Call` and
+    /// wrapping the answer on the hot path, since no hook would see them.
+    fn active(&self) -> bool {
+        true
+    }
     /// Before the message leaves. An error is answered to the client instead; the upstream never
     /// sees the call.
     fn before_call(&self, _call: &Call) -> Result<(), RpcError> {

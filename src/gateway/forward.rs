@@ -106,7 +106,12 @@ pub async fn forward(
         let e = RpcError::new(codes::INVALID_PARAMS, "unknown server", 404);
         return Ok(HttpResponse::json(404, &jsonrpc::error_response(None, &e)));
     }
-    let tracked = pipeline::call_of(up, ex.id.as_ref(), ex.method, ex.msg).map(|c| Tracked::new(up.hooks.clone(), c));
+    let tracked = up
+        .hooks
+        .active()
+        .then(|| pipeline::call_of(up, ex.id.as_ref(), ex.method, ex.msg))
+        .flatten()
+        .map(|c| Tracked::new(up.hooks.clone(), c));
     let mut tf = client_transform(ex.client_era, ex.upstream_era, ex.method, up.slug, ex.post.clone());
     if let Some(mapped) = ex.mapped {
         let mut era = tf;
