@@ -7,6 +7,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::config::Config;
 use crate::mcp::error::RpcError;
+use crate::observe::EventSink;
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
@@ -27,6 +28,8 @@ pub struct Services<'a> {
     pub now_ms: u64,
     /// The pipeline's hooks around every upstream call (`CallHooks`).
     pub hooks: Rc<dyn CallHooks>,
+    /// Where finished events go (observability: Analytics Engine, audit trail, OTLP).
+    pub events: Rc<dyn EventSink>,
     /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
     pub live: Option<Rc<LiveDeps>>,
 }
@@ -86,6 +89,8 @@ pub struct LiveDeps {
     pub spawn: Rc<dyn Fn(LocalBoxFuture<'static, ()>)>,
     /// The request pipeline's hooks (`CallHooks`).
     pub hooks: Rc<dyn CallHooks>,
+    /// Where finished events go (`observe::EventSink`).
+    pub events: Rc<dyn EventSink>,
     /// The isolate's snapshot, for values derived from what it holds (`None`: reads are not
     /// served from a snapshot, so nothing derived may be kept either).
     pub snapshot: Option<Rc<crate::snapshot::Keeper>>,
@@ -127,6 +132,7 @@ impl LiveDeps {
             config: &self.config,
             now_ms: (self.now_ms)(),
             hooks: self.hooks.clone(),
+            events: self.events.clone(),
             live,
             origin,
         }

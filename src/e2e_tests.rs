@@ -198,6 +198,7 @@ impl Fixture {
             live: None,
             now_ms: 0,
             hooks: self.hooks.clone(),
+            events: Rc::new(crate::observe::NoSink),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod oauth_server;
+pub mod observe;
 pub mod outbound;
 pub mod policy;
 pub mod routes;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["crypto", "http", "url_rules"],
     &["mcp", "vault"],
-    &["config"],
+    &["config", "observe"],
     &["store", "outbound", "routes"],
     &["snapshot"],
     &["context"],

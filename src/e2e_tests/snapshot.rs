@@ -369,6 +369,7 @@ impl Isolate {
             live: None,
             now_ms: self.clock.get(),
             hooks: Rc::new(crate::context::NoHooks),
+            events: Rc::new(crate::observe::NoSink),
         };
         let params = json!({"name": "echo", "arguments": {"message": "hi"},
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}});

@@ -199,6 +199,8 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
         spawn,
         // The pipeline's hook points, empty until policies and observability plug in.
         hooks: Rc::new(crate::context::NoHooks),
+        // Observability's sinks (Analytics Engine, the audit queue, OTLP) plug in here.
+        events: Rc::new(crate::observe::NoSink),
         snapshot: cache_reads.then_some(keeper),
     }))
 }

@@ -1,0 +1,196 @@
+//! The event of one request under construction. Whoever learns a fact fills it in (the endpoint:
+//! who and what; `forward`: each upstream exchange and the answer), and the event goes to the
+//! sink exactly once: when `finish` is called, or when the last holder lets go of it (a streamed
+//! answer ends or its client disconnects) — so no path can lose it and none can record it twice.
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::event::{Event, Outcome, OutcomeField, UpstreamCall};
+use super::trace::new_span_id;
+
+/// Where finished events go (the platform: Analytics Engine, the audit queue, OTLP). `emit` must
+/// not block the response: sinks that do I/O schedule it beside the request.
+pub trait EventSink {
+    fn emit(&self, event: Event);
+}
+
+/// Drops every event (native tests that do not look at them, and builds without sinks).
+pub struct NoSink;
+impl EventSink for NoSink {
+    fn emit(&self, _: Event) {}
+}
+
+/// Milliseconds since the Unix epoch, fractional where the platform can tell.
+pub type Clock = Rc<dyn Fn() -> f64>;
+
+pub struct Probe {
+    event: RefCell<Event>,
+    /// Set once, by the first party that learns how the request ended.
+    outcome: RefCell<Option<Outcome>>,
+    /// Start times of the upstream exchanges still open (by index into `event.upstreams`).
+    open: RefCell<Vec<Option<f64>>>,
+    started: f64,
+    clock: Clock,
+    sink: Rc<dyn EventSink>,
+    done: Cell<bool>,
+}
+
+impl Probe {
+    /// Starts the event of a request that arrived now. `base` carries what is known at arrival
+    /// (id, kind, endpoint, trace, HTTP method); the probe stamps the time.
+    pub fn start(sink: Rc<dyn EventSink>, clock: Clock, mut base: Event) -> Rc<Self> {
+        let started = clock();
+        base.time_ms = started as u64;
+        if base.id.is_empty() {
+            base.id = crate::crypto::random_id("ev_");
+        }
+        Rc::new(Self {
+            event: RefCell::new(base),
+            outcome: RefCell::new(None),
+            open: RefCell::new(Vec::new()),
+            started,
+            clock,
+            sink,
+            done: Cell::new(false),
+        })
+    }
+
+    /// Fills in or changes facts of the event (no-op once it was emitted).
+    pub fn update(&self, f: impl FnOnce(&mut Event)) {
+        if !self.done.get() {
+            f(&mut self.event.borrow_mut());
+        }
+    }
+
+    /// Reads the event as built so far.
+    pub fn read<R>(&self, f: impl FnOnce(&Event) -> R) -> R {
+        f(&self.event.borrow())
+    }
+
+    /// Records how the request ended; the first outcome reported wins.
+    pub fn outcome(&self, o: Outcome) {
+        let mut slot = self.outcome.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(o);
+        }
+    }
+
+    pub fn has_outcome(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+
+    /// Opens an upstream exchange of this request; returns its span id (the parent the upstream
+    /// sees in `traceparent`) and its index for `upstream_done`.
+    pub fn upstream_start(&self, server: &str, address: &str, port: u16) -> (usize, String) {
+        let span_id = new_span_id();
+        let now = (self.clock)();
+        let mut ev = self.event.borrow_mut();
+        ev.upstreams.push(UpstreamCall {
+            server: server.to_string(),
+            address: address.to_string(),
+            port,
+            span_id: span_id.clone(),
+            started_ms: now as u64,
+            duration_ms: 0.0,
+            status: None,
+            error: None,
+        });
+        self.open.borrow_mut().push(Some(now));
+        (ev.upstreams.len() - 1, span_id)
+    }
+
+    /// Closes exchange `index` (once; later calls are ignored).
+    pub fn upstream_done(&self, index: usize, status: Option<u16>, error: Option<String>) {
+        let now = (self.clock)();
+        let Some(start) = self.open.borrow_mut().get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        if let Some(u) = self.event.borrow_mut().upstreams.get_mut(index) {
+            u.duration_ms = (now - start).max(0.0);
+            u.status = status;
+            u.error = error;
+        }
+    }
+
+    /// Completes the event and emits it (once). Called explicitly for answers that are complete
+    /// when returned; streamed answers rely on `Drop`.
+    pub fn finish(&self) {
+        if self.done.replace(true) {
+            return;
+        }
+        let now = (self.clock)();
+        let mut ev = std::mem::take(&mut *self.event.borrow_mut());
+        ev.latency_ms = (now - self.started).max(0.0);
+        for (u, open) in ev.upstreams.iter_mut().zip(self.open.borrow_mut().drain(..)) {
+            if let Some(start) = open {
+                // Still open: the client left while the upstream was answering.
+                u.duration_ms = (now - start).max(0.0);
+                u.error.get_or_insert_with(|| "cancelled".into());
+            }
+        }
+        ev.upstream_ms = ev.upstreams.iter().map(|u| u.duration_ms).sum();
+        ev.outcome = OutcomeField(self.outcome.borrow_mut().take().unwrap_or(Outcome::Cancelled));
+        self.sink.emit(ev);
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Keep(RefCell<Vec<Event>>);
+    impl EventSink for Keep {
+        fn emit(&self, e: Event) {
+            self.0.borrow_mut().push(e);
+        }
+    }
+
+    fn clock(t: Rc<Cell<f64>>) -> Clock {
+        Rc::new(move || t.get())
+    }
+
+    #[test]
+    fn emits_once_with_the_first_outcome_and_timings() {
+        let sink = Rc::new(Keep::default());
+        let t = Rc::new(Cell::new(1000.0));
+        let p = Probe::start(sink.clone(), clock(t.clone()), Event::default());
+        let (i, span) = p.upstream_start("py", "127.0.0.1", 8000);
+        assert_eq!(span.len(), 16);
+        t.set(1004.5);
+        p.upstream_done(i, Some(200), None);
+        p.outcome(Outcome::ToolError);
+        p.outcome(Outcome::Ok);
+        t.set(1006.0);
+        p.finish();
+        p.finish();
+        drop(p);
+        let got = sink.0.borrow();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].outcome.0, Outcome::ToolError);
+        assert_eq!(got[0].latency_ms, 6.0);
+        assert_eq!(got[0].upstream_ms, 4.5);
+        assert_eq!(got[0].time_ms, 1000);
+        assert!(got[0].id.starts_with("ev_"));
+    }
+
+    #[test]
+    fn an_abandoned_request_is_emitted_as_cancelled_when_dropped() {
+        let sink = Rc::new(Keep::default());
+        let t = Rc::new(Cell::new(0.0));
+        let p = Probe::start(sink.clone(), clock(t.clone()), Event::default());
+        p.upstream_start("py", "h", 1);
+        t.set(3.0);
+        drop(p);
+        let got = sink.0.borrow();
+        assert_eq!(got[0].outcome.0, Outcome::Cancelled);
+        assert_eq!(got[0].upstreams[0].error.as_deref(), Some("cancelled"));
+        assert_eq!(got[0].upstreams[0].duration_ms, 3.0);
+    }
+}
