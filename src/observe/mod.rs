@@ -9,5 +9,5 @@ pub mod trace;
 
 pub use capture::CaptureMode;
 pub use event::{AdminChange, AuthKind, Decision, Event, EventKind, Outcome, UpstreamCall};
-pub use probe::{EventSink, NoSink, Probe};
+pub use probe::{Clock, EventSink, Fanout, NoSink, Probe};
 pub use trace::TraceContext;

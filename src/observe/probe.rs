@@ -20,6 +20,19 @@ impl EventSink for NoSink {
     fn emit(&self, _: Event) {}
 }
 
+/// Every sink of the deployment, each given every event (the platform lists them).
+pub struct Fanout(pub Vec<Rc<dyn EventSink>>);
+impl EventSink for Fanout {
+    fn emit(&self, event: Event) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for s in rest {
+                s.emit(event.clone());
+            }
+            last.emit(event);
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, fractional where the platform can tell.
 pub type Clock = Rc<dyn Fn() -> f64>;
 

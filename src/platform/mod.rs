@@ -188,6 +188,7 @@ pub fn storage_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps
 fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<LiveDeps>> {
     delay::configure(env);
     let (store, secrets, keeper) = snapshot::stores(env, spawn.clone(), cache_reads)?;
+    let events = event_sinks(env, &spawn);
     Ok(Rc::new(LiveDeps {
         store,
         secrets,
@@ -199,10 +200,17 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
         spawn,
         // The pipeline's hook points, empty until policies and observability plug in.
         hooks: Rc::new(crate::context::NoHooks),
-        // Observability's sinks (Analytics Engine, the audit queue, OTLP) plug in here.
-        events: Rc::new(crate::observe::NoSink),
+        events,
         snapshot: cache_reads.then_some(keeper),
     }))
+}
+
+/// Observability's sinks, each given every event (docs/observability.md).
+fn event_sinks(_env: &Env, _spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
+    let sinks: Vec<Rc<dyn crate::observe::EventSink>> = vec![
+        // One line per sink: Analytics Engine (`USAGE`), the audit queue (`AUDIT`), OTLP.
+    ];
+    Rc::new(crate::observe::Fanout(sinks))
 }
 
 /// Adds headers to a response (copying them: a response from a Durable Object has immutable ones).
