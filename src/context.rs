@@ -10,6 +10,7 @@ use crate::mcp::error::RpcError;
 use crate::observe::EventSink;
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
+use crate::store::usage::UsageStore;
 use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
 
 /// What the core needs from the platform for one request.
@@ -20,6 +21,8 @@ pub struct Services<'a> {
     pub directory: &'a dyn Directory,
     pub oauth: &'a dyn OAuthStore,
     pub secrets: &'a dyn SecretStore,
+    /// Usage figures from the audit trail (never cached in the snapshot).
+    pub usage: &'a dyn UsageStore,
     /// The gateway's own origin (`https://host`), as clients reach it.
     pub origin: &'a str,
     pub http: &'a dyn HttpClient,
@@ -77,6 +80,8 @@ pub struct LiveDeps {
     pub store: Rc<dyn Store>,
     /// Sealed upstream credentials (KV).
     pub secrets: Rc<dyn crate::store::SecretStore>,
+    /// Usage figures from the audit trail (D1, read as it is).
+    pub usage: Rc<dyn UsageStore>,
     /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
     pub scheduler: Rc<dyn RefreshScheduler>,
     pub http: Rc<dyn HttpClient>,
@@ -128,6 +133,7 @@ impl LiveDeps {
             directory: &*self.store,
             oauth: &*self.store,
             secrets: &*self.secrets,
+            usage: &*self.usage,
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),

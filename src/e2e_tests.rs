@@ -192,6 +192,7 @@ impl Fixture {
             directory: &self.store,
             oauth: &self.store,
             secrets: &self.store,
+            usage: &self.store,
             origin: "https://gateway.test",
             http: &self.up,
             config: &self.config,

@@ -5,6 +5,7 @@ mod directory;
 pub mod error;
 mod keys;
 mod servers;
+mod usage;
 mod virtuals;
 
 use serde::de::DeserializeOwned;
@@ -82,6 +83,8 @@ async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
             directory::who_can_use(svc, &permit, slug, tool).await
         }
+        ["usage"] if req.method == crate::http::Method::Get => usage::usage(svc, &permit, req).await,
+        ["usage"] => Err(ApiError::MethodNotAllowed),
         ["servers", slug, "credentials"] => credentials::route(svc, &permit, req, slug).await,
         ["vault", "rotate"] => credentials::rotate(svc, &permit, req).await,
         ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,

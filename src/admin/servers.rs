@@ -59,10 +59,17 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
                 .into_iter()
                 .filter(|s| permit.may_see(s.org_id.as_deref()))
                 .collect();
-            json(200, &json!({ "servers": visible }))
+            super::usage::servers(svc, permit, req, visible).await
         }
         ([], Method::Post) => create(svc, permit, req).await,
-        ([slug], Method::Get) => json(200, &get(svc, permit, slug).await?),
+        ([slug], Method::Get) => {
+            let mut doc =
+                serde_json::to_value(get(svc, permit, slug).await?).map_err(|e| ApiError::Validation(e.to_string()))?;
+            super::usage::Uses::load(svc, permit)
+                .await?
+                .annotate(&mut doc, slug, None);
+            json(200, &doc)
+        }
         ([slug], Method::Patch) => patch(svc, permit, req, slug).await,
         ([slug], Method::Delete) => {
             let server = get(svc, permit, slug).await?;
@@ -91,13 +98,15 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
         ([slug, "tools"], Method::Get) => {
             get(svc, permit, slug).await?;
             let status = query_param(req, "status");
-            let tools: Vec<_> = svc
-                .registry
-                .list_tools(slug)
-                .await?
-                .into_iter()
-                .filter(|t| status.as_deref().is_none_or(|s| s == t.status))
-                .collect();
+            let uses = super::usage::Uses::load(svc, permit).await?;
+            let mut tools = Vec::new();
+            for t in svc.registry.list_tools(slug).await? {
+                if status.as_deref().is_none_or(|s| s == t.status) {
+                    let mut doc = serde_json::to_value(&t).map_err(|e| ApiError::Validation(e.to_string()))?;
+                    uses.annotate(&mut doc, slug, Some(&t.name));
+                    tools.push(doc);
+                }
+            }
             json(200, &json!({"tools": tools}))
         }
         ([slug, "tools", tool, "approve"], Method::Post) => {

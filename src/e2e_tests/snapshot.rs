@@ -322,6 +322,8 @@ impl HttpClient for EchoUpstream {
 struct Isolate {
     store: CachedStore<Counting>,
     secrets: CachedSecrets,
+    /// Usage is read from the audit trail, not through the snapshot: an empty one here.
+    usage: crate::store::memory::MemoryStore,
     keeper: Rc<Keeper>,
     clock: Rc<Cell<u64>>,
     background: Rc<RefCell<Vec<LocalBoxFuture<'static, ()>>>>,
@@ -342,6 +344,7 @@ impl Isolate {
         Self {
             store: CachedStore::new(storage.clone(), keeper.clone(), true),
             secrets: CachedSecrets::new(secrets, keeper.clone(), true),
+            usage: crate::store::memory::MemoryStore::new(),
             keeper,
             clock: clock.clone(),
             background,
@@ -363,6 +366,7 @@ impl Isolate {
             directory: &self.store,
             oauth: &self.store,
             secrets: &self.secrets,
+            usage: &self.usage,
             origin: "https://gateway.test",
             http: &EchoUpstream,
             config,

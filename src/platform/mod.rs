@@ -189,9 +189,11 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
     delay::configure(env);
     let (store, secrets, keeper) = snapshot::stores(env, spawn.clone(), cache_reads)?;
     let events = event_sinks(env, &spawn);
+    let usage = Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?));
     Ok(Rc::new(LiveDeps {
         store,
         secrets,
+        usage,
         scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),

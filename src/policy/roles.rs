@@ -41,6 +41,17 @@ impl AdminPermit {
         true
     }
 
+    /// The organizations whose data the caller may read (`None`: every one, the bootstrap admin).
+    pub fn readable_orgs(&self) -> Option<Vec<String>> {
+        if self.super_admin {
+            return None;
+        }
+        let mut orgs: Vec<String> = self.roles.iter().map(|r| r.org_id.clone()).collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        Some(orgs)
+    }
+
     pub fn is_super_admin(&self) -> bool {
         self.super_admin
     }

@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod directory_memory;
 pub mod memory;
 pub mod records;
+pub mod usage;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

@@ -4,6 +4,7 @@ mod directory;
 mod keys;
 mod oauth;
 mod registry;
+mod usage;
 mod version;
 mod virtuals;
 
