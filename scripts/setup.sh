@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 WORKER_BUILD_VERSION=0.8.7
 PY_MCP_VERSION=2.3.0
+# The official OTLP protocol classes, for the tests' OTLP receiver (tests/otlp_receiver.py).
+PY_OTLP_PROTO_VERSION=1.45.2
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 [[ -n "$WASM_BINDGEN_VERSION" ]] || { echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
 
@@ -43,10 +45,11 @@ else
   npm_hash >"$stamp"
 fi
 
-if [[ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" == "$PY_MCP_VERSION" ]]; then
-  echo "setup: python venv .venv (mcp $PY_MCP_VERSION): present"
+py_versions() { .venv/bin/python -c 'import importlib.metadata as m; print(m.version("mcp"), m.version("opentelemetry-proto"))' 2>/dev/null; }
+if [[ "$(py_versions)" == "$PY_MCP_VERSION $PY_OTLP_PROTO_VERSION" ]]; then
+  echo "setup: python venv .venv (mcp $PY_MCP_VERSION, opentelemetry-proto $PY_OTLP_PROTO_VERSION): present"
 else
-  echo "setup: python venv .venv (mcp $PY_MCP_VERSION): installing"
+  echo "setup: python venv .venv (mcp $PY_MCP_VERSION, opentelemetry-proto $PY_OTLP_PROTO_VERSION): installing"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION"
+  .venv/bin/pip install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION" "opentelemetry-proto==$PY_OTLP_PROTO_VERSION"
 fi

@@ -20,6 +20,15 @@ pub const DEFAULT_CATALOG_POLL_MS: u64 = 5_000;
 /// Bounds on any configured upstream timeout.
 pub const MIN_UPSTREAM_TIMEOUT_MS: u32 = 100;
 pub const MAX_UPSTREAM_TIMEOUT_MS: u32 = 300_000;
+/// Deadline of one OTLP export (`OTEL_EXPORTER_OTLP_TIMEOUT`): the OpenTelemetry default, and
+/// bounds that keep it within what `waitUntil` allows after the response (30 s).
+pub const DEFAULT_OTLP_TIMEOUT_MS: u32 = 10_000;
+pub const MIN_OTLP_TIMEOUT_MS: u32 = 100;
+pub const MAX_OTLP_TIMEOUT_MS: u32 = 25_000;
+/// The traces path appended to `OTEL_EXPORTER_OTLP_ENDPOINT` (the OTLP/HTTP base URL).
+pub const OTLP_TRACES_PATH: &str = "v1/traces";
+/// `service.name` of the spans unless `OTEL_SERVICE_NAME` sets one.
+pub const DEFAULT_SERVICE_NAME: &str = "mcp-gateway";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -51,6 +60,115 @@ pub struct Config {
     /// `CLIENT_ID_METADATA_DOCUMENTS` = `true`: `/oauth/authorize` accepts URL client ids and
     /// fetches their metadata documents. Off unless set.
     pub client_metadata_documents: bool,
+    /// Where spans go (OpenTelemetry, OTLP/HTTP JSON); `None`: no endpoint configured.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// The OTLP trace exporter's settings, read with the OpenTelemetry SDK environment variables'
+/// meaning (docs/observability.md, "OpenTelemetry").
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else `OTEL_EXPORTER_OTLP_ENDPOINT` (a
+    /// base URL) with `v1/traces` appended.
+    pub traces_url: String,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS` (a secret).
+    pub headers: OtlpHeaders,
+    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (ms, bounded).
+    pub timeout_ms: u32,
+    /// `OTEL_SERVICE_NAME`, else `mcp-gateway`.
+    pub service_name: String,
+}
+
+/// Headers sent with each export (typically an authorization token): their values never
+/// appear in `Debug` output or logs.
+#[derive(Clone, PartialEq, Default)]
+pub struct OtlpHeaders(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for OtlpHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| format!("{k}: <redacted>")))
+            .finish()
+    }
+}
+
+impl OtlpConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let nonempty = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let traces_url = match nonempty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(url) => url,
+            None => {
+                let base = nonempty("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+                let sep = if base.ends_with('/') { "" } else { "/" };
+                format!("{base}{sep}{OTLP_TRACES_PATH}")
+            }
+        };
+        // The URL is not logged: it may carry a credential in its userinfo or query.
+        if !url::Url::parse(&traces_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            tracing::error!("OTLP export disabled: the endpoint is not an http(s) URL");
+            return None;
+        }
+        let headers = nonempty("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+            .or_else(|| nonempty("OTEL_EXPORTER_OTLP_HEADERS"))
+            .map(|h| parse_otlp_headers(&h))
+            .unwrap_or_default();
+        let timeout_ms = nonempty("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+            .or_else(|| nonempty("OTEL_EXPORTER_OTLP_TIMEOUT"))
+            .and_then(|v| v.parse::<u32>().ok())
+            .map(|v| v.clamp(MIN_OTLP_TIMEOUT_MS, MAX_OTLP_TIMEOUT_MS))
+            .unwrap_or(DEFAULT_OTLP_TIMEOUT_MS);
+        let service_name = nonempty("OTEL_SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
+        Some(Self {
+            traces_url,
+            headers,
+            timeout_ms,
+            service_name,
+        })
+    }
+}
+
+/// `k=v,k2=v2` (the OpenTelemetry headers format: W3C baggage without properties, values
+/// percent-decoded). A pair that is not a valid HTTP header is dropped, and named in the log
+/// by its key only.
+pub fn parse_otlp_headers(spec: &str) -> OtlpHeaders {
+    let token = |k: &str| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mut out = Vec::new();
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else {
+            tracing::error!("OTLP header ignored: not key=value");
+            continue;
+        };
+        let (k, v) = (k.trim(), percent_decode(v.trim()));
+        match v {
+            Some(v) if token(k) && v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80) => {
+                out.push((k.to_ascii_lowercase(), v))
+            }
+            _ => tracing::error!(header = %k.chars().take(64).collect::<String>(), "OTLP header ignored: invalid"),
+        }
+    }
+    OtlpHeaders(out)
+}
+
+/// `%XX` escapes decoded (UTF-8); `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl Config {
@@ -120,6 +238,7 @@ impl Config {
             allow_private_upstreams: flag("ALLOW_PRIVATE_UPSTREAMS"),
             public_origin,
             client_metadata_documents: flag("CLIENT_ID_METADATA_DOCUMENTS"),
+            otlp: OtlpConfig::from_lookup(&get),
             admin_token,
             allowed_origins,
             upstream_timeout_ms,
@@ -192,6 +311,53 @@ mod tests {
             (None, DEFAULT_UPSTREAM_TIMEOUT_MS)
         );
         assert!(!d.allow_private_upstreams && !d.client_metadata_documents && d.public_origin.is_none());
+    }
+
+    #[test]
+    fn otlp_follows_the_opentelemetry_variables() {
+        let cfg = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).otlp
+        };
+        assert_eq!(cfg(&[]), None);
+        let base = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).unwrap();
+        assert_eq!(base.traces_url, "http://collector:4318/v1/traces");
+        assert_eq!(base.timeout_ms, DEFAULT_OTLP_TIMEOUT_MS);
+        assert_eq!(base.service_name, DEFAULT_SERVICE_NAME);
+        assert_eq!(
+            cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example/otel/")])
+                .unwrap()
+                .traces_url,
+            "https://otlp.example/otel/v1/traces"
+        );
+        let full = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://otlp.example/custom/traces",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization=Bearer%20s3cret, x-tenant = a=b ,bad header=x,noeq,x-bad=%zz",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "999999"),
+            ("OTEL_SERVICE_NAME", "edge-gw"),
+        ])
+        .unwrap();
+        assert_eq!(full.traces_url, "https://otlp.example/custom/traces");
+        assert_eq!(
+            full.headers.0,
+            vec![
+                ("authorization".to_string(), "Bearer s3cret".to_string()),
+                ("x-tenant".to_string(), "a=b".to_string()),
+            ]
+        );
+        assert_eq!(full.timeout_ms, MAX_OTLP_TIMEOUT_MS);
+        assert_eq!(full.service_name, "edge-gw");
+        assert!(!format!("{full:?}").contains("s3cret"), "header values never in Debug");
+        assert_eq!(cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]), None);
+        assert_eq!(cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector")]), None);
+        assert_eq!(parse_otlp_headers("k=%0d%0aevil: 1").0, vec![], "no header injection");
     }
 
     #[test]

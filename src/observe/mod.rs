@@ -2,8 +2,10 @@
 //! produces (`event`), W3C trace context (`trace`), argument capture (`capture`), and the probe
 //! that builds a request's event and hands it to the platform's sinks exactly once (`probe`).
 //! Nothing here does I/O: the sinks (Analytics Engine, the audit queue, OTLP) are the platform's.
+pub mod analytics;
 pub mod capture;
 pub mod event;
+pub mod otlp;
 pub mod probe;
 pub mod trace;
 

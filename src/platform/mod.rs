@@ -1,5 +1,6 @@
 //! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
 //! adapters from Cloudflare bindings to the core's traits.
+mod analytics;
 #[cfg(feature = "store-conformance")]
 mod conformance;
 mod convert;
@@ -7,6 +8,7 @@ mod d1;
 mod delay;
 mod fetch;
 mod kv;
+mod otlp;
 mod refresher;
 mod session_do;
 mod snapshot;
@@ -188,7 +190,7 @@ pub fn storage_deps(env: &Env, cfg: &Config, spawn: Spawn) -> Result<Rc<LiveDeps
 fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<LiveDeps>> {
     delay::configure(env);
     let (store, secrets, keeper) = snapshot::stores(env, spawn.clone(), cache_reads)?;
-    let events = event_sinks(env, &spawn);
+    let events = event_sinks(env, cfg, &spawn);
     let usage = Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?));
     Ok(Rc::new(LiveDeps {
         store,
@@ -208,10 +210,12 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
 }
 
 /// Observability's sinks, each given every event (docs/observability.md).
-fn event_sinks(_env: &Env, _spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
-    let sinks: Vec<Rc<dyn crate::observe::EventSink>> = vec![
-        // One line per sink: Analytics Engine (`USAGE`), the audit queue (`AUDIT`), OTLP.
-    ];
+fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
+    // One line per sink, each present only when the deployment configures it.
+    let sinks: Vec<Rc<dyn crate::observe::EventSink>> = [analytics::sink(env), otlp::sink(cfg, spawn)]
+        .into_iter()
+        .flatten()
+        .collect();
     Rc::new(crate::observe::Fanout(sinks))
 }
 
