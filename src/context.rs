@@ -7,13 +7,14 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::config::Config;
 use crate::mcp::error::RpcError;
-use crate::observe::EventSink;
+use crate::observe::{Clock, EventSink, Probe};
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::usage::UsageStore;
 use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
 
 /// What the core needs from the platform for one request.
+#[derive(Clone)]
 pub struct Services<'a> {
     pub registry: &'a dyn Registry,
     pub keys: &'a dyn ApiKeys,
@@ -35,6 +36,9 @@ pub struct Services<'a> {
     pub events: Rc<dyn EventSink>,
     /// What long-lived streams need (`None` where they are not offered, e.g. native tests).
     pub live: Option<Rc<LiveDeps>>,
+    /// The event of the MCP request being served (`None` for work that is not one: admin,
+    /// watchers, refreshes). Whoever learns a fact of the request writes it here.
+    pub probe: Option<Rc<Probe>>,
 }
 
 /// What authentication reads: key, identity and token stores, the OIDC fetcher, the clock and
@@ -65,6 +69,36 @@ impl<'a> Services<'a> {
     /// RFC 3339 timestamp of `now_ms` (how D1 rows record time).
     pub fn now(&self) -> String {
         timestamp(self.now_ms)
+    }
+
+    /// The same services serving the MCP request whose event `probe` builds.
+    pub fn with_probe(&self, probe: Rc<Probe>) -> Self {
+        Self {
+            probe: Some(probe),
+            ..self.clone()
+        }
+    }
+
+    /// The clock events are timed with: the platform's where it has one (it moves during a
+    /// request), else the request's arrival time.
+    pub fn clock(&self) -> Clock {
+        match &self.live {
+            Some(l) => {
+                let now = l.now_ms.clone();
+                Rc::new(move || now() as f64)
+            }
+            None => {
+                let t = self.now_ms as f64;
+                Rc::new(move || t)
+            }
+        }
+    }
+
+    /// Writes facts into the request's event, if one is being built.
+    pub fn note(&self, f: impl FnOnce(&Probe)) {
+        if let Some(p) = &self.probe {
+            f(p);
+        }
     }
 }
 
@@ -141,6 +175,7 @@ impl LiveDeps {
             events: self.events.clone(),
             live,
             origin,
+            probe: None,
         }
     }
 }
@@ -157,21 +192,9 @@ pub struct Call {
     /// The tool, prompt or resource named by the request, if any.
     pub name: Option<String>,
     pub params: serde_json::Value,
+    /// The W3C trace id the request joined (or started).
     pub trace: Option<String>,
     pub started_ms: u64,
-}
-
-/// How a call ended, for the record hook.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The upstream answered with a result.
-    Result,
-    /// The upstream (or the gateway on its behalf) answered with a JSON-RPC error.
-    Error { code: i64 },
-    /// No answer reached the client: the exchange failed (timeout, connection lost, …).
-    Failed { reason: String },
-    /// A `before_call` hook refused the call; the upstream never saw it.
-    Refused { code: i64 },
 }
 
 /// Hooks that do nothing: the pipeline as it is without policies or observability.
@@ -185,7 +208,8 @@ impl CallHooks for NoHooks {
 /// The hook points of the one request pipeline (authenticate → resolve → authorize → before
 /// call → upstream exchange → after result → record; docs/architecture.md). Every client request
 /// to any upstream, in either era, on every endpoint, in the Worker or a session's Durable
-/// Object, passes `gateway::forward`, which calls them. Policies and observability plug in here.
+/// Object, passes `gateway::forward`, which calls them. Policies plug in here; the record step
+/// is the request's event (`Services::probe`), emitted once to the platform's sinks.
 pub trait CallHooks {
     /// Whether any hook does something. `false` lets the pipeline skip building the `Call` and
     /// wrapping the answer on the hot path, since no hook would see them.
@@ -202,6 +226,4 @@ pub trait CallHooks {
     fn after_result(&self, _call: &Call, msg: serde_json::Value) -> serde_json::Value {
         msg
     }
-    /// Once per call, when its outcome is known (the hook reads the clock itself).
-    fn record(&self, _call: &Call, _outcome: &Outcome) {}
 }

@@ -3,6 +3,7 @@
 //!
 //! `FakeUpstream` is a hand-written stand-in used only here, because these tests run without a
 //! network; the integration tests in `tests/` drive the built Worker against real MCP servers.
+mod events;
 mod snapshot;
 
 use std::cell::RefCell;
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::context::Services;
-use crate::context::{Call, CallHooks, Outcome};
+use crate::context::{Call, CallHooks};
 use crate::gateway::endpoint::{self, Routed};
 use crate::gateway::relay::EventLog;
 use crate::gateway::session::{self, After, ReplayLog};
@@ -24,14 +25,19 @@ use crate::gateway::upstream::{HttpClient, OutboundRequest, UpstreamError};
 use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
 use crate::mcp::error::RpcError;
 use crate::mcp::sse;
+use crate::observe::{Event, EventSink, Outcome};
 use crate::store::memory::MemoryStore;
 use crate::store::{ApiKeyRecord, ApiKeys};
 
-/// A legacy-era (2025-11-25) upstream with sessions: echo, and a tool that streams progress.
+/// A legacy-era (2025-11-25) upstream with sessions: echo, a tool that streams progress, a tool
+/// that fails (`isError`) and one whose exchange times out (the deadline's error, as the
+/// platform's bounded client reports it).
 #[derive(Default)]
 struct FakeUpstream {
     sessions: RefCell<HashSet<String>>,
     seen_headers: RefCell<Vec<Headers>>,
+    /// Every message received, as sent.
+    seen_bodies: RefCell<Vec<Value>>,
     /// `method` (and `name`, for calls) of every message received.
     seen_calls: RefCell<Vec<String>>,
     down: RefCell<bool>,
@@ -56,6 +62,7 @@ impl HttpClient for FakeUpstream {
             return Ok(HttpResponse::new(200));
         }
         let msg: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"null")).unwrap();
+        self.seen_bodies.borrow_mut().push(msg.clone());
         let method = msg["method"].as_str().unwrap_or("");
         let named = msg["params"]["name"]
             .as_str()
@@ -92,8 +99,15 @@ impl HttpClient for FakeUpstream {
                 200,
                 &json!({"jsonrpc":"2.0","id":id,"result":{"tools":[
                 {"name":"echo","description":"Echo","inputSchema":{"type":"object","properties":{"message":{"type":"string"}}}},
-                {"name":"slow","inputSchema":{"type":"object"}}]}}),
+                {"name":"slow","inputSchema":{"type":"object"}},
+                {"name":"fail","inputSchema":{"type":"object"}},
+                {"name":"stall","inputSchema":{"type":"object"}}]}}),
             )),
+            "tools/call" if msg["params"]["name"] == "fail" => Ok(HttpResponse::json(
+                200,
+                &json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":"no"}],"isError":true}}),
+            )),
+            "tools/call" if msg["params"]["name"] == "stall" => Err(UpstreamError::Timeout(1000)),
             "tools/call" if msg["params"]["name"] == "slow" => {
                 let token = msg["params"]["_meta"]["progressToken"].clone();
                 let events = vec![
@@ -119,11 +133,18 @@ impl HttpClient for FakeUpstream {
     }
 }
 
-/// Pipeline hooks that refuse calls whose `message` argument is `forbidden`, mark every answer and keep
-/// every record: what a policy and an observer would see.
+/// Pipeline hooks that refuse calls whose `message` argument is `forbidden` and mark every
+/// answer: what a policy would do.
 #[derive(Default)]
-struct RecordingHooks {
-    records: RefCell<Vec<(Call, Outcome)>>,
+struct RecordingHooks;
+
+/// Keeps every event emitted (what the platform's sinks would be given).
+#[derive(Default)]
+pub struct Recorded(pub RefCell<Vec<Event>>);
+impl EventSink for Recorded {
+    fn emit(&self, e: Event) {
+        self.0.borrow_mut().push(e);
+    }
 }
 
 impl CallHooks for RecordingHooks {
@@ -139,13 +160,11 @@ impl CallHooks for RecordingHooks {
         }
         msg
     }
-    fn record(&self, call: &Call, outcome: &Outcome) {
-        self.records.borrow_mut().push((call.clone(), outcome.clone()));
-    }
 }
 
 struct Fixture {
     hooks: Rc<RecordingHooks>,
+    events: Rc<Recorded>,
     store: MemoryStore,
     up: FakeUpstream,
     config: Config,
@@ -173,10 +192,12 @@ impl Fixture {
             "UPSTREAM_TIMEOUT_MS" => Some("1000".into()),
             // The in-process upstream lives on a private address.
             "ALLOW_PRIVATE_UPSTREAMS" => Some("true".into()),
+            "VAULT_KEYS" => Some("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
             _ => None,
         });
         Self {
-            hooks: Rc::new(RecordingHooks::default()),
+            hooks: Rc::new(RecordingHooks),
+            events: Rc::new(Recorded::default()),
             store,
             up: FakeUpstream::default(),
             config,
@@ -199,7 +220,8 @@ impl Fixture {
             live: None,
             now_ms: 0,
             hooks: self.hooks.clone(),
-            events: Rc::new(crate::observe::NoSink),
+            events: self.events.clone(),
+            probe: None,
         }
     }
 
@@ -281,7 +303,7 @@ fn registration_detects_legacy_era_and_stores_catalog() {
     let tools = block_on(f.svc().registry.list_tools("fake")).unwrap();
     assert_eq!(
         tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        vec!["echo", "slow"]
+        vec!["echo", "fail", "slow", "stall"]
     );
     let dup = f.admin(
         Method::Post,
@@ -346,22 +368,28 @@ fn every_call_passes_the_pipeline_hooks() {
     let (h, b) = modern("tools/call", json!({"name":"slow"}));
     let msgs = body_messages(respond(f.mcp(h, b)));
     assert_eq!(msgs.last().unwrap()["result"]["hooked"], true);
-    let records = f.hooks.records.borrow();
-    let seen: Vec<(&str, Option<&str>, &Outcome)> = records
+    // The record step: each call's event is emitted once, with the refusal as `denied`.
+    let events = f.events.0.borrow();
+    let seen: Vec<(Option<&str>, Option<&str>, &Outcome)> = events
         .iter()
-        .map(|(c, o)| (c.method.as_str(), c.name.as_deref(), o))
+        .map(|e| (e.method.as_deref(), e.tool.as_deref(), &e.outcome.0))
         .collect();
     assert_eq!(
         seen,
         vec![
-            ("tools/call", Some("echo"), &Outcome::Refused { code: -32001 }),
-            ("tools/call", Some("echo"), &Outcome::Result),
-            ("tools/call", Some("slow"), &Outcome::Result),
+            (Some("tools/call"), Some("echo"), &Outcome::Denied { code: -32001 }),
+            (Some("tools/call"), Some("echo"), &Outcome::Ok),
+            (Some("tools/call"), Some("slow"), &Outcome::Ok),
         ]
     );
-    assert!(records
+    assert!(events
         .iter()
-        .all(|(c, _)| c.server == "fake" && c.principal_id == crate::store::DEFAULT_AGENT));
+        .all(|e| e.server.as_deref() == Some("fake") && e.principal_id == crate::store::DEFAULT_AGENT));
+    assert!(
+        events[0].upstreams.is_empty(),
+        "a refused call has no upstream exchange"
+    );
+    assert_eq!(events[1].upstreams.len(), 1);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::crypto;
 use crate::gateway::Services;
 use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::observe::CaptureMode;
 use crate::policy::access::{Access, Effect, Grant, ResourceKind, SubjectKind};
 use crate::policy::auth::{owner_visible, server_usable, virtual_usable};
 use crate::policy::roles::{Role, RoleAssignment, Scope};
@@ -33,6 +34,10 @@ struct CreateEntity {
 struct PatchEntity {
     name: Option<String>,
     email: Option<String>,
+    /// Organizations only: what events keep of call arguments on its servers that set none
+    /// (`null`: the default, `keys`).
+    #[serde(default, deserialize_with = "super::servers::nullable")]
+    capture: Option<Option<CaptureMode>>,
 }
 
 #[derive(Deserialize)]
@@ -128,10 +133,15 @@ pub async fn route(
             json(200, &json!({ plural: items, "next_after": next }))
         }
         ([], Method::Post) => create(svc, permit, req, kind).await,
-        ([id], Method::Get) => json(200, &get(svc, permit, id, kind).await?),
+        ([id], Method::Get) => json(200, &with_settings(svc, get(svc, permit, id, kind).await?).await?),
         ([id], Method::Patch) => {
             let b: PatchEntity = body(req)?;
             let mut e = get(svc, permit, id, kind).await?;
+            if b.capture.is_some() && kind != EntityKind::Org {
+                return Err(ApiError::Validation(
+                    "capture is set on organizations (and servers)".into(),
+                ));
+            }
             if let Some(n) = b.name {
                 validate_name(&n)?;
                 e.name = n;
@@ -140,7 +150,10 @@ pub async fn route(
                 e.email = b.email;
             }
             svc.directory.update_entity(&e).await?;
-            json(200, &e)
+            if let Some(c) = b.capture {
+                svc.directory.set_org_capture(id, c).await?;
+            }
+            json(200, &with_settings(svc, e).await?)
         }
         ([id], Method::Delete) => {
             if svc.directory.count_dependents(id).await? > 0 {
@@ -182,6 +195,16 @@ pub async fn route(
         ([] | [_], _) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
+}
+
+/// An entry as the API shows it: an organization with its settings (`capture`).
+async fn with_settings(svc: &Services<'_>, e: Entity) -> Result<serde_json::Value, ApiError> {
+    let org = e.kind == EntityKind::Org;
+    let mut v = serde_json::to_value(&e).map_err(|err| ApiError::Store(StoreError::Backend(err.to_string())))?;
+    if org {
+        v["capture"] = json!(svc.directory.org_capture(&e.id).await?);
+    }
+    Ok(v)
 }
 
 fn is_group(kind: EntityKind) -> bool {

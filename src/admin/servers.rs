@@ -1,6 +1,8 @@
 //! `/admin/v1/servers`: register, list, read, update and remove upstream servers; sync and read
 //! their tool catalogs.
 use serde::Deserialize;
+
+use crate::observe::CaptureMode;
 use serde_json::json;
 
 use crate::gateway::{sync, GatewayError, Services};
@@ -30,6 +32,8 @@ struct CreateServer {
     credentials: Option<crate::upstream_auth::CredentialSpec>,
     /// The owning organization (default: see `AdminPermit::default_owner`).
     org_id: Option<String>,
+    /// What events keep of call arguments (`null`/absent: the organization's setting).
+    capture: Option<CaptureMode>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +51,18 @@ struct PatchServer {
     /// New credentials, stored with the change; required anew when `url` moves to another
     /// origin (the old ones are dropped then, never presented to the new origin).
     credentials: Option<crate::upstream_auth::CredentialSpec>,
+    /// What events keep of call arguments; `null` inherits the organization's setting.
+    #[serde(default, deserialize_with = "nullable")]
+    capture: Option<Option<CaptureMode>>,
+}
+
+/// A field that may be absent (`None`: unchanged) or `null` (`Some(None)`: cleared).
+pub(super) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, parts: &[&str]) -> ApiResult {
@@ -181,6 +197,7 @@ async fn create(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> 
         updated_at: now,
         org_id,
         legacy_version: None,
+        capture: b.capture,
     };
     if let Some(spec) = &b.credentials {
         super::credentials::store(svc, &draft.slug, spec).await?;
@@ -273,6 +290,9 @@ async fn patch(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, slug
     if let Some(p) = b.new_tool_policy {
         validate_policy(&p)?;
         s.new_tool_policy = p;
+    }
+    if let Some(c) = b.capture {
+        s.capture = c;
     }
     if let Some(spec) = &b.credentials {
         spec.validate().map_err(ApiError::Validation)?;

@@ -232,6 +232,14 @@ impl Directory for Counting {
         self.hit("delete_role");
         self.inner.delete_role(id).await
     }
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>> {
+        self.hit("org_capture");
+        self.inner.org_capture(org_id).await
+    }
+    async fn set_org_capture(&self, org_id: &str, c: Option<crate::observe::CaptureMode>) -> StoreResult<()> {
+        self.hit("set_org_capture");
+        self.inner.set_org_capture(org_id, c).await
+    }
 }
 
 #[async_trait(?Send)]
@@ -374,6 +382,7 @@ impl Isolate {
             now_ms: self.clock.get(),
             hooks: Rc::new(crate::context::NoHooks),
             events: Rc::new(crate::observe::NoSink),
+            probe: None,
         };
         let params = json!({"name": "echo", "arguments": {"message": "hi"},
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}});

@@ -22,7 +22,7 @@ use super::link::{self, Links};
 use super::relay::EventLog;
 use super::session::ReplayLog;
 use super::upstream::{self, Upstream, GATEWAY_NAME, GATEWAY_VERSION};
-use super::{catalog, cursor, names, translate, uris, GatewayError, Services};
+use super::{catalog, cursor, names, record, translate, uris, GatewayError, Services};
 
 /// Pages read from one upstream when fanning a list out.
 pub const MAX_FANOUT_PAGES: usize = 20;
@@ -179,7 +179,6 @@ pub struct Aggregate<'a> {
     pub catalog: &'a ViewCatalog,
     pub links: &'a dyn Links,
     pub client_era: Era,
-    pub trace: Option<&'a str>,
     /// The session's event log (legacy sessions only).
     pub log: Option<Rc<dyn ReplayLog>>,
     /// The principal the request acts for: every server it reaches is authorized for it.
@@ -211,7 +210,8 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
             let entry = agg
                 .catalog
                 .entry(name)
-                .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")))?;
+                .ok_or_else(|| record::denied(agg.svc, RpcError::invalid_params(format!("unknown tool: {name}"))))?;
+            routed(agg, &entry.server, &entry.tool.name, msg).await;
             let renamed = rename(msg, "/params/name", &entry.tool.name);
             send(agg, &entry.server, &renamed, catalog::is_read_only(&entry.tool)).await
         }
@@ -221,6 +221,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         "resources/read" => {
             let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_uri(agg, uri)?;
+            routed(agg, &server, original, msg).await;
             send(agg, &server, &rename(msg, "/params/uri", original), false).await
         }
         // Legacy-era subscriptions live on the client's upstream session with that server; its
@@ -229,11 +230,13 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
         "resources/subscribe" | "resources/unsubscribe" if agg.client_era == Era::Legacy => {
             let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_uri(agg, uri)?;
+            routed(agg, &server, original, msg).await;
             send(agg, &server, &rename(msg, "/params/uri", original), false).await
         }
         "prompts/get" => {
             let name = params.get("name").and_then(Value::as_str).unwrap_or("");
             let (server, original) = resolve_prompt(agg, name)?;
+            routed(agg, &server, original, msg).await;
             send(agg, &server, &rename(msg, "/params/name", original), false).await
         }
         "completion/complete" => {
@@ -249,6 +252,7 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
                 }
                 _ => return Err(RpcError::invalid_params("ref must be a ref/prompt or ref/resource").into()),
             };
+            routed(agg, &server, original, msg).await;
             send(agg, &server, &rename(msg, pointer, original), false).await
         }
         "server/discover" => Ok(HttpResponse::json(200, &jsonrpc::result(id, discover(agg.catalog)))),
@@ -265,7 +269,8 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
                 View::Virtual(_) => Vec::new(),
             };
             let namespaced = *agg.view == View::All;
-            Ok(super::live::listen(deps, id.clone(), &params, servers, namespaced, agg.trace).await)
+            let trace = super::endpoint::trace_of(agg.svc);
+            Ok(super::live::listen(deps, id.clone(), &params, servers, namespaced, trace).await)
         }
         _ => {
             let mut e = RpcError::method_not_found(method);
@@ -345,14 +350,25 @@ fn resolve_uri<'c>(agg: &'c Aggregate<'_>, uri: &'c str) -> Result<(Rc<ServerRec
     names::split_uri(uri)
         .filter(|_| agg.view == &View::All)
         .and_then(|(slug, original)| agg.catalog.server(slug).map(|s| (s.clone(), original)))
-        .ok_or_else(|| RpcError::invalid_params(format!("unknown resource: {uri}")).into())
+        .ok_or_else(|| record::denied(agg.svc, RpcError::invalid_params(format!("unknown resource: {uri}"))))
 }
 
 fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<ServerRecord>, &'c str), GatewayError> {
     names::split(name)
         .filter(|_| agg.view == &View::All)
         .and_then(|(slug, original)| agg.catalog.server(slug).map(|s| (s.clone(), original)))
-        .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt: {name}")).into())
+        .ok_or_else(|| record::denied(agg.svc, RpcError::invalid_params(format!("unknown prompt: {name}"))))
+}
+
+/// Notes in the request's event the server a message is routed to and the original name of
+/// what it names (capture follows the server's own setting).
+async fn routed(agg: &Aggregate<'_>, server: &ServerRecord, original: &str, msg: &Message) {
+    let Some(probe) = &agg.svc.probe else { return };
+    let org = match server.capture {
+        Some(_) => None,
+        None => super::endpoint::org_capture(agg.svc, &agg.principal.identity.org_id).await,
+    };
+    record::routed(probe, server, original, org, msg);
 }
 
 /// Routes a message to the owning server. On `/mcp`, resource URIs in what comes back are put
@@ -365,7 +381,7 @@ async fn send(
     read_only_call: bool,
 ) -> Result<HttpResponse, GatewayError> {
     let permit = agg.permit(server)?;
-    let mut up = Upstream::open(agg.svc, &permit, agg.trace).await?;
+    let mut up = Upstream::open(agg.svc, &permit).await?;
     up.read_only_call = read_only_call;
     let log = agg.log.clone().map(|l| (l.next_stream(), l as Rc<dyn EventLog>));
     let slug = server.slug.clone();
@@ -478,7 +494,9 @@ async fn list_upstream(
     key: &str,
 ) -> Result<Vec<Value>, GatewayError> {
     let permit = agg.permit(server)?;
-    let up = Upstream::open(agg.svc, &permit, agg.trace).await?;
+    let mut up = Upstream::open(agg.svc, &permit).await?;
+    // Each leg is an exchange of the request; its answer is merged, not the client's.
+    up.answers_client = false;
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     for n in 0..MAX_FANOUT_PAGES {

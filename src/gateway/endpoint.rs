@@ -21,7 +21,8 @@ use super::forward::PostFilter;
 use super::link::{self, PoolLinks};
 use super::live;
 use super::upstream::Upstream;
-use super::{catalog, traceparent, translate, upstream, GatewayError, Services};
+use super::{catalog, record, translate, upstream, GatewayError, Services};
+use crate::observe::{CaptureMode, Event, TraceContext};
 pub use crate::routes::{Target, View};
 
 /// What the platform does next with a request.
@@ -43,6 +44,10 @@ pub struct SessionCtx {
     pub server: Option<ServerRecord>,
     /// Whether this request is the `initialize` that creates the session.
     pub initialize: bool,
+    /// The request's event as far as the Worker built it (arrival, who, what): the session
+    /// completes and emits it; the Worker does not.
+    #[serde(default)]
+    pub event: Event,
 }
 
 impl SessionCtx {
@@ -53,11 +58,24 @@ impl SessionCtx {
     }
 }
 
-/// Entry point for every MCP endpoint.
+/// Entry point for every MCP endpoint. Every request gets one event: emitted here when the
+/// answer is complete or its stream ends, or handed to the session that serves it.
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Routed {
-    match route(svc, req, target).await {
+    let probe = record::start(svc, req, &target);
+    let svc = &svc.with_probe(probe.clone());
+    let routed = match route(svc, req, target).await {
         Ok(r) => r,
-        Err(e) => Routed::Respond(crate::gateway::error::mcp_error_response(None, &e)),
+        Err(e) => {
+            record::failed(svc, &e);
+            Routed::Respond(crate::gateway::error::mcp_error_response(None, &e))
+        }
+    };
+    match routed {
+        Routed::Session { session_id, mut ctx } => {
+            ctx.event = probe.hand_off();
+            Routed::Session { session_id, ctx }
+        }
+        Routed::Respond(r) => Routed::Respond(record::finish(probe, r)),
     }
 }
 
@@ -70,6 +88,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         resource: resource.as_deref(),
     };
     let principal = policy::authenticate(&svc.auth(), &req.headers, audience).await?;
+    svc.note(|p| record::principal(p, &principal));
     let permit = match &target {
         Target::Server(slug) => {
             let server = svc
@@ -102,11 +121,15 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
             target: target.clone(),
             server: permit.as_ref().map(|p| p.server().clone().for_client(Era::Legacy)),
             initialize,
+            event: Event::default(),
         }),
     };
     match req.method {
         Method::Get | Method::Delete => Ok(match session_header {
-            Some(sid) => to_session(sid, false),
+            Some(sid) => {
+                svc.note(|p| record::era(p, Era::Legacy));
+                to_session(sid, false)
+            }
             None => Routed::Respond(method_not_allowed()),
         }),
         Method::Post => {
@@ -116,6 +139,8 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
             transport::check_content_type(&req.headers)?;
             transport::check_post_accept(&req.headers)?;
             let msg = jsonrpc::parse_message(&req.body)?;
+            let capture = capture_mode(svc, &principal, permit.as_ref()).await;
+            svc.note(|p| record::message(p, &req.headers, &msg, capture));
             // Only the exact method names of the request's era go further (never forwarded
             // otherwise); errors found after parsing keep the request id.
             let kind = transport::classify_post(&req.headers, &msg).and_then(|k| {
@@ -124,6 +149,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
                 } else {
                     Era::Legacy
                 };
+                svc.note(|p| record::era(p, era));
                 methods::check(era, &msg).map(|()| k)
             });
             match kind {
@@ -133,22 +159,44 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
                     let id = msg.id().cloned();
                     let r = match (&permit, &target) {
                         (Some(p), _) => modern_server(svc, p, req, &msg).await,
-                        (None, Target::View(view)) => modern_view(svc, &principal, view, req, &msg).await,
+                        (None, Target::View(view)) => modern_view(svc, &principal, view, &msg).await,
                         (None, Target::Server(_)) => Err(GatewayError::UnknownServer),
                     };
                     Ok(Routed::Respond(r.unwrap_or_else(|e| {
+                        record::failed(svc, &e);
                         crate::gateway::error::mcp_error_response(id.as_ref(), &e)
                     })))
                 }
                 // Errors found after parsing keep the request id, so clients can match them.
-                Err(e) => Ok(Routed::Respond(crate::gateway::error::mcp_error_response(
-                    msg.id(),
-                    &e.into(),
-                ))),
+                Err(e) => {
+                    let e = e.into();
+                    record::failed(svc, &e);
+                    Ok(Routed::Respond(crate::gateway::error::mcp_error_response(msg.id(), &e)))
+                }
             }
         }
         _ => Ok(Routed::Respond(method_not_allowed())),
     }
+}
+
+/// The trace the request joined (see `record::start`).
+pub fn trace_of(svc: &Services<'_>) -> Option<TraceContext> {
+    svc.probe.as_ref().and_then(|p| p.read(|e| e.trace.clone()))
+}
+
+/// What events keep of this request's arguments: the server's setting, else the
+/// organization's, else `keys` (both served from the snapshot; no storage read per call).
+pub async fn capture_mode(svc: &Services<'_>, principal: &Principal, permit: Option<&Permit>) -> CaptureMode {
+    let org = org_capture(svc, &principal.identity.org_id).await;
+    CaptureMode::resolve(permit.and_then(|p| p.server().capture), org)
+}
+
+/// The organization's capture setting (`None`: not set, or it could not be read).
+pub async fn org_capture(svc: &Services<'_>, org: &str) -> Option<CaptureMode> {
+    if org.is_empty() {
+        return None;
+    }
+    svc.directory.org_capture(org).await.ok().flatten()
 }
 
 /// Refuses a request that a gateway already forwarded (a request loop, or gateways chained)
@@ -203,14 +251,14 @@ async fn modern_server(
             &msg.params().cloned().unwrap_or_default(),
             servers,
             false,
-            traceparent(&req.headers),
+            trace_of(svc),
         )
         .await);
     }
     if !RELAYED_REQUESTS.contains(&method.as_str()) {
         return Err(RpcError::method_not_found(method).into());
     }
-    let mut up = Upstream::open(svc, permit, traceparent(&req.headers)).await?;
+    let mut up = Upstream::open(svc, permit).await?;
     if server.era == Some(Era::Modern) {
         // Tool parameters mirrored into `Mcp-Param-*` headers travel with the request; the
         // upstream checks them against the body.
@@ -251,7 +299,7 @@ pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Resu
     match msg.method() {
         Some("tools/call") => {
             let tools = svc.registry.list_tools(&server.slug).await?;
-            catalog::check_call(msg, &tools, |t| access.tool_allowed(&slug, t))?;
+            catalog::check_call(msg, &tools, |t| access.tool_allowed(&slug, t)).map_err(|e| record::denied(svc, e))?;
             let name = msg.params().and_then(|p| p.get("name")).and_then(|n| n.as_str());
             pinned.read_only_call = tools
                 .iter()
@@ -272,7 +320,6 @@ async fn modern_view(
     svc: &Services<'_>,
     principal: &Principal,
     view: &View,
-    req: &HttpRequest,
     msg: &Message,
 ) -> Result<HttpResponse, GatewayError> {
     let catalog = aggregate::load(svc, principal, view, Era::Modern).await?;
@@ -285,7 +332,6 @@ async fn modern_view(
         catalog: &catalog,
         links: &links,
         client_era: Era::Modern,
-        trace: traceparent(&req.headers),
         log: None,
         principal,
     };

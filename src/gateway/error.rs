@@ -80,26 +80,37 @@ pub fn to_rpc(e: &GatewayError) -> RpcError {
         .with_data(json!({"upstream": slug, "reason": "needs_connect", "connect_url": url})),
         GatewayError::Upstream { slug, cause } => {
             tracing::warn!(upstream = %slug, cause = %cause, "upstream failed");
-            let (reason, text) = match cause {
-                UpstreamError::Unreachable(_) => ("unreachable", "unreachable".to_string()),
-                UpstreamError::Timeout(ms) => ("timeout", format!("timed out after {ms} ms")),
-                UpstreamError::ConnectionLost(_) => (
-                    "connection_lost",
-                    "lost the connection during the request (it may or may not have run)".to_string(),
-                ),
-                UpstreamError::Status(s) => ("status", format!("answered HTTP {s}")),
-                UpstreamError::SessionExpired => ("session_expired", "dropped the session".to_string()),
-                UpstreamError::Garbage(_) => ("invalid_response", "sent an invalid response".to_string()),
-                UpstreamError::Credentials(_) => (
-                    "credentials",
-                    "could not be authenticated to by the gateway".to_string(),
-                ),
+            let reason = upstream_reason(cause);
+            let text = match cause {
+                UpstreamError::Unreachable(_) => "unreachable".to_string(),
+                UpstreamError::Timeout(ms) => format!("timed out after {ms} ms"),
+                UpstreamError::ConnectionLost(_) => {
+                    "lost the connection during the request (it may or may not have run)".to_string()
+                }
+                UpstreamError::Status(s) => format!("answered HTTP {s}"),
+                UpstreamError::SessionExpired => "dropped the session".to_string(),
+                UpstreamError::Garbage(_) => "sent an invalid response".to_string(),
+                UpstreamError::Credentials(_) => "could not be authenticated to by the gateway".to_string(),
             };
             // HTTP 200: the request was delivered and answered, by a JSON-RPC error that every
             // client surfaces as the failure of that call.
             RpcError::new(codes::UPSTREAM_ERROR, format!("upstream '{slug}' {text}"), 200)
                 .with_data(json!({"upstream": slug, "reason": reason}))
         }
+    }
+}
+
+/// The short name of an upstream failure (`data.reason` of the client's error, and the reason
+/// of an `upstream_error` event).
+pub fn upstream_reason(cause: &UpstreamError) -> &'static str {
+    match cause {
+        UpstreamError::Unreachable(_) => "unreachable",
+        UpstreamError::Timeout(_) => "timeout",
+        UpstreamError::ConnectionLost(_) => "connection_lost",
+        UpstreamError::Status(_) => "status",
+        UpstreamError::SessionExpired => "session_expired",
+        UpstreamError::Garbage(_) => "invalid_response",
+        UpstreamError::Credentials(_) => "credentials",
     }
 }
 

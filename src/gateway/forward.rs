@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::context::Outcome;
 use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::error::{codes, RpcError};
 use crate::mcp::jsonrpc::{self, RequestId};
@@ -17,6 +16,7 @@ use futures_util::StreamExt;
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
 use super::pipeline::{self, Tracked};
+use super::record::Exchanged;
 use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
 use super::s2c::Replier;
 use super::translate;
@@ -95,7 +95,8 @@ fn client_transform(client: Era, upstream: Era, method: &str, slug: &str, post: 
 
 /// Sends the exchange and builds the client's response. Every client message to any upstream
 /// passes here, so here the pipeline's hooks run (`pipeline`): a request is refused by
-/// `before_call` or sent, and its answer passes `after_result` and `record`.
+/// `before_call` or sent, and its answer passes `after_result`; the exchange and the answer's
+/// outcome are recorded in the request's event (`record`).
 pub async fn forward(
     up: &Upstream<'_>,
     session: Option<&UpstreamSession>,
@@ -120,15 +121,22 @@ pub async fn forward(
     if let Some(t) = &tracked {
         tf = t.wrap(tf);
         if let Err(refusal) = up.hooks.before_call(t.call()) {
-            t.record(Outcome::Refused { code: refusal.code });
+            if up.answers_client {
+                if let Some(p) = &up.probe {
+                    p.outcome(crate::observe::Outcome::Denied { code: refusal.code });
+                }
+            }
             // Answered in the client's id space and era, as any upstream error would be.
             let answer = tf(jsonrpc::error_response(ex.id.as_ref(), &refusal));
             return Ok(json_reply(200, answer));
         }
     }
+    let (traced, wire, exchange) = record_exchange(up, ex.msg);
+    let (up, msg) = (&traced, wire.as_ref().unwrap_or(ex.msg));
+    tf = exchange.wrap(tf);
     let sent = match ex.upstream_era {
-        Era::Legacy => up.post_legacy_held(ex.msg, session, ex.hold.clone()).await,
-        Era::Modern => up.post_modern(ex.msg).await,
+        Era::Legacy => up.post_legacy_held(msg, session, ex.hold.clone()).await,
+        Era::Modern => up.post_modern(msg).await,
     };
     let resp = match sent {
         Ok(r) if r.status >= 500 => Err(UpstreamError::Status(r.status)),
@@ -137,12 +145,11 @@ pub async fn forward(
     let resp = match resp {
         Ok(r) => r,
         Err(e) => {
-            if let Some(t) = &tracked {
-                t.failed(&e);
-            }
+            exchange.failed(&e);
             return Err(e);
         }
     };
+    exchange.answered(&resp);
     // Keeps the request cancellable for as long as its answer is being relayed.
     let in_flight = Rc::new(ex.in_flight);
     let registered = in_flight.clone();
@@ -152,6 +159,7 @@ pub async fn forward(
         inner(m)
     });
     let Some(id) = ex.id else {
+        exchange.done(Some(resp.status), None);
         // Notifications and client responses: the upstream's acceptance is all there is to say.
         return Ok(if (200..300).contains(&resp.status) {
             HttpResponse::new(202)
@@ -173,17 +181,19 @@ pub async fn forward(
                 ex.post.clone(),
             );
             let tracked = tracked.clone();
+            let exchange = exchange.clone();
             let run = mrtr::Run {
                 ctx: input,
                 upstream: replier,
-                wire: ex.msg.clone(),
+                wire: msg.clone(),
                 client_id: id.clone(),
                 make_transform: Rc::new(move || {
                     let tf = client_transform(client_era, upstream_era, &method, &slug, post.clone());
-                    match &tracked {
+                    let tf = match &tracked {
                         Some(t) => t.wrap(tf),
                         None => tf,
-                    }
+                    };
+                    exchange.wrap(tf)
                 }),
             };
             if is_sse && resp.status == 200 {
@@ -236,6 +246,20 @@ fn cancellable(body: ByteStream, abort: Option<AbortRegistration>, in_flight: Rc
             chunk
         })
         .boxed_local()
+}
+
+/// The exchange as the request's event records it (see `record::Exchanged`), with the upstream
+/// handle and the message carrying its trace context: the exchange's own span as the parent, in
+/// the `traceparent` header and in `params._meta` (so the upstream's spans join the agent's trace).
+fn record_exchange<'a>(up: &Upstream<'a>, msg: &Value) -> (Upstream<'a>, Option<Value>, Exchanged) {
+    let (exchange, span) = Exchanged::open(up);
+    let mut traced = up.clone();
+    let mut wire = None;
+    if let (Some(trace), Some(span)) = (up.trace.clone(), span) {
+        wire = super::record::with_trace_meta(msg, &trace, &span);
+        traced.set_trace(trace, &span);
+    }
+    (traced, wire, exchange)
 }
 
 fn json_reply(status: u16, v: Option<Value>) -> HttpResponse {

@@ -256,7 +256,12 @@ pub async fn send(
         // streamed request.
         return match Abortable::new(forward(up, None, ex), wait).await {
             Ok(r) => r.map_err(err),
-            Err(Aborted) => Ok(HttpResponse::sse(futures_util::stream::empty().boxed_local())),
+            Err(Aborted) => {
+                if let Some(p) = &up.probe {
+                    p.outcome(crate::observe::Outcome::Cancelled);
+                }
+                Ok(HttpResponse::sse(futures_util::stream::empty().boxed_local()))
+            }
         };
     }
     let wire = match client_era {

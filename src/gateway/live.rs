@@ -14,6 +14,7 @@ use crate::http::{Body, ByteStream, HttpResponse};
 use crate::mcp::jsonrpc::RequestId;
 use crate::mcp::sse;
 use crate::mcp::version::Era;
+use crate::observe::TraceContext;
 use crate::policy::Permit;
 use crate::store::ServerRecord;
 
@@ -219,7 +220,7 @@ pub async fn listen(
     params: &Value,
     servers: Vec<Permit>,
     namespaced: bool,
-    trace: Option<&str>,
+    trace: Option<TraceContext>,
 ) -> HttpResponse {
     let filter = Filter::from(params);
     let records: Vec<&ServerRecord> = servers.iter().map(Permit::server).collect();
@@ -238,7 +239,7 @@ pub async fn listen(
     // delays nobody but itself.
     for permit in servers {
         let deps = deps.clone();
-        let trace = trace.map(str::to_string);
+        let trace = trace.clone();
         let sid = id.clone();
         let uris: Vec<String> = subscriptions
             .iter()
@@ -248,7 +249,7 @@ pub async fn listen(
             .collect();
         let joined = futures_util::stream::once(async move {
             let svc = deps.detached();
-            let s = upstream_stream(&svc, &permit, filter, &uris, trace.as_deref()).await?;
+            let s = upstream_stream(&svc, &permit, filter, &uris, trace).await?;
             let slug = permit.server().slug.clone();
             let own = slug.clone();
             let tf = intercept(&slug, move |m: Value| {
@@ -288,10 +289,14 @@ async fn upstream_stream(
     permit: &Permit,
     f: Filter,
     resources: &[String],
-    trace: Option<&str>,
+    trace: Option<TraceContext>,
 ) -> Option<ByteStream> {
     let server = permit.server();
-    let up = Upstream::open(svc, permit, trace).await.ok()?;
+    let mut up = Upstream::open(svc, permit).await.ok()?;
+    if let Some(t) = trace {
+        let span = t.span_id.clone();
+        up.set_trace(t, &span);
+    }
     let resp = match server.era.unwrap_or(Era::Legacy) {
         Era::Modern => {
             let mut notifications =

@@ -1,15 +1,13 @@
 //! The hook points of the one request pipeline, applied where every client request meets its
-//! upstream (`forward`): `before_call` may refuse it (the upstream never sees it), the answer
-//! passes `after_result`, and its outcome goes to `record` once. The hooks themselves are a
-//! platform choice (`context::CallHooks`); policies and observability implement them.
-use std::cell::Cell;
+//! upstream (`forward`): `before_call` may refuse it (the upstream never sees it) and the answer
+//! passes `after_result`. The hooks themselves are a platform choice (`context::CallHooks`);
+//! policies implement them. The record step is the request's event (`record`).
 use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::context::{Call, CallHooks, Outcome};
+use crate::context::{Call, CallHooks};
 use crate::mcp::jsonrpc::RequestId;
-use crate::outbound::UpstreamError;
 
 use super::relay::Transform;
 use super::upstream::Upstream;
@@ -33,46 +31,29 @@ pub fn call_of(up: &Upstream<'_>, id: Option<&RequestId>, method: &str, msg: &Va
         method: method.to_string(),
         name,
         params,
-        trace: up.extra_headers.get("traceparent").map(str::to_string),
+        trace: up.trace.as_ref().map(|t| t.trace_id.clone()),
         started_ms: up.opened_ms,
     }))
 }
 
-/// One call's passage through the after-result and record hooks.
+/// One call's passage through the after-result hook.
 #[derive(Clone)]
 pub struct Tracked {
     hooks: Rc<dyn CallHooks>,
     call: Rc<Call>,
-    recorded: Rc<Cell<bool>>,
 }
 
 impl Tracked {
     pub fn new(hooks: Rc<dyn CallHooks>, call: Rc<Call>) -> Self {
-        Self {
-            hooks,
-            call,
-            recorded: Rc::new(Cell::new(false)),
-        }
+        Self { hooks, call }
     }
 
     pub fn call(&self) -> &Call {
         &self.call
     }
 
-    /// Records the outcome, once per call whatever path reports it.
-    pub fn record(&self, outcome: Outcome) {
-        if !self.recorded.replace(true) {
-            self.hooks.record(&self.call, &outcome);
-        }
-    }
-
-    /// The exchange failed before an answer reached the client.
-    pub fn failed(&self, e: &UpstreamError) {
-        self.record(Outcome::Failed { reason: e.to_string() });
-    }
-
     /// Wraps the transform of the messages relayed to the client: the answer (the response to
-    /// the call, after era translation and id mapping) passes `after_result` and is recorded.
+    /// the call, after era translation and id mapping) passes `after_result`.
     pub fn wrap(&self, mut inner: Transform) -> Transform {
         let me = self.clone();
         Box::new(move |m| {
@@ -80,18 +61,12 @@ impl Tracked {
             if !is_response(&m) {
                 return Some(m);
             }
-            let m = me.hooks.after_result(&me.call, m);
-            let outcome = match m.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64) {
-                Some(code) => Outcome::Error { code },
-                None => Outcome::Result,
-            };
-            me.record(outcome);
-            Some(m)
+            Some(me.hooks.after_result(&me.call, m))
         })
     }
 }
 
-fn is_response(m: &Value) -> bool {
+pub fn is_response(m: &Value) -> bool {
     m.get("method").is_none() && (m.get("result").is_some() || m.get("error").is_some())
 }
 
@@ -99,17 +74,12 @@ fn is_response(m: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::cell::RefCell;
 
-    #[derive(Default)]
-    struct Log(RefCell<Vec<Outcome>>);
-    impl CallHooks for Log {
+    struct Mark;
+    impl CallHooks for Mark {
         fn after_result(&self, _: &Call, mut msg: Value) -> Value {
             msg["seen"] = json!(true);
             msg
-        }
-        fn record(&self, _: &Call, o: &Outcome) {
-            self.0.borrow_mut().push(o.clone());
         }
     }
 
@@ -128,15 +98,12 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_passes_after_result_and_is_recorded_once() {
-        let log = Rc::new(Log::default());
-        let t = Tracked::new(log.clone(), call());
+    fn only_the_answer_passes_after_result() {
+        let t = Tracked::new(Rc::new(Mark), call());
         let mut tf = t.wrap(Box::new(Some));
         let progress = json!({"jsonrpc":"2.0","method":"notifications/progress","params":{}});
         assert_eq!(tf(progress.clone()), Some(progress));
         let out = tf(json!({"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"x"}})).unwrap();
         assert_eq!(out["seen"], json!(true));
-        t.failed(&UpstreamError::Timeout(5));
-        assert_eq!(*log.0.borrow(), vec![Outcome::Error { code: -32602 }]);
     }
 }

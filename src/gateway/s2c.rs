@@ -139,6 +139,10 @@ impl Replier {
             read_only_call: false,
             extra_headers: self.headers.clone(),
             background: None,
+            // The trace headers of the exchange it answers are among `headers` already.
+            trace: None,
+            probe: None,
+            answers_client: false,
         }
     }
 
@@ -252,7 +256,6 @@ pub async fn deliver(
     svc: &Services<'_>,
     principal: &Principal,
     book: &dyn OutstandingBook,
-    trace: Option<&str>,
     body: &Value,
 ) -> HttpResponse {
     if let Some(gid) = body.get("id").and_then(Value::as_str) {
@@ -275,7 +278,7 @@ pub async fn deliver(
     let Some(permit) = policy::authorize_server(principal, &server) else {
         return HttpResponse::new(202);
     };
-    match Upstream::open(svc, &permit, trace).await {
+    match Upstream::open(svc, &permit).await {
         Ok(up) => {
             if let Err(e) = up.post_legacy(&msg, Some(&o.session)).await {
                 tracing::warn!(upstream = %o.slug, error = %e, "relaying a client's response failed");

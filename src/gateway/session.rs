@@ -27,8 +27,9 @@ use super::s2c::{self, OutstandingBook, Replier, Router};
 use super::upstream::Upstream;
 use super::upstream::{legacy_init_params, ClientContext, UpstreamSession};
 use super::{hub, translate, uris};
-use super::{live, traceparent, GatewayError, Services};
+use super::{live, record, GatewayError, Services};
 use crate::mcp::methods::RELAYED_REQUESTS;
+use crate::observe::Probe;
 use crate::policy::{self, Principal};
 
 /// A session idle this long is deleted (the Durable Object's alarm).
@@ -80,6 +81,15 @@ pub trait ReplayLog: EventLog + OutstandingBook + StateWrites {
     }
 }
 
+/// Starts the event of a request that reached the session from the Worker, which built it as
+/// far as it could and handed it over (`SessionCtx::event`); the caller serves the request with
+/// it (`Services::with_probe`) and completes it with the response (`record::finish`).
+pub fn probe(svc: &Services<'_>, ctx: &mut SessionCtx) -> Rc<Probe> {
+    let p = Probe::start(svc.events.clone(), svc.clock(), std::mem::take(&mut ctx.event));
+    record::era(&p, Era::Legacy);
+    p
+}
+
 /// Handles `initialize`: opens the upstream side and returns the new session's state.
 pub async fn initialize(
     svc: &Services<'_>,
@@ -92,13 +102,22 @@ pub async fn initialize(
         Err(e) => return (None, crate::gateway::error::mcp_error_response(None, &e.into())),
     };
     let id = msg.id().cloned();
-    match open(svc, ctx, session_id, req, &msg).await {
+    match open(svc, ctx, session_id, &msg).await {
         Ok((state, result)) => {
+            svc.note(|p| {
+                p.update(|e| {
+                    e.session_id = Some(session_id.to_string());
+                    e.protocol_version = Some(state.protocol_version.clone());
+                })
+            });
             let body = jsonrpc::result(id.as_ref().unwrap_or(&Value::Null), result);
             let resp = HttpResponse::json(200, &body).with_header(transport::HEADER_SESSION, session_id);
             (Some(state), resp)
         }
-        Err(e) => (None, crate::gateway::error::mcp_error_response(id.as_ref(), &e)),
+        Err(e) => {
+            record::failed(svc, &e);
+            (None, crate::gateway::error::mcp_error_response(id.as_ref(), &e))
+        }
     }
 }
 
@@ -106,7 +125,6 @@ async fn open(
     svc: &Services<'_>,
     ctx: &SessionCtx,
     session_id: &str,
-    req: &HttpRequest,
     msg: &Message,
 ) -> Result<(SessionState, Value), GatewayError> {
     let params = msg.params().cloned().unwrap_or(json!({}));
@@ -125,7 +143,7 @@ async fn open(
             let permit = ctx.permit()?;
             let server = permit.server();
             let up = match server.era.unwrap_or(Era::Legacy) {
-                Era::Legacy => match Upstream::open(svc, &permit, traceparent(&req.headers)).await {
+                Era::Legacy => match Upstream::open(svc, &permit).await {
                     Ok(up) => Some(up),
                     // Per-user credentials not connected yet: the session opens on what sync
                     // learned, and its upstream session at first use, where the user is asked
@@ -196,6 +214,15 @@ pub async fn handle(
     req: &HttpRequest,
     log: Rc<dyn ReplayLog>,
 ) -> (HttpResponse, After) {
+    svc.note(|p| {
+        p.update(|e| {
+            e.session_id = Some(state.id.clone());
+            e.protocol_version = Some(state.protocol_version.clone());
+            if e.client_name.is_none() {
+                record::client_info(e, Some(&state.client.client_info));
+            }
+        })
+    });
     // A session is usable only by the key that created it, on the endpoint that created it;
     // to anyone else it does not exist.
     if ctx.principal.key_id != state.key_id || ctx.target != state.target {
@@ -236,7 +263,7 @@ pub async fn handle(
     };
     let out = match req.method {
         Method::Delete => {
-            close_all(svc, state, req, &ctx.principal).await;
+            close_all(svc, state, &ctx.principal).await;
             return (HttpResponse::new(200), After::End);
         }
         Method::Get => get_stream(svc, state, req, log, &ctx.principal).await,
@@ -247,6 +274,7 @@ pub async fn handle(
                 let url_elicitation = state.client.capabilities.pointer("/elicitation/url").is_some();
                 post(svc, ctx, state, req, &msg, &links, log)
                     .await
+                    .inspect_err(|e| record::failed(svc, e))
                     .unwrap_or_else(|e| match e {
                         // Clients that can open URLs are asked to, the 2025-11-25 way.
                         GatewayError::NeedsConnect { slug, url } if url_elicitation => {
@@ -273,7 +301,7 @@ async fn post(
     transport::check_legacy_version(&req.headers, &state.protocol_version)?;
     // The client's answer to a server→client request the gateway relayed.
     if let Message::Response { body, .. } = msg {
-        return Ok(s2c::deliver(svc, &ctx.principal, &*log, traceparent(&req.headers), body).await);
+        return Ok(s2c::deliver(svc, &ctx.principal, &*log, body).await);
     }
     let method = msg.method().unwrap_or("").to_string();
     match (msg, method.as_str()) {
@@ -285,7 +313,6 @@ async fn post(
         (Message::Notification { .. }, "notifications/initialized") => return Ok(HttpResponse::new(202)),
         _ => {}
     }
-    let trace = traceparent(&req.headers);
     match &ctx.target {
         Target::Server(_) => {
             let permit = ctx.permit()?;
@@ -296,7 +323,7 @@ async fn post(
                 }
             }
             let pinned = super::endpoint::pinning(svc, &permit, msg).await?;
-            let mut up = Upstream::open(svc, &permit, trace).await?;
+            let mut up = Upstream::open(svc, &permit).await?;
             up.read_only_call = pinned.read_only_call;
             let stream = Some((log.next_stream(), log as Rc<dyn EventLog>));
             link::send(&up, server, links, msg, Era::Legacy, stream, pinned.post).await
@@ -314,7 +341,6 @@ async fn post(
                 catalog: &catalog,
                 links,
                 client_era: Era::Legacy,
-                trace,
                 log: Some(log),
                 principal: &ctx.principal,
             };
@@ -355,7 +381,7 @@ fn level(params: &Option<Value>) -> Option<String> {
 }
 
 /// Ends every upstream session the gateway session opened.
-async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, principal: &Principal) {
+async fn close_all(svc: &Services<'_>, state: &SessionState, principal: &Principal) {
     for (slug, us) in &state.upstreams {
         if let Ok(Some(server)) = svc.registry.get_server(slug).await {
             let server = server.for_client(Era::Legacy);
@@ -363,7 +389,7 @@ async fn close_all(svc: &Services<'_>, state: &SessionState, req: &HttpRequest, 
             let Some(permit) = policy::authorize_server(principal, &server) else {
                 continue;
             };
-            if let Ok(up) = Upstream::open(svc, &permit, traceparent(&req.headers)).await {
+            if let Ok(up) = Upstream::open(svc, &permit).await {
                 up.close(us).await;
             }
         }
@@ -415,7 +441,7 @@ async fn get_stream(
         let Some(permit) = policy::authorize_server(principal, &server) else {
             continue;
         };
-        let Ok(up) = Upstream::open(svc, &permit, traceparent(&req.headers)).await else {
+        let Ok(up) = Upstream::open(svc, &permit).await else {
             continue;
         };
         let relay = UpstreamGet {

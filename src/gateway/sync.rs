@@ -27,7 +27,7 @@ pub async fn sync_as(
 ) -> Result<(ServerRecord, Vec<ToolRecord>), UpstreamError> {
     let now = svc.now();
     let permit = crate::policy::auth::catalog_permit(server, user);
-    let up = super::upstream::Upstream::open(svc, &permit, None)
+    let up = super::upstream::Upstream::open(svc, &permit)
         .await
         .map_err(|e| match e {
             GatewayError::Upstream { cause, .. } => cause,

@@ -12,6 +12,7 @@ use crate::mcp::version::{self, meta, Era};
 
 use crate::config::{clamp_timeout, clamp_total};
 use crate::context::{CallHooks, Services};
+use crate::observe::{Probe, TraceContext};
 use crate::outbound::deadline::{Bounds, Hold};
 use crate::policy::Permit;
 
@@ -111,6 +112,7 @@ impl ClientContext {
 
 /// One upstream server as seen by one request. Made only by `Upstream::open` from a `Permit`
 /// (or from another `Upstream`, see `s2c::Replier`), so every exchange is authorized.
+#[derive(Clone)]
 pub struct Upstream<'a> {
     /// The proof this exchange was authorized, and for whom.
     pub permit: &'a Permit,
@@ -139,6 +141,13 @@ pub struct Upstream<'a> {
     /// Sends a request after the client has gone (the platform keeps it running); `None` where
     /// nothing can outlive the request (native tests).
     pub background: Option<Background>,
+    /// The trace of the request this exchange serves (sent upstream, see `set_trace`).
+    pub trace: Option<TraceContext>,
+    /// The event of the request this exchange serves (`forward` records each exchange in it).
+    pub probe: Option<Rc<Probe>>,
+    /// Whether the answer to a message sent here is the answer the client gets (`false` for
+    /// the legs of a fan-out, whose answers the gateway merges).
+    pub answers_client: bool,
 }
 
 /// Sends one request in the background, its outcome ignored.
@@ -147,14 +156,13 @@ pub use crate::outbound::Background;
 impl<'a> Upstream<'a> {
     /// The handle for a permitted server, with its timeouts and the headers the gateway presents.
     /// The agent's own headers are never copied here: only what the gateway decides to send
-    /// (its credentials for the upstream, chosen for the permit's user; the trace context).
-    pub async fn open(svc: &Services<'a>, permit: &'a Permit, trace: Option<&str>) -> Result<Self, GatewayError> {
+    /// (its credentials for the upstream, chosen for the permit's user; the request's trace
+    /// context, with the gateway's span as the parent).
+    pub async fn open(svc: &Services<'a>, permit: &'a Permit) -> Result<Self, GatewayError> {
         let server = permit.server();
-        let mut extra = crate::upstream_auth::headers_for(svc, server, permit.acting_user()).await?;
-        if let Some(t) = trace {
-            extra.set("traceparent", t);
-        }
-        Ok(Upstream {
+        let extra = crate::upstream_auth::headers_for(svc, server, permit.acting_user()).await?;
+        let trace = svc.probe.as_ref().and_then(|p| p.read(|e| e.trace.clone()));
+        let mut up = Upstream {
             permit,
             hooks: svc.hooks.clone(),
             opened_ms: svc.now_ms,
@@ -174,7 +182,27 @@ impl<'a> Upstream<'a> {
             read_only_call: false,
             extra_headers: extra,
             background: svc.live.as_ref().map(|d| d.background()),
-        })
+            trace: None,
+            probe: svc.probe.clone(),
+            answers_client: true,
+        };
+        if let Some(t) = &trace {
+            up.set_trace(t.clone(), &t.span_id);
+        }
+        Ok(up)
+    }
+
+    /// Sends the trace context with every exchange made here, naming `parent` (a span of the
+    /// trace: the gateway's own, or the CLIENT span of one exchange) as the parent.
+    pub fn set_trace(&mut self, trace: TraceContext, parent: &str) {
+        self.extra_headers.set("traceparent", trace.traceparent_for(parent));
+        for (name, v) in [("tracestate", &trace.tracestate), ("baggage", &trace.baggage)] {
+            match v {
+                Some(v) => self.extra_headers.set(name, v.clone()),
+                None => self.extra_headers.0.retain(|(k, _)| !k.eq_ignore_ascii_case(name)),
+            }
+        }
+        self.trace = Some(trace);
     }
 
     fn base_headers(&self) -> Headers {

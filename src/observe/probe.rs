@@ -50,9 +50,10 @@ pub struct Probe {
 
 impl Probe {
     /// Starts the event of a request that arrived now. `base` carries what is known at arrival
-    /// (id, kind, endpoint, trace, HTTP method); the probe stamps the time.
+    /// (id, kind, endpoint, trace, HTTP method); the probe stamps the time, unless `base` has
+    /// one (an event handed over from where the request arrived, see `hand_off`).
     pub fn start(sink: Rc<dyn EventSink>, clock: Clock, mut base: Event) -> Rc<Self> {
-        let started = clock();
+        let started = if base.time_ms > 0 { base.time_ms as f64 } else { clock() };
         base.time_ms = started as u64;
         if base.id.is_empty() {
             base.id = crate::crypto::random_id("ev_");
@@ -123,6 +124,15 @@ impl Probe {
             u.status = status;
             u.error = error;
         }
+    }
+
+    /// Gives the event up to be completed elsewhere (a legacy-era request goes on to its
+    /// session's Durable Object, which starts a probe from it): this probe emits nothing.
+    pub fn hand_off(&self) -> Event {
+        self.done.set(true);
+        let mut ev = std::mem::take(&mut *self.event.borrow_mut());
+        ev.time_ms = self.started as u64;
+        ev
     }
 
     /// Completes the event and emits it (once). Called explicitly for answers that are complete

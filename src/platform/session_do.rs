@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 
 use super::{config, convert, Spawn, CTX_HEADER, SESSIONS_BINDING, SESSION_HEADER};
 use crate::gateway::endpoint::SessionCtx;
+use crate::gateway::record;
 use crate::gateway::relay::EventLog;
 use crate::gateway::s2c::{Outstanding, OutstandingBook};
 use crate::gateway::session::{
@@ -22,8 +23,8 @@ use crate::gateway::session::{
 use crate::gateway::tail::{self, Tails};
 use crate::gateway::upstream::UpstreamSession;
 use crate::gateway::GatewayError;
-use crate::http::ByteStream;
-use crate::http::HttpRequest;
+use crate::gateway::Services;
+use crate::http::{ByteStream, HttpRequest, HttpResponse};
 
 /// Server→client requests kept awaiting the client's answer; older ones are pruned (their
 /// upstreams have long given up).
@@ -206,6 +207,47 @@ struct KeyRow {
 }
 
 impl McpSession {
+    /// One request on this session: `initialize` creates it; anything else needs it to exist.
+    async fn serve(
+        &self,
+        svc: &Services<'_>,
+        ctx: &SessionCtx,
+        session_id: &str,
+        core_req: &HttpRequest,
+    ) -> Result<HttpResponse> {
+        let not_found = || crate::gateway::error::mcp_error_response(None, &GatewayError::SessionNotFound);
+        let sql = self.sql();
+        let current = Self::load(&sql);
+        if ctx.initialize {
+            if current.is_some() {
+                return Ok(not_found());
+            }
+            let (st, resp) = session::initialize(svc, ctx, session_id, core_req).await;
+            if let Some(st) = st {
+                Self::create(&sql, &st)?;
+                self.touch().await?;
+            }
+            return Ok(resp);
+        }
+        let Some(mut st) = current else {
+            return Ok(not_found());
+        };
+        let log = Rc::new(SqlLog {
+            sql: sql.clone(),
+            tails: self.tails.clone(),
+            spawn: super::spawn_local(),
+        });
+        let (resp, after) = session::handle(svc, ctx, &mut st, core_req, log).await;
+        match after {
+            // Every change was written when it was made. A request that ran while the session
+            // was deleted answers as any request to a missing session does.
+            After::Keep if !Self::live(&sql) => return Ok(not_found()),
+            After::Keep => self.touch().await?,
+            After::End => self.state.storage().delete_all().await?,
+        }
+        Ok(resp)
+    }
+
     fn sql(&self) -> SqlStorage {
         let sql = self.state.storage().sql();
         let _ = sql.exec(
@@ -282,7 +324,7 @@ impl DurableObject for McpSession {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let ctx: SessionCtx = match req
+        let mut ctx: SessionCtx = match req
             .headers()
             .get(CTX_HEADER)?
             .and_then(|h| serde_json::from_str(&h).ok())
@@ -291,53 +333,18 @@ impl DurableObject for McpSession {
             None => return Response::error("missing session context", 400),
         };
         let session_id = req.headers().get(SESSION_HEADER)?.unwrap_or_default();
-        let core_req = match convert::request(req, crate::mcp::transport::MAX_BODY_BYTES).await {
-            Ok(r) => r,
-            Err(resp) => return convert::response(resp),
-        };
         let cfg = config(&self.env);
         let deps = super::live_deps(&self.env, &cfg, super::spawn_local())?;
-        // Sessions do not authenticate (the Worker did): no origin needed.
+        // Sessions do not authenticate (the Worker did): no origin needed. The request's event,
+        // begun by the Worker, is completed here (whatever the answer) and emitted once.
         let svc = deps.request_services("");
-        let sql = self.sql();
-        let current = Self::load(&sql);
-        if ctx.initialize {
-            if current.is_some() {
-                return convert::response(crate::gateway::error::mcp_error_response(
-                    None,
-                    &GatewayError::SessionNotFound,
-                ));
-            }
-            let (st, resp) = session::initialize(&svc, &ctx, &session_id, &core_req).await;
-            if let Some(st) = st {
-                Self::create(&sql, &st)?;
-                self.touch().await?;
-            }
-            return convert::response(resp);
-        }
-        let not_found = || {
-            convert::response(crate::gateway::error::mcp_error_response(
-                None,
-                &GatewayError::SessionNotFound,
-            ))
+        let probe = session::probe(&svc, &mut ctx);
+        let svc = svc.with_probe(probe.clone());
+        let resp = match convert::request(req, crate::mcp::transport::MAX_BODY_BYTES).await {
+            Ok(core_req) => self.serve(&svc, &ctx, &session_id, &core_req).await?,
+            Err(resp) => resp,
         };
-        let Some(mut st) = current else {
-            return not_found();
-        };
-        let log = Rc::new(SqlLog {
-            sql: sql.clone(),
-            tails: self.tails.clone(),
-            spawn: super::spawn_local(),
-        });
-        let (resp, after) = session::handle(&svc, &ctx, &mut st, &core_req, log).await;
-        match after {
-            // Every change was written when it was made. A request that ran while the session
-            // was deleted answers as any request to a missing session does.
-            After::Keep if !Self::live(&sql) => return not_found(),
-            After::Keep => self.touch().await?,
-            After::End => self.state.storage().delete_all().await?,
-        }
-        convert::response(resp)
+        convert::response(record::finish(probe, resp))
     }
 
     async fn alarm(&self) -> Result<Response> {

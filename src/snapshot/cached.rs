@@ -398,6 +398,22 @@ impl<S: Directory> Directory for CachedStore<S> {
         let r = self.inner.delete_role(id).await;
         self.through().wrote(r, if_true).await
     }
+
+    /// Read on every MCP request (the capture mode of its event): served from the snapshot.
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>> {
+        self.through()
+            .read(
+                |t| t.org_capture.get(org_id).copied(),
+                self.inner.org_capture(org_id),
+                |t, v| t.org_capture.insert(org_id.to_string(), v),
+            )
+            .await
+    }
+
+    async fn set_org_capture(&self, org_id: &str, capture: Option<crate::observe::CaptureMode>) -> StoreResult<()> {
+        let r = self.inner.set_org_capture(org_id, capture).await;
+        self.through().wrote(r, always).await
+    }
 }
 
 /// Only access tokens are kept (positive, until they expire): codes and refresh tokens are

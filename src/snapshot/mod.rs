@@ -45,6 +45,7 @@ pub const MAX_VIRTUALS: usize = 1024;
 pub const MAX_TOKENS: usize = 4096;
 pub const MAX_SECRETS: usize = 4096;
 pub const MAX_ISSUERS: usize = 256;
+pub const MAX_ORGS: usize = 4096;
 /// Values derived from the snapshot by higher layers (e.g. a merged `/mcp` view per access).
 pub const MAX_DERIVED: usize = 256;
 /// …and their total weight (a view weighs one per tool it holds): what bounds their memory, as
@@ -97,6 +98,8 @@ pub struct Tables {
     pub tokens: Memo<String, OAuthToken>,
     pub secrets: Memo<String, Option<String>>,
     pub issuers: Memo<String, Vec<IdentityProvider>>,
+    /// Organizations' argument capture settings (`observe::CaptureMode`).
+    pub org_capture: Memo<String, Option<crate::observe::CaptureMode>>,
     pub derived: Memo<String, Rc<dyn Any>>,
     pub derived_weight: usize,
 }
@@ -115,6 +118,7 @@ impl Default for Tables {
             tokens: Memo::new(MAX_TOKENS),
             secrets: Memo::new(MAX_SECRETS),
             issuers: Memo::new(MAX_ISSUERS),
+            org_capture: Memo::new(MAX_ORGS),
             derived: Memo::new(MAX_DERIVED),
             derived_weight: 0,
         }

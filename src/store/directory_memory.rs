@@ -13,6 +13,7 @@ pub struct MemoryDirectory {
     grants: RefCell<BTreeMap<String, Grant>>,
     idps: RefCell<Vec<IdentityProvider>>,
     roles: RefCell<Vec<RoleAssignment>>,
+    capture: RefCell<BTreeMap<String, crate::observe::CaptureMode>>,
 }
 
 #[async_trait(?Send)]
@@ -63,6 +64,7 @@ impl Directory for MemoryDirectory {
     async fn delete_entity(&self, id: &str) -> StoreResult<bool> {
         self.members.borrow_mut().retain(|(p, g)| p != id && g != id);
         self.roles.borrow_mut().retain(|r| r.principal_id != id);
+        self.capture.borrow_mut().remove(id);
         Ok(self.entities.borrow_mut().remove(id).is_some())
     }
 
@@ -250,5 +252,18 @@ impl Directory for MemoryDirectory {
         let before = v.len();
         v.retain(|r| r.id != id);
         Ok(v.len() < before)
+    }
+
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>> {
+        Ok(self.capture.borrow().get(org_id).copied())
+    }
+
+    async fn set_org_capture(&self, org_id: &str, capture: Option<crate::observe::CaptureMode>) -> StoreResult<()> {
+        let mut m = self.capture.borrow_mut();
+        match capture {
+            Some(c) => m.insert(org_id.to_string(), c),
+            None => m.remove(org_id),
+        };
+        Ok(())
     }
 }

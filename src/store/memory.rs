@@ -363,6 +363,12 @@ impl Directory for MemoryStore {
     async fn delete_role(&self, id: &str) -> StoreResult<bool> {
         self.directory.delete_role(id).await
     }
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>> {
+        self.directory.org_capture(org_id).await
+    }
+    async fn set_org_capture(&self, org_id: &str, capture: Option<crate::observe::CaptureMode>) -> StoreResult<()> {
+        self.directory.set_org_capture(org_id, capture).await
+    }
 }
 
 #[async_trait(?Send)]

@@ -73,6 +73,10 @@ pub struct ServerRecord {
     /// legacy clients are served in that era end to end (see `for_client`).
     #[serde(default)]
     pub legacy_version: Option<String>,
+    /// What events keep of a call's arguments on this server (`None`: the organization's
+    /// setting, else `keys`; docs/observability.md, *Events*).
+    #[serde(default)]
+    pub capture: Option<crate::observe::CaptureMode>,
 }
 
 /// RFC 3339 timestamp (milliseconds, UTC) of `ms` since the Unix epoch: how rows record time.
@@ -312,6 +316,11 @@ pub trait Directory {
     /// A principal's role assignments, ordered by id.
     async fn roles_of(&self, principal_id: &str) -> StoreResult<Vec<RoleAssignment>>;
     async fn delete_role(&self, id: &str) -> StoreResult<bool>;
+    /// The organization's argument capture setting (`None`: not set, or no such organization).
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>>;
+    /// Sets (or, with `None`, clears) an organization's argument capture setting. The caller
+    /// checks that the organization exists; the setting goes when the organization does.
+    async fn set_org_capture(&self, org_id: &str, capture: Option<crate::observe::CaptureMode>) -> StoreResult<()>;
 }
 
 /// A gateway API key (D1 table `api_keys`). The secret itself is never stored.

@@ -22,6 +22,8 @@ Variants for pinning and naming tests (`--variant`, repeatable):
            (2025-11-25, per session) and the tool `touch(uri)`, which announces that `uri`
            changed to every subscriber: `subscriptions/listen` streams (2026-07-28) and the
            handshake-era sessions subscribed to it.
+  trace    the tool `trace_seen`, which returns the W3C trace context this upstream received:
+           the `traceparent`/`tracestate`/`baggage` headers and the same keys of `params._meta`.
   modern   refuses handshake-era requests (HTTP 400), so it is a 2026-07-28-only server; adds
            the tool `note`, which logs its text at info level (delivered in 2026-07-28 only
            when the request's `_meta` asks for that level).
@@ -101,6 +103,24 @@ if "changed" in VARIANTS:
 @mcp.tool(description=ECHO_DOC)
 def echo(message: str) -> str:
     return f"echo: {message}"
+
+
+if "trace" in VARIANTS:
+
+    @mcp.tool()
+    def trace_seen(ctx: Context) -> str:
+        """Return the trace context this upstream received (headers and `params._meta`)."""
+        headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
+        meta = ctx.request_context.meta
+        if meta is None:
+            meta = {}
+        elif not isinstance(meta, dict):
+            meta = meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
+        keys = ("traceparent", "tracestate", "baggage")
+        return json.dumps({
+            "headers": {k: headers[k] for k in keys if k in headers},
+            "meta": {k: meta[k] for k in keys if k in meta},
+        }, sort_keys=True)
 
 
 if "extra" in VARIANTS:
@@ -339,7 +359,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern", "subscriptions"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern", "subscriptions", "trace"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")

@@ -401,6 +401,32 @@ impl Directory for D1Store {
         Ok(self.run("DELETE FROM admin_roles WHERE id = ?1", &[text(id)]).await? > 0)
     }
 
+    async fn org_capture(&self, org_id: &str) -> StoreResult<Option<crate::observe::CaptureMode>> {
+        #[derive(Deserialize)]
+        struct Row {
+            capture: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .all("SELECT capture FROM org_settings WHERE org_id = ?1", &[text(org_id)])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.capture)
+            .and_then(|c| crate::observe::CaptureMode::parse(&c)))
+    }
+
+    async fn set_org_capture(&self, org_id: &str, capture: Option<crate::observe::CaptureMode>) -> StoreResult<()> {
+        let value = capture.map(|c| text(c.as_str())).unwrap_or(JsValue::NULL);
+        self.run(
+            "INSERT INTO org_settings (org_id, capture) VALUES (?1, ?2) \
+             ON CONFLICT (org_id) DO UPDATE SET capture = excluded.capture",
+            &[text(org_id), value],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn grants_for(&self, subject_ids: &[String]) -> StoreResult<Vec<Grant>> {
         if subject_ids.is_empty() {
             return Ok(Vec::new());

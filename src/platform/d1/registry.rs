@@ -31,6 +31,8 @@ struct ServerRow {
     updated_at: String,
     org_id: Option<String>,
     legacy_version: Option<String>,
+    #[serde(default)]
+    capture: Option<String>,
 }
 
 impl From<ServerRow> for ServerRecord {
@@ -56,6 +58,7 @@ impl From<ServerRow> for ServerRecord {
             updated_at: r.updated_at,
             org_id: r.org_id,
             legacy_version: r.legacy_version,
+            capture: r.capture.as_deref().and_then(crate::observe::CaptureMode::parse),
         }
     }
 }
@@ -96,7 +99,7 @@ impl From<ToolRow> for ToolRecord {
 }
 
 const SERVER_COLUMNS: &str = "slug, name, url, description, owner, status, era, protocol_version, timeout_ms, \
-     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id, legacy_version, total_timeout_ms";
+     server_info, capabilities, instructions, last_synced_at, last_sync_error, new_tool_policy, created_at, updated_at, org_id, legacy_version, total_timeout_ms, capture";
 
 fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
     vec![
@@ -124,6 +127,9 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
         sv.total_timeout_ms
             .map(|t| JsValue::from_f64(t as f64))
             .unwrap_or(JsValue::NULL),
+        sv.capture
+            .map(|c| JsValue::from_str(c.as_str()))
+            .unwrap_or(JsValue::NULL),
     ]
 }
 
@@ -131,12 +137,12 @@ fn server_args(sv: &ServerRecord) -> Vec<JsValue> {
 /// so they stay as registered.
 const UPDATE_SERVER: &str = "UPDATE servers SET name=?2, url=?3, description=?4, owner=?5, status=?6, era=?7, \
      protocol_version=?8, timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
-     last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20 WHERE slug=?1";
+     last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20, capture=?21 WHERE slug=?1";
 
 impl D1Store {
     fn insert_server(&self, server: &ServerRecord) -> StoreResult<D1PreparedStatement> {
         self.stmt(
-            &format!("INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"),
+            &format!("INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)"),
             &server_args(server),
         )
     }

@@ -32,6 +32,7 @@ pub fn server(slug: &str, org: Option<&str>) -> ServerRecord {
         org_id: org.map(str::to_string),
         legacy_version: Some("2025-11-25".into()),
         total_timeout_ms: Some(60_000),
+        capture: Some(crate::observe::CaptureMode::Full),
     }
 }
 
