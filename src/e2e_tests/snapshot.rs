@@ -381,7 +381,8 @@ impl Isolate {
             live: None,
             now_ms: self.clock.get(),
             hooks: Rc::new(crate::context::NoHooks),
-            events: Rc::new(crate::observe::NoSink),
+            // A sink that records: the event's capture settings are read too, from the snapshot.
+            events: Rc::new(super::Recorded::default()),
             probe: None,
         };
         let params = json!({"name": "echo", "arguments": {"message": "hi"},

@@ -363,7 +363,9 @@ fn resolve_prompt<'c>(agg: &'c Aggregate<'_>, name: &'c str) -> Result<(Rc<Serve
 /// Notes in the request's event the server a message is routed to and the original name of
 /// what it names (capture follows the server's own setting).
 async fn routed(agg: &Aggregate<'_>, server: &ServerRecord, original: &str, msg: &Message) {
-    let Some(probe) = &agg.svc.probe else { return };
+    let Some(probe) = agg.svc.probe.as_ref().filter(|p| p.active()) else {
+        return;
+    };
     let org = match server.capture {
         Some(_) => None,
         None => super::endpoint::org_capture(agg.svc, &agg.principal.identity.org_id).await,

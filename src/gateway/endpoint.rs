@@ -186,7 +186,11 @@ pub fn trace_of(svc: &Services<'_>) -> Option<TraceContext> {
 
 /// What events keep of this request's arguments: the server's setting, else the
 /// organization's, else `keys` (both served from the snapshot; no storage read per call).
+/// Nothing is looked up, nor kept, when no sink would read it.
 pub async fn capture_mode(svc: &Services<'_>, principal: &Principal, permit: Option<&Permit>) -> CaptureMode {
+    if !svc.probe.as_ref().is_some_and(|p| p.active()) {
+        return CaptureMode::None;
+    }
     let org = org_capture(svc, &principal.identity.org_id).await;
     CaptureMode::resolve(permit.and_then(|p| p.server().capture), org)
 }

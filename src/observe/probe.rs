@@ -12,12 +12,20 @@ use super::trace::new_span_id;
 /// not block the response: sinks that do I/O schedule it beside the request.
 pub trait EventSink {
     fn emit(&self, event: Event);
+    /// Whether events go anywhere: `false` lets the request skip filling what nobody would read
+    /// (captured arguments and their settings); the event is still built and emitted.
+    fn active(&self) -> bool {
+        true
+    }
 }
 
 /// Drops every event (native tests that do not look at them, and builds without sinks).
 pub struct NoSink;
 impl EventSink for NoSink {
     fn emit(&self, _: Event) {}
+    fn active(&self) -> bool {
+        false
+    }
 }
 
 /// Every sink of the deployment, each given every event (the platform lists them).
@@ -30,6 +38,9 @@ impl EventSink for Fanout {
             }
             last.emit(event);
         }
+    }
+    fn active(&self) -> bool {
+        self.0.iter().any(|s| s.active())
     }
 }
 
@@ -74,6 +85,11 @@ impl Probe {
         if !self.done.get() {
             f(&mut self.event.borrow_mut());
         }
+    }
+
+    /// Whether the event goes to any sink (see `EventSink::active`).
+    pub fn active(&self) -> bool {
+        self.sink.active()
     }
 
     /// Reads the event as built so far.
