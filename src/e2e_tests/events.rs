@@ -275,6 +275,17 @@ fn legacy_requests_are_recorded_by_their_session_not_by_the_worker() {
     assert_eq!(e.protocol_version.as_deref(), Some("2025-06-18"));
     assert_eq!(e.principal_id, crate::store::DEFAULT_AGENT);
     assert_eq!(e.outcome.0, Outcome::Ok);
+    // The upstream handshake made for it is one of its exchanges, and joins its trace.
+    assert_eq!(e.upstreams.len(), 1);
+    let bodies = f.up.seen_bodies.borrow();
+    let at = bodies.iter().rposition(|b| b["method"] == "initialize").unwrap();
+    let want = format!(
+        "00-{}-{}-01",
+        e.trace.as_ref().unwrap().trace_id,
+        e.upstreams[0].span_id
+    );
+    assert_eq!(bodies[at]["params"]["_meta"]["traceparent"], json!(want));
+    drop(bodies);
     let mut st = st.into_inner().unwrap();
     let log = Rc::new(MemLog::default());
     let call = json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"fail"}});

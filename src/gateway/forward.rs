@@ -16,7 +16,6 @@ use futures_util::StreamExt;
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
 use super::pipeline::{self, Tracked};
-use super::record::Exchanged;
 use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
 use super::s2c::Replier;
 use super::translate;
@@ -131,7 +130,7 @@ pub async fn forward(
             return Ok(json_reply(200, answer));
         }
     }
-    let (traced, wire, exchange) = record_exchange(up, ex.msg);
+    let (traced, wire, exchange) = super::record::exchange(up, ex.msg);
     let (up, msg) = (&traced, wire.as_ref().unwrap_or(ex.msg));
     tf = exchange.wrap(tf);
     let sent = match ex.upstream_era {
@@ -246,20 +245,6 @@ fn cancellable(body: ByteStream, abort: Option<AbortRegistration>, in_flight: Rc
             chunk
         })
         .boxed_local()
-}
-
-/// The exchange as the request's event records it (see `record::Exchanged`), with the upstream
-/// handle and the message carrying its trace context: the exchange's own span as the parent, in
-/// the `traceparent` header and in `params._meta` (so the upstream's spans join the agent's trace).
-fn record_exchange<'a>(up: &Upstream<'a>, msg: &Value) -> (Upstream<'a>, Option<Value>, Exchanged) {
-    let (exchange, span) = Exchanged::open(up);
-    let mut traced = up.clone();
-    let mut wire = None;
-    if let (Some(trace), Some(span)) = (up.trace.clone(), span) {
-        wire = super::record::with_trace_meta(msg, &trace, &span);
-        traced.set_trace(trace, &span);
-    }
-    (traced, wire, exchange)
 }
 
 fn json_reply(status: u16, v: Option<Value>) -> HttpResponse {

@@ -386,6 +386,21 @@ impl Exchanged {
     }
 }
 
+/// Opens an exchange of the request on `up` for `msg`: the exchange as the event records it, the
+/// upstream handle and the message carrying its trace context — the exchange's own span as the
+/// parent, in the `traceparent` header and in `params._meta` (so the upstream's spans join the
+/// agent's trace). The message is `None` when it is sent as it was (no trace, or no place for it).
+pub fn exchange<'a>(up: &Upstream<'a>, msg: &Value) -> (Upstream<'a>, Option<Value>, Exchanged) {
+    let (exchange, span) = Exchanged::open(up);
+    let mut traced = up.clone();
+    let mut wire = None;
+    if let (Some(trace), Some(span)) = (up.trace.clone(), span) {
+        wire = with_trace_meta(msg, &trace, &span);
+        traced.set_trace(trace, &span);
+    }
+    (traced, wire, exchange)
+}
+
 /// `host` and port of an upstream URL (never its path or query, which may carry secrets).
 fn address(url: &str) -> (String, u16) {
     match url::Url::parse(url) {

@@ -157,10 +157,16 @@ async fn open(
                 Some(up) => {
                     // The upstream negotiates with the client's own parameters: a faithful proxy.
                     let init = legacy_init_params(Some(&negotiated), &client);
-                    let (us, mut result) = up
-                        .initialize(init)
-                        .await
-                        .map_err(|e| GatewayError::upstream(&server.slug, e))?;
+                    // The client's handshake is an exchange of its request (a span of its trace).
+                    let probe = json!({"method": "initialize", "params": init});
+                    let (up, traced, exchange) = record::exchange(&up, &probe);
+                    let init = traced.map_or(init, |m| m["params"].clone());
+                    let opened = up.initialize(init).await;
+                    match &opened {
+                        Ok(_) => exchange.done(None, None),
+                        Err(e) => exchange.failed(e),
+                    }
+                    let (us, mut result) = opened.map_err(|e| GatewayError::upstream(&server.slug, e))?;
                     negotiated = version::negotiate_legacy(Some(&us.protocol_version)).to_string();
                     result["protocolVersion"] = json!(negotiated);
                     upstreams.insert(server.slug.clone(), us);
