@@ -74,7 +74,7 @@ impl HttpClient for FakeUpstream {
             let id = format!("s{}", self.counter.borrow());
             self.sessions.borrow_mut().insert(id.clone());
             let version = msg["params"]["protocolVersion"].clone();
-            let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}});
+            let result = json!({"protocolVersion": version, "capabilities": {"tools": {}, "resources": {}}, "serverInfo": {"name": "fake", "version": "1"}});
             return Ok(
                 HttpResponse::json(200, &json!({"jsonrpc":"2.0","id":msg["id"],"result":result}))
                     .with_header("mcp-session-id", id),
@@ -102,6 +102,10 @@ impl HttpClient for FakeUpstream {
                 {"name":"slow","inputSchema":{"type":"object"}},
                 {"name":"fail","inputSchema":{"type":"object"}},
                 {"name":"stall","inputSchema":{"type":"object"}}]}}),
+            )),
+            "resources/list" => Ok(HttpResponse::json(
+                200,
+                &json!({"jsonrpc":"2.0","id":id,"result":{"resources":[{"uri":"demo://a","name":"a"}]}}),
             )),
             "tools/call" if msg["params"]["name"] == "fail" => Ok(HttpResponse::json(
                 200,

@@ -71,7 +71,7 @@ fn each_outcome_is_recorded_once_per_request() {
         ),
         // The upstream's own JSON-RPC error.
         (
-            Box::new(|| drop(f.modern_to("/mcp/fake", "resources/list", json!({})))),
+            Box::new(|| drop(f.modern_to("/mcp/fake", "prompts/list", json!({})))),
             Outcome::RpcError { code: -32601 },
         ),
         (
@@ -389,6 +389,36 @@ fn the_trace_context_is_joined_and_sent_upstream_in_the_header_and_meta() {
         f.up.seen_headers.borrow().last().unwrap().get("traceparent"),
         Some(want.as_str())
     );
+}
+
+#[test]
+fn each_leg_of_a_fan_out_is_an_exchange_of_the_request_and_joins_its_trace() {
+    let f = Fixture::new();
+    f.register();
+    let (h, b) = modern("resources/list", json!({}));
+    let h = h.with("traceparent", format!("00-{AGENT_TRACE}-{AGENT_SPAN}-01"));
+    let out = body_messages(respond(f.send(Method::Post, "/mcp", h, b.to_string().as_bytes())));
+    assert_eq!(out[0]["result"]["resources"][0]["uri"], "fake+demo://a");
+    let e = f.last();
+    assert_eq!((e.endpoint.as_str(), e.outcome.0.clone()), ("all", Outcome::Ok));
+    assert_eq!(e.upstreams.len(), 1);
+    assert_eq!(e.upstreams[0].server, "fake");
+    let want = format!("00-{AGENT_TRACE}-{}-01", e.upstreams[0].span_id);
+    let bodies = f.up.seen_bodies.borrow();
+    let leg = bodies.iter().rfind(|b| b["method"] == "resources/list").unwrap();
+    assert_eq!(leg["params"]["_meta"]["traceparent"], json!(want));
+    drop(bodies);
+    let headers = f.up.seen_headers.borrow();
+    assert!(headers.iter().any(|h| h.get("traceparent") == Some(want.as_str())));
+    drop(headers);
+    // A leg that fails leaves its server out; the merged answer is still the client's outcome.
+    // (The pooled upstream session stays: the leg's own request fails.)
+    *f.up.down.borrow_mut() = true;
+    let (h, b) = modern("resources/list", json!({}));
+    respond(f.send(Method::Post, "/mcp", h, b.to_string().as_bytes()));
+    let e = f.last();
+    assert_eq!(e.outcome.0, Outcome::Ok);
+    assert_eq!(e.upstreams[0].error.as_deref(), Some("unreachable"));
 }
 
 #[test]
