@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { final, mcpPost, startGateway, startPyServer } from "./harness.mjs";
+import { join } from "node:path";
+import { final, freePort, mcpPost, MODERN, modernMeta, ROOT, startGateway, startProcess, startPyServer } from "./harness.mjs";
 
 let gw, py, key;
 const hex = (n) => randomBytes(n).toString("hex");
@@ -132,5 +133,129 @@ describe("capture modes through the admin API", () => {
     assert.match(bad.headers.get("content-type"), /application\/problem\+json/);
     assert.equal((await gw.admin("PATCH", path, { capture: null })).status, 200);
     assert.equal((await gw.admin("GET", path)).body.capture, null);
+  });
+});
+
+// The events themselves, seen through a sink: the OTLP exporter (one SERVER span per event) and a
+// real OTLP receiver decoding with the official protocol definitions. Each request joins its own
+// agent trace, so the spans of one request are told apart by trace id.
+describe("one event per request, whatever path serves it", () => {
+  let gw2, receiver, key2;
+  before(async () => {
+    const port = await freePort();
+    receiver = await startProcess(join(ROOT, ".venv/bin/python"), ["tests/otlp_receiver.py", String(port)], {
+      readyLine: /listening on (\d+)/,
+    });
+    gw2 = await startGateway({ vars: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } });
+    receiver.url = `http://127.0.0.1:${port}`;
+    const r = await gw2.admin("POST", "/admin/v1/servers", { slug: "py", name: "py", url: py.url });
+    assert.equal(r.status, 201, r.text);
+    key2 = (await gw2.admin("POST", "/admin/v1/api-keys", { name: "events" })).body.key;
+  });
+  after(() => Promise.all([gw2?.stop(), receiver?.stop()]));
+
+  const attr = (span, k) => {
+    const v = span.attributes?.find((a) => a.key === k)?.value;
+    return v && (v.stringValue ?? v.intValue ?? v.boolValue);
+  };
+  /** The SERVER spans of one trace, once `n` of them arrived (or after a bounded wait). */
+  async function serverSpans(trace, n = 1) {
+    let spans = [];
+    for (let i = 0; i < 50; i++) {
+      const all = await (await fetch(`${receiver.url}/received`)).json();
+      assert.ok(!all.some((r) => r.error), JSON.stringify(all.filter((r) => r.error)));
+      spans = all
+        .flatMap((r) => r.request.resourceSpans ?? [])
+        .flatMap((rs) => rs.scopeSpans ?? [])
+        .flatMap((ss) => ss.spans ?? [])
+        .filter((s) => s.traceId === trace && s.kind === "SPAN_KIND_SERVER");
+      if (spans.length >= n) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // A little longer: a second event for the same request would show up now.
+    await new Promise((r) => setTimeout(r, 300));
+    const all = await (await fetch(`${receiver.url}/received`)).json();
+    return all
+      .flatMap((r) => r.request?.resourceSpans ?? [])
+      .flatMap((rs) => rs.scopeSpans ?? [])
+      .flatMap((ss) => ss.spans ?? [])
+      .filter((s) => s.traceId === trace && s.kind === "SPAN_KIND_SERVER");
+  }
+
+  test("2026-07-28: one event per call, with its outcome; capture set by the admin API", async () => {
+    const a = agentTrace();
+    await mcpPost(gw2, "/mcp/py", { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "secret-arg" } } }, { key: key2, modern: true, headers: { traceparent: a.traceparent } });
+    const [s, extra] = await serverSpans(a.trace);
+    assert.equal(extra, undefined, "exactly one event");
+    assert.equal(attr(s, "mcp_gateway.outcome"), "ok");
+    assert.equal(attr(s, "gen_ai.tool.call.arguments"), undefined, "keys (the default) keeps no values");
+    assert.equal((await gw2.admin("PATCH", "/admin/v1/servers/py", { capture: "full" })).status, 200);
+    const b = agentTrace();
+    await mcpPost(gw2, "/mcp/py", { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "echo", arguments: { message: "kept" } } }, { key: key2, modern: true, headers: { traceparent: b.traceparent } });
+    const [full] = await serverSpans(b.trace);
+    const args = full.attributes?.find((x) => x.key === "gen_ai.tool.call.arguments")?.value;
+    assert.match(JSON.stringify(args ?? null), /kept/, "full keeps the arguments");
+    assert.equal((await gw2.admin("PATCH", "/admin/v1/servers/py", { capture: null })).status, 200);
+  });
+
+  test("a bad key: one event, denied, with no principal", async () => {
+    const a = agentTrace();
+    const r = await mcpPost(gw2, "/mcp/py", { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: {} } }, { key: "mcpgw_canary-bad-key", modern: true, headers: { traceparent: a.traceparent } });
+    assert.equal(r.status, 401);
+    const spans = await serverSpans(a.trace);
+    assert.equal(spans.length, 1);
+    assert.equal(attr(spans[0], "mcp_gateway.outcome"), "denied");
+    assert.equal(attr(spans[0], "mcp_gateway.principal.id"), undefined);
+    assert.ok(!JSON.stringify(spans).includes("canary-bad-key"));
+  });
+
+  test("2025-11-25: each request recorded once, by the session's Durable Object", async () => {
+    const a = agentTrace();
+    const init = await mcpPost(
+      gw2,
+      "/mcp/py",
+      { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } } },
+      { key: key2, headers: { traceparent: a.traceparent } },
+    );
+    const sid = init.headers.get("mcp-session-id");
+    assert.ok(sid, init.text);
+    const [i, extra] = await serverSpans(a.trace);
+    assert.equal(extra, undefined, "the Worker hands the event over; only the session emits it");
+    assert.equal(attr(i, "mcp.method.name"), "initialize");
+    assert.equal(attr(i, "mcp.session.id"), sid);
+    const b = agentTrace();
+    const headers = { "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25", traceparent: b.traceparent };
+    await mcpPost(gw2, "/mcp/py", { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "s" } } }, { key: key2, headers });
+    const spans = await serverSpans(b.trace);
+    assert.equal(spans.length, 1);
+    assert.equal(attr(spans[0], "mcp_gateway.outcome"), "ok");
+    assert.equal(attr(spans[0], "mcp.session.id"), sid);
+  });
+
+  test("a client that leaves mid-stream: one event, cancelled", async () => {
+    const a = agentTrace();
+    const ctl = new AbortController();
+    const msg = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "slow", arguments: { steps: 20 }, _meta: modernMeta({ progressToken: "p1" }) } };
+    const res = await gw2.fetch("/mcp/py", {
+      method: "POST",
+      signal: ctl.signal,
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        authorization: `Bearer ${key2}`,
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": "slow",
+        traceparent: a.traceparent,
+      },
+      body: JSON.stringify(msg),
+    });
+    const reader = res.body.getReader();
+    await reader.read();
+    ctl.abort();
+    await reader.cancel().catch(() => {});
+    const spans = await serverSpans(a.trace);
+    assert.equal(spans.length, 1, JSON.stringify(spans));
+    assert.equal(attr(spans[0], "mcp_gateway.outcome"), "cancelled");
   });
 });
