@@ -29,11 +29,11 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
         .find(|(k, _)| k == "check")
         .map(|(_, v)| v.into_owned());
     let checks = match only {
-        Some(name) => conformance::run_check(&name, &store, &secrets)
+        Some(name) => conformance::run_check(&name, &store, &secrets, &store)
             .await
             .into_iter()
             .collect(),
-        None => conformance::run_all(&store, &secrets).await,
+        None => conformance::run_all(&store, &secrets, &store).await,
     };
     Response::from_json(&serde_json::json!({ "checks": checks }))
 }

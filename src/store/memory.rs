@@ -22,6 +22,8 @@ pub struct MemoryStore {
     secrets: RefCell<BTreeMap<String, String>>,
     /// The calls usage reads (the audit trail's `mcp` events, as `UsageRow`s).
     usage_log: RefCell<Vec<crate::store::usage::UsageRow>>,
+    /// The audit trail (`audit_memory.rs`).
+    pub(super) audit: super::audit_memory::MemoryAudit,
 }
 
 impl MemoryStore {

@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mcp::version::Era;
+pub use audit::AuditStore;
 pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 
+pub mod audit;
+pub mod audit_memory;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod directory_memory;

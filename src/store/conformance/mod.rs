@@ -7,6 +7,7 @@
 //! those ids, so checks share one store in any order (the migrations' seed rows and other
 //! checks' rows are simply not its business). Each check returns the first broken contract.
 
+mod audit;
 mod directory;
 mod keys_virtual;
 mod oauth_secrets;
@@ -15,7 +16,7 @@ mod registry;
 
 use serde::Serialize;
 
-use super::{SecretStore, Store, StoreError};
+use super::{AuditStore, SecretStore, Store, StoreError};
 
 /// What a failed check says: the contract it found broken.
 #[derive(Debug)]
@@ -68,18 +69,23 @@ pub struct CheckResult {
 }
 
 macro_rules! suite {
-    ($($group:ident :: $name:ident),* $(,)?) => {
+    (
+        stores: [$($group:ident :: $name:ident),* $(,)?],
+        audit: [$($agroup:ident :: $aname:ident),* $(,)?] $(,)?
+    ) => {
         /// Every check of the suite, by name, in its usual order.
-        pub const CHECKS: &[&str] = &[$(stringify!($name)),*];
+        pub const CHECKS: &[&str] = &[$(stringify!($name),)* $(stringify!($aname)),*];
 
         /// Runs the check named `name`; `None` for an unknown name.
         pub async fn run_check<S: Store + ?Sized>(
             name: &str,
             store: &S,
             secrets: &dyn SecretStore,
+            audit: &dyn AuditStore,
         ) -> Option<CheckResult> {
             let outcome = match name {
                 $(stringify!($name) => $group::$name(store, secrets).await,)*
+                $(stringify!($aname) => $agroup::$aname(audit).await,)*
                 _ => return None,
             };
             let name = CHECKS.iter().copied().find(|c| *c == name)?;
@@ -99,11 +105,18 @@ macro_rules! suite {
                     super::tests::on_fresh_memory_store(stringify!($name));
                 }
             )*
+            $(
+                #[test]
+                fn $aname() {
+                    super::tests::on_fresh_memory_store(stringify!($aname));
+                }
+            )*
         }
     };
 }
 
 suite! {
+    stores: [
     registry::registry_server_round_trips,
     registry::registry_duplicate_slug_conflicts,
     registry::registry_create_is_atomic,
@@ -147,13 +160,25 @@ suite! {
     oauth_secrets::secrets_round_trip_and_overwrite,
     oauth_secrets::secrets_listed_by_prefix_in_key_order,
     oauth_secrets::secrets_listed_beyond_one_page,
+    ],
+    audit: [
+    audit::audit_chain_links_each_org_in_order,
+    audit::audit_append_is_idempotent_by_event_id,
+    audit::audit_concurrent_appends_never_fork,
+    audit::audit_list_filters_newest_first,
+    audit::audit_purge_keeps_chain_verifiable,
+    ],
 }
 
 /// Runs every check, in the usual order, against one store.
-pub async fn run_all<S: Store + ?Sized>(store: &S, secrets: &dyn SecretStore) -> Vec<CheckResult> {
+pub async fn run_all<S: Store + ?Sized>(
+    store: &S,
+    secrets: &dyn SecretStore,
+    audit: &dyn AuditStore,
+) -> Vec<CheckResult> {
     let mut out = Vec::with_capacity(CHECKS.len());
     for name in CHECKS {
-        out.extend(run_check(name, store, secrets).await);
+        out.extend(run_check(name, store, secrets, audit).await);
     }
     out
 }
@@ -167,7 +192,7 @@ mod tests {
 
     pub(super) fn on_fresh_memory_store(name: &str) {
         let store = MemoryStore::with_defaults();
-        let result = block_on(run_check(name, &store, &store)).expect("a check of the suite");
+        let result = block_on(run_check(name, &store, &store, &store)).expect("a check of the suite");
         assert!(result.passed, "{name}: {}", result.detail.unwrap_or_default());
     }
 
@@ -178,7 +203,7 @@ mod tests {
         let failed: Vec<String> = CHECKS
             .iter()
             .rev()
-            .filter_map(|name| block_on(run_check(name, &store, &store)))
+            .filter_map(|name| block_on(run_check(name, &store, &store, &store)))
             .filter(|r| !r.passed)
             .map(|r| format!("{}: {}", r.name, r.detail.unwrap_or_default()))
             .collect();
@@ -192,6 +217,6 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), CHECKS.len());
         let store = MemoryStore::new();
-        assert!(block_on(run_check("no_such_check", &store, &store)).is_none());
+        assert!(block_on(run_check("no_such_check", &store, &store, &store)).is_none());
     }
 }
