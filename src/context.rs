@@ -11,7 +11,7 @@ use crate::observe::{Clock, EventSink, Probe};
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::usage::UsageStore;
-use crate::store::{ApiKeys, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
+use crate::store::{ApiKeys, AuditStore, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
 
 /// What the core needs from the platform for one request.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Services<'a> {
     pub secrets: &'a dyn SecretStore,
     /// Usage figures from the audit trail (never cached in the snapshot).
     pub usage: &'a dyn UsageStore,
+    /// The audit trail (never served from the snapshot).
+    pub audit: &'a dyn AuditStore,
     /// The gateway's own origin (`https://host`), as clients reach it.
     pub origin: &'a str,
     pub http: &'a dyn HttpClient,
@@ -116,6 +118,8 @@ pub struct LiveDeps {
     pub secrets: Rc<dyn crate::store::SecretStore>,
     /// Usage figures from the audit trail (D1, read as it is).
     pub usage: Rc<dyn UsageStore>,
+    /// The audit trail (D1, read and written as it is: no snapshot, no version bump).
+    pub audit: Rc<dyn AuditStore>,
     /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
     pub scheduler: Rc<dyn RefreshScheduler>,
     pub http: Rc<dyn HttpClient>,
@@ -168,6 +172,7 @@ impl LiveDeps {
             oauth: &*self.store,
             secrets: &*self.secrets,
             usage: &*self.usage,
+            audit: &*self.audit,
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),

@@ -218,6 +218,7 @@ impl Fixture {
             oauth: &self.store,
             secrets: &self.store,
             usage: &self.store,
+            audit: &self.store,
             origin: "https://gateway.test",
             http: &self.up,
             config: &self.config,

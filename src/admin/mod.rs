@@ -1,5 +1,6 @@
 //! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
 //! Every error leaves as an RFC 9457 problem document (mapping in `admin::error`).
+mod audit;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
@@ -58,28 +59,42 @@ impl From<StoreError> for ApiError {
 
 pub type ApiResult = Result<HttpResponse, ApiError>;
 
-/// Entry point for every path under `/admin/v1`.
+/// Entry point for every path under `/admin/v1`. Every write that succeeds is recorded in the
+/// audit trail here, with the resource as the API shows it before and after (`audit`).
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
-    match route(svc, req).await {
-        Ok(r) => r,
-        Err(e) => error::problem(&e),
-    }
-}
-
-async fn route(svc: &Services<'_>, req: &HttpRequest) -> ApiResult {
-    let permit = policy::authorize_admin(&svc.auth(), &req.headers)
-        .await
-        .map_err(|e| match e {
-            AuthError::NotAdmin => ApiError::Forbidden("this principal holds no admin role".into()),
-            e => ApiError::Unauthorized(e),
-        })?;
+    let permit = match policy::authorize_admin(&svc.auth(), &req.headers).await {
+        Ok(p) => p,
+        Err(AuthError::NotAdmin) => {
+            return error::problem(&ApiError::Forbidden("this principal holds no admin role".into()))
+        }
+        Err(e) => return error::problem(&ApiError::Unauthorized(e)),
+    };
+    let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete);
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
     if req.method != Method::Get && !permit.may_write_anything() {
-        return Err(ApiError::Forbidden("a viewer cannot change anything".into()));
+        return error::problem(&ApiError::Forbidden("a viewer cannot change anything".into()));
     }
+    let before = if write {
+        Some(audit::before(svc, &permit, req).await)
+    } else {
+        None
+    };
+    let resp = match dispatch(svc, &permit, req).await {
+        Ok(r) => r,
+        Err(e) => error::problem(&e),
+    };
+    if let Some(before) = before {
+        audit::record(svc, &permit, req, &resp, before).await;
+    }
+    resp
+}
+
+/// Routes an authorized request to its handler.
+async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRequest) -> ApiResult {
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        ["audit", ..] => audit::route(svc, &permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
             directory::who_can_use(svc, &permit, slug, tool).await
         }

@@ -375,6 +375,7 @@ impl Isolate {
             oauth: &self.store,
             secrets: &self.secrets,
             usage: &self.usage,
+            audit: &self.usage,
             origin: "https://gateway.test",
             http: &EchoUpstream,
             config,

@@ -1,6 +1,7 @@
 //! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
 //! adapters from Cloudflare bindings to the core's traits.
 mod analytics;
+mod audit;
 #[cfg(feature = "store-conformance")]
 mod conformance;
 mod convert;
@@ -196,6 +197,8 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
         store,
         secrets,
         usage,
+        // The audit trail reads and writes D1 as it is: no snapshot, no version bump.
+        audit: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
         scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
@@ -212,7 +215,7 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
 /// Observability's sinks, each given every event (docs/observability.md).
 fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
     // One line per sink, each present only when the deployment configures it.
-    let sinks: Vec<Rc<dyn crate::observe::EventSink>> = [analytics::sink(env), otlp::sink(cfg, spawn)]
+    let sinks: Vec<Rc<dyn crate::observe::EventSink>> = [analytics::sink(env), audit::sink(env, spawn), otlp::sink(cfg, spawn)]
         .into_iter()
         .flatten()
         .collect();

@@ -314,7 +314,9 @@ pub async fn authorize_admin(svc: &AuthCtx<'_>, headers: &Headers) -> Result<Adm
     };
     let principal = authenticate(svc, headers, audience).await?;
     let roles = svc.directory.roles_of(&principal.identity.principal_id).await?;
-    AdminPermit::with_roles(roles).ok_or(AuthError::NotAdmin)
+    AdminPermit::with_roles(roles)
+        .map(|p| p.acting_as(&principal.identity.principal_id, &principal.key_id))
+        .ok_or(AuthError::NotAdmin)
 }
 
 /// Checks only the bootstrap token (native tests of the token itself).

@@ -14,11 +14,17 @@ pub enum Scope {
     Workspace { org: String, workspace: String },
 }
 
+/// The principal the audit trail records for the bootstrap `ADMIN_TOKEN`.
+pub const SUPER_ADMIN_PRINCIPAL: &str = "admin_token";
+
 /// Proof that the caller of the admin API was authenticated, with what it may change.
 #[derive(Debug, Clone)]
 pub struct AdminPermit {
     super_admin: bool,
     roles: Vec<RoleAssignment>,
+    /// Who acts (recorded in the audit trail): the principal and the key it used.
+    principal_id: String,
+    key_id: String,
 }
 
 impl AdminPermit {
@@ -26,6 +32,8 @@ impl AdminPermit {
         Self {
             super_admin: true,
             roles: Vec::new(),
+            principal_id: SUPER_ADMIN_PRINCIPAL.into(),
+            key_id: String::new(),
         }
     }
 
@@ -33,7 +41,29 @@ impl AdminPermit {
         (!roles.is_empty()).then_some(Self {
             super_admin: false,
             roles,
+            principal_id: String::new(),
+            key_id: String::new(),
         })
+    }
+
+    /// The permit of `principal_id`, authenticated with key `key_id` (empty for a token).
+    pub(crate) fn acting_as(mut self, principal_id: &str, key_id: &str) -> Self {
+        self.principal_id = principal_id.into();
+        self.key_id = key_id.into();
+        self
+    }
+
+    /// Who acts: `(principal id, key id)`; the bootstrap token is `SUPER_ADMIN_PRINCIPAL`.
+    pub fn actor(&self) -> (&str, &str) {
+        (&self.principal_id, &self.key_id)
+    }
+
+    /// The organizations the caller holds a role in, sorted (none for the bootstrap admin).
+    pub fn orgs(&self) -> Vec<&str> {
+        let mut orgs: Vec<&str> = self.roles.iter().map(|r| r.org_id.as_str()).collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        orgs
     }
 
     /// Every admin may read — within its organizations (see `may_read_org`).

@@ -1,5 +1,6 @@
 //! D1 implementations of the store traits (schema: migrations/, docs/storage.md), one file per
 //! store; this file holds the connection and the helpers they share.
+mod audit;
 mod directory;
 mod keys;
 mod oauth;
