@@ -171,7 +171,7 @@ impl AuditRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditQuery {
     pub org_id: String,
-    /// Inclusive bounds on `time_ms`.
+    /// Bounds on `time_ms`: `from_ms` inclusive, `to_ms` exclusive.
     pub from_ms: Option<u64>,
     pub to_ms: Option<u64>,
     pub server: Option<String>,
@@ -193,7 +193,7 @@ impl AuditQuery {
         let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
         r.org_id == self.org_id
             && self.from_ms.is_none_or(|t| r.time_ms >= t)
-            && self.to_ms.is_none_or(|t| r.time_ms <= t)
+            && self.to_ms.is_none_or(|t| r.time_ms < t)
             && eq(&self.server, r.server.as_deref())
             && eq(&self.tool, r.tool.as_deref())
             && eq(&self.principal_id, Some(&r.principal_id))

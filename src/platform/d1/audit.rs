@@ -199,7 +199,7 @@ impl AuditStore for D1Store {
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         let sql = "SELECT * FROM audit_events WHERE org_id = ?1 \
-             AND (?2 IS NULL OR time_ms >= ?2) AND (?3 IS NULL OR time_ms <= ?3) \
+             AND (?2 IS NULL OR time_ms >= ?2) AND (?3 IS NULL OR time_ms < ?3) \
              AND (?4 IS NULL OR server = ?4) AND (?5 IS NULL OR tool = ?5) \
              AND (?6 IS NULL OR principal_id = ?6) \
              AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(audit_events.team_ids) WHERE value = ?7)) \

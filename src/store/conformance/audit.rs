@@ -198,7 +198,7 @@ pub async fn audit_list_filters_newest_first(s: &dyn AuditStore) -> Outcome {
         (Box::new(|q| q.kind = Some("admin".into())), vec!["ev_sc_list_4"]),
         (Box::new(|q| q.tool = Some("p".into())), vec!["ev_sc_list_5"]),
         (
-            Box::new(|q| (q.from_ms, q.to_ms) = (Some(2_000_010), Some(2_000_010))),
+            Box::new(|q| (q.from_ms, q.to_ms) = (Some(2_000_010), Some(2_000_020))),
             vec!["ev_sc_list_4", "ev_sc_list_1"],
         ),
         (
