@@ -58,8 +58,8 @@ fn chain_of(permit: &AdminPermit, params: &[(String, String)]) -> Result<String,
     if permit.is_super_admin() {
         return Ok(String::new());
     }
-    match permit.orgs().as_slice() {
-        [one] => Ok(one.to_string()),
+    match permit.readable_orgs().unwrap_or_default().as_slice() {
+        [one] => Ok(one.clone()),
         _ => Err(ApiError::BadRequest(
             "you hold roles in several organizations: name one with org".into(),
         )),
@@ -152,7 +152,11 @@ pub struct Before {
 /// acts on (the parent path: `…/servers/x/sync` → `…/servers/x`).
 pub async fn before(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> Before {
     let path = if req.method == Method::Post {
-        req.path.trim_end_matches('/').rsplit_once('/').map_or("", |(p, _)| p).to_string()
+        req.path
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .map_or("", |(p, _)| p)
+            .to_string()
     } else {
         req.path.clone()
     };
@@ -232,8 +236,8 @@ pub async fn record(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest,
 /// organization itself, or the organization above its parent, principal or subject in the
 /// directory; failing all, the caller's only organization (else platform-wide).
 async fn org_of(svc: &Services<'_>, permit: &AdminPermit, doc: Option<&Value>) -> String {
-    let fallback = || match permit.orgs().as_slice() {
-        [one] if !permit.is_super_admin() => one.to_string(),
+    let fallback = || match permit.readable_orgs().unwrap_or_default().as_slice() {
+        [one] => one.clone(),
         _ => String::new(),
     };
     let Some(doc) = doc else { return fallback() };

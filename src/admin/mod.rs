@@ -94,23 +94,23 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
-        ["audit", ..] => audit::route(svc, &permit, req, &parts[1..]).await,
+        ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
-            directory::who_can_use(svc, &permit, slug, tool).await
+            directory::who_can_use(svc, permit, slug, tool).await
         }
-        ["usage"] if req.method == crate::http::Method::Get => usage::usage(svc, &permit, req).await,
+        ["usage"] if req.method == crate::http::Method::Get => usage::usage(svc, permit, req).await,
         ["usage"] => Err(ApiError::MethodNotAllowed),
-        ["servers", slug, "credentials"] => credentials::route(svc, &permit, req, slug).await,
-        ["vault", "rotate"] => credentials::rotate(svc, &permit, req).await,
-        ["servers", ..] => servers::route(svc, &permit, req, &parts[1..]).await,
-        ["api-keys", ..] => keys::route(svc, &permit, req, &parts[1..]).await,
-        ["virtual-servers", ..] => virtuals::route(svc, &permit, req, &parts[1..]).await,
-        ["grants", ..] => directory::grants(svc, &permit, req, &parts[1..]).await,
-        ["identity-providers", ..] => directory::identity_providers(svc, &permit, req, &parts[1..]).await,
-        ["roles", ..] => directory::roles(svc, &permit, req, &parts[1..]).await,
+        ["servers", slug, "credentials"] => credentials::route(svc, permit, req, slug).await,
+        ["vault", "rotate"] => credentials::rotate(svc, permit, req).await,
+        ["servers", ..] => servers::route(svc, permit, req, &parts[1..]).await,
+        ["api-keys", ..] => keys::route(svc, permit, req, &parts[1..]).await,
+        ["virtual-servers", ..] => virtuals::route(svc, permit, req, &parts[1..]).await,
+        ["grants", ..] => directory::grants(svc, permit, req, &parts[1..]).await,
+        ["identity-providers", ..] => directory::identity_providers(svc, permit, req, &parts[1..]).await,
+        ["roles", ..] => directory::roles(svc, permit, req, &parts[1..]).await,
         [c, ..] if directory::collection(c).is_some() => {
             let kind = directory::collection(c).expect("checked");
-            directory::route(svc, &permit, req, kind, &parts[1..]).await
+            directory::route(svc, permit, req, kind, &parts[1..]).await
         }
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }

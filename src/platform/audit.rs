@@ -87,7 +87,11 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
     let mut events = Vec::new();
     let mut bad = Vec::new();
     for m in &messages {
-        match m.body().as_string().and_then(|b| serde_json::from_str::<Event>(&b).ok()) {
+        match m
+            .body()
+            .as_string()
+            .and_then(|b| serde_json::from_str::<Event>(&b).ok())
+        {
             Some(e) => events.push(e),
             None => bad.push(m.id()),
         }

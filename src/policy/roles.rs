@@ -58,14 +58,6 @@ impl AdminPermit {
         (&self.principal_id, &self.key_id)
     }
 
-    /// The organizations the caller holds a role in, sorted (none for the bootstrap admin).
-    pub fn orgs(&self) -> Vec<&str> {
-        let mut orgs: Vec<&str> = self.roles.iter().map(|r| r.org_id.as_str()).collect();
-        orgs.sort_unstable();
-        orgs.dedup();
-        orgs
-    }
-
     /// Every admin may read — within its organizations (see `may_read_org`).
     pub fn may_read(&self) -> bool {
         true

@@ -58,6 +58,9 @@ impl AuditStore for MemoryStore {
             h.hash = last.hash.clone();
             stored += batch.len();
             for r in batch {
+                if let Some(e) = r.event() {
+                    self.note_usage(&e);
+                }
                 a.ids.borrow_mut().insert(r.id.clone());
                 a.records.borrow_mut().insert((r.org_id.clone(), r.seq), r);
             }
@@ -74,7 +77,7 @@ impl AuditStore for MemoryStore {
             .filter(|r| q.matches(r))
             .cloned()
             .collect();
-        out.sort_by(|a, b| (b.time_ms, b.seq).cmp(&(a.time_ms, a.seq)));
+        out.sort_by_key(|r| std::cmp::Reverse((r.time_ms, r.seq)));
         out.truncate(q.limit);
         Ok(out)
     }

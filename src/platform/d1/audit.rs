@@ -118,7 +118,10 @@ impl D1Store {
         }
         let mut heads: HashMap<String, AuditHead> = HashMap::new();
         for chunk in orgs.chunks(IN_CHUNK) {
-            let sql = format!("SELECT * FROM audit_heads WHERE org_id IN ({})", placeholders(chunk.len()));
+            let sql = format!(
+                "SELECT * FROM audit_heads WHERE org_id IN ({})",
+                placeholders(chunk.len())
+            );
             let args: Vec<JsValue> = chunk.iter().map(|o| text(o)).collect();
             for h in self.all::<HeadRow>(&sql, &args).await? {
                 heads.insert(h.org_id.clone(), h.into());
@@ -127,18 +130,19 @@ impl D1Store {
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let mut stored: HashSet<String> = HashSet::new();
         for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!("SELECT id FROM audit_events WHERE id IN ({})", placeholders(chunk.len()));
+            let sql = format!(
+                "SELECT id FROM audit_events WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
             let args: Vec<JsValue> = chunk.iter().map(|i| text(i)).collect();
             stored.extend(self.all::<IdRow>(&sql, &args).await?.into_iter().map(|r| r.id));
         }
         let mut stmts = Vec::new();
         let mut count = 0;
         for org in orgs {
-            let records = chain_records(
-                events.iter().filter(|e| e.org_id == org),
-                heads.get(org),
-                |id| stored.contains(id),
-            );
+            let records = chain_records(events.iter().filter(|e| e.org_id == org), heads.get(org), |id| {
+                stored.contains(id)
+            });
             let Some(last) = records.last() else { continue };
             stmts.push(self.stmt(
                 "INSERT INTO audit_heads (org_id, seq, hash) VALUES (?1, ?2, ?3) \

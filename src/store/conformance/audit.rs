@@ -187,7 +187,8 @@ pub async fn audit_list_filters_newest_first(s: &dyn AuditStore) -> Outcome {
         vec!["ev_sc_list_4", "ev_sc_list_1", "ev_sc_list_3"],
         "the next page starts after the cursor"
     );
-    let cases: Vec<(Box<dyn Fn(&mut AuditQuery)>, Vec<&str>)> = vec![
+    type Case<'a> = (Box<dyn Fn(&mut AuditQuery) + 'a>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (Box::new(|q| q.outcome = Some("denied".into())), vec!["ev_sc_list_1"]),
         (Box::new(|q| q.server = Some("sc-other".into())), vec!["ev_sc_list_2"]),
         (Box::new(|q| q.team_id = Some("team_sc_c".into())), vec!["ev_sc_list_3"]),
