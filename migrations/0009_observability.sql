@@ -19,7 +19,7 @@ CREATE TABLE audit_events (
   trace_id      TEXT,
   body          TEXT NOT NULL,            -- the whole event as JSON, exactly as hashed
   prev_hash     TEXT NOT NULL,            -- hash of the previous record of the chain (or of the anchor)
-  hash          TEXT NOT NULL,            -- hex SHA-256 over (prev_hash, seq, body)
+  hash          TEXT NOT NULL,            -- hex SHA-256 over (prev_hash, seq, org_id, body): store/audit.rs link_hash
   PRIMARY KEY (org_id, seq)
 );
 CREATE INDEX audit_events_time ON audit_events(org_id, time_ms);
