@@ -166,7 +166,7 @@ describe("the audit API", () => {
     // Bad parameters are problem documents.
     for (const q of ["limit=0", "limit=501", "cursor=%%%", "from=yesterday", "cursor=bm90LWEtY3Vyc29y"]) {
       const r = await as(B, "GET", `/admin/v1/audit?${q}`);
-      assert.equal(r.status, 400, `${q}: ${r.text}`);
+      assert.equal(r.status, 422, `${q}: ${r.text}`);
       assert.equal(r.headers.get("content-type"), "application/problem+json");
     }
   });

@@ -60,7 +60,7 @@ fn chain_of(permit: &AdminPermit, params: &[(String, String)]) -> Result<String,
     }
     match permit.readable_orgs().unwrap_or_default().as_slice() {
         [one] => Ok(one.clone()),
-        _ => Err(ApiError::BadRequest(
+        _ => Err(ApiError::Validation(
             "you hold roles in several organizations: name one with org".into(),
         )),
     }
@@ -73,13 +73,13 @@ fn time(params: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError
         return v
             .parse()
             .map(Some)
-            .map_err(|_| ApiError::BadRequest(format!("{name} is out of range")));
+            .map_err(|_| ApiError::Validation(format!("{name} is out of range")));
     }
     chrono::DateTime::parse_from_rfc3339(v)
         .ok()
         .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
         .map(Some)
-        .ok_or_else(|| ApiError::BadRequest(format!("{name} must be epoch milliseconds or RFC 3339")))
+        .ok_or_else(|| ApiError::Validation(format!("{name} must be epoch milliseconds or RFC 3339")))
 }
 
 fn cursor_encode(time_ms: u64, seq: u64) -> String {
@@ -99,11 +99,11 @@ async fn list(svc: &Services<'_>, org_id: String, params: &[(String, String)]) -
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| ApiError::Validation(format!("limit must be 1 to {MAX_PAGE}")))?,
     };
     let before = match param(params, "cursor") {
         None => None,
-        Some(c) => Some(cursor_decode(c).ok_or_else(|| ApiError::BadRequest("cursor is not valid".into()))?),
+        Some(c) => Some(cursor_decode(c).ok_or_else(|| ApiError::Validation("cursor is not valid".into()))?),
     };
     let text = |name: &str| param(params, name).map(str::to_string);
     let q = AuditQuery {
