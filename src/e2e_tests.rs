@@ -151,6 +151,17 @@ impl EventSink for Recorded {
     }
 }
 
+impl Recorded {
+    /// The MCP requests' events (admin writes, such as a fixture's registration, left out).
+    pub fn mcp(&self) -> Vec<Event> {
+        let all = self.0.borrow();
+        all.iter()
+            .filter(|e| e.kind == crate::observe::EventKind::Mcp)
+            .cloned()
+            .collect()
+    }
+}
+
 impl CallHooks for RecordingHooks {
     fn before_call(&self, call: &Call) -> Result<(), RpcError> {
         match call.params["arguments"]["message"].as_str() {
@@ -374,7 +385,7 @@ fn every_call_passes_the_pipeline_hooks() {
     let msgs = body_messages(respond(f.mcp(h, b)));
     assert_eq!(msgs.last().unwrap()["result"]["hooked"], true);
     // The record step: each call's event is emitted once, with the refusal as `denied`.
-    let events = f.events.0.borrow();
+    let events = f.events.mcp();
     let seen: Vec<(Option<&str>, Option<&str>, &Outcome)> = events
         .iter()
         .map(|e| (e.method.as_deref(), e.tool.as_deref(), &e.outcome.0))

@@ -1,12 +1,14 @@
 // The audit trail under Miniflare: admin writes recorded with who, what, before and after and
 // never a secret; filtered, paginated listings; one organization's admin sees nothing of
 // another's; rows altered or deleted directly in D1 make verify name them; a queue redelivery
-// stores once; retention keeps verify passing. Events reach D1 through the real AUDIT queue and
+// stores once; retention keeps verify passing; MCP calls by two agents in two teams (allowed,
+// denied, a tool error, an upstream that went down) are recorded and filter by team, principal
+// and outcome. Events reach D1 through the real AUDIT queue and
 // its consumer, asynchronously: tests poll the API until what they expect appears (bounded).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { startGateway, startPyServer } from "./harness.mjs";
+import { final, mcpPost, startGateway, startPyServer } from "./harness.mjs";
 
 const CANARY_HEADER = `canary-header-${randomBytes(12).toString("hex")}`;
 const CANARY_CRED = `canary-cred-${randomBytes(12).toString("hex")}`;
@@ -278,6 +280,70 @@ describe("retention", () => {
       assert.equal((await g.admin("GET", `/admin/v1/audit/verify?org=${org}`)).body.ok, true);
     } finally {
       await g.stop();
+    }
+  });
+});
+
+describe("MCP calls", () => {
+  test("by two agents in two teams are recorded and filter by team, principal and outcome", async () => {
+    let down = await startPyServer();
+    try {
+      const m = {};
+      const admin = async (method, path, body, status = 201) => ok(await gw.admin(method, path, body), status);
+      await admin("POST", "/admin/v1/servers", { slug: "aud-py", name: "py", url: py.url });
+      await admin("POST", "/admin/v1/servers", { slug: "aud-gone", name: "gone", url: down.url });
+      m.org = (await admin("POST", "/admin/v1/orgs", { name: "Org calls" })).id;
+      m.ws = (await admin("POST", "/admin/v1/workspaces", { name: "ws", parent_id: m.org })).id;
+      for (const t of ["A", "B"]) {
+        m[`team${t}`] = (await admin("POST", "/admin/v1/teams", { name: t, parent_id: m.ws })).id;
+        m[`agent${t}`] = (await admin("POST", "/admin/v1/agents", { name: `agent ${t}`, parent_id: m.org })).id;
+        await admin("POST", `/admin/v1/teams/${m[`team${t}`]}/members`, { principal_id: m[`agent${t}`] }, 204);
+        m[`key${t}`] = (await admin("POST", "/admin/v1/api-keys", { name: t, principal_id: m[`agent${t}`] })).key;
+      }
+      // Team A may use both servers; team B only aud-py's echo.
+      for (const resource of ["aud-py", "aud-gone"]) {
+        await admin("POST", "/admin/v1/grants", { subject_kind: "team", subject_id: m.teamA, resource, effect: "allow" });
+      }
+      await admin("POST", "/admin/v1/grants", { subject_kind: "team", subject_id: m.teamB, resource: "aud-py", tool: "echo", effect: "allow" });
+
+      const call = (key, path, name, args) =>
+        mcpPost(gw, path, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args } }, { key, modern: true });
+      assert.equal(final(await call(m.keyA, "/mcp/aud-py", "echo", { message: "hi" })).result.isError ?? false, false);
+      assert.equal(final(await call(m.keyA, "/mcp/aud-py", "echo", {})).result.isError, true);
+      assert.ok(final(await call(m.keyB, "/mcp", "aud-py__echo", { message: "hi" })).result);
+      assert.ok(final(await call(m.keyB, "/mcp/aud-py", "slow", {})).error);
+      await down.stop();
+      down = null;
+      const gone = await call(m.keyA, "/mcp/aud-gone", "echo", { message: "hi" });
+      assert.ok(gone.status >= 400 || final(gone).error, gone.text);
+
+      const q = `org=${m.org}&kind=mcp&limit=500`;
+      const calls = await waitFor(q, (e) => e.filter((x) => x.method === "tools/call").length >= 5);
+      const toolCalls = calls.filter((e) => e.method === "tools/call");
+      assert.equal(toolCalls.length, 5, JSON.stringify(toolCalls.map((e) => [e.server, e.tool, e.outcome])));
+      for (const e of toolCalls) {
+        assert.equal(e.org_id, m.org);
+        assert.match(e.trace.trace_id, /^[0-9a-f]{32}$/);
+      }
+      const ids = async (extra) => (await allPages(`${q}&${extra}`)).filter((e) => e.method === "tools/call").map((e) => e.id).sort();
+      const where = (f) => toolCalls.filter(f).map((e) => e.id).sort();
+      assert.deepEqual(await ids(`team=${m.teamA}`), where((e) => e.principal_id === m.agentA));
+      assert.equal((await ids(`team=${m.teamA}`)).length, 3);
+      assert.deepEqual(await ids(`team=${m.teamB}`), where((e) => e.principal_id === m.agentB));
+      assert.deepEqual(await ids(`principal=${m.agentB}`), await ids(`team=${m.teamB}`));
+      const outcome = async (o) => (await allPages(`${q}&outcome=${o}`)).filter((e) => e.method === "tools/call");
+      assert.deepEqual((await outcome("denied")).map((e) => [e.principal_id, e.tool]), [[m.agentB, "slow"]]);
+      assert.deepEqual((await outcome("tool_error")).map((e) => [e.principal_id, e.server]), [[m.agentA, "aud-py"]]);
+      assert.deepEqual((await outcome("upstream_error")).map((e) => [e.principal_id, e.server]), [[m.agentA, "aud-gone"]]);
+      assert.equal((await outcome("ok")).length, 2);
+      assert.deepEqual(await ids("server=aud-gone"), where((e) => e.server === "aud-gone"));
+      assert.equal((await ids("tool=slow")).length, 1);
+      // The agents' keys are in no record; the chain verifies.
+      const text = JSON.stringify(await allPages(q));
+      for (const k of [m.keyA, m.keyB]) assert.ok(!text.includes(k), "an agent's key leaked into the audit trail");
+      assert.equal(ok(await gw.admin("GET", `/admin/v1/audit/verify?org=${m.org}`), 200).ok, true);
+    } finally {
+      await down?.stop();
     }
   });
 });

@@ -41,11 +41,11 @@ impl Fixture {
     }
 
     fn events(&self) -> Vec<Event> {
-        self.events.0.borrow().clone()
+        self.events.mcp()
     }
 
     fn last(&self) -> Event {
-        self.events.0.borrow().last().cloned().expect("an event")
+        self.events.mcp().last().cloned().expect("an event")
     }
 }
 
@@ -538,4 +538,45 @@ fn no_event_holds_the_agents_key_or_an_upstream_credential() {
     assert!(!all.contains("upstream-canary-7f3a"));
     assert!(!all.contains(&f.key));
     assert!(!all.contains(&f.key[12..]));
+}
+
+#[test]
+fn an_admin_write_is_recorded_with_who_and_the_resource_before_and_after() {
+    let f = Fixture::new();
+    f.register();
+    let r = f.admin(
+        Method::Patch,
+        "/admin/v1/servers/fake",
+        json!({"description": "changed"}),
+    );
+    assert_eq!(r.status, 200);
+    let all = f.events.0.borrow();
+    let writes: Vec<&Event> = all
+        .iter()
+        .filter(|e| e.kind == crate::observe::EventKind::Admin)
+        .collect();
+    assert_eq!(writes.len(), 2, "one event per write");
+    let (created, patched) = (writes[0].admin.as_ref().unwrap(), writes[1].admin.as_ref().unwrap());
+    assert_eq!(writes[1].principal_id, crate::policy::roles::SUPER_ADMIN_PRINCIPAL);
+    assert_eq!(
+        (created.http_method.as_str(), created.path.as_str(), created.status),
+        ("POST", "/admin/v1/servers", 201)
+    );
+    assert_eq!(
+        (
+            created.before.as_ref(),
+            created.after.as_ref().unwrap()["slug"].as_str()
+        ),
+        (None, Some("fake"))
+    );
+    assert_ne!(patched.before.as_ref().unwrap()["description"], "changed");
+    assert_eq!(patched.after.as_ref().unwrap()["description"], "changed");
+    // A refused write changes nothing and is not recorded.
+    drop(all);
+    assert_eq!(
+        f.admin(Method::Patch, "/admin/v1/servers/fake", json!({"nope": 1}))
+            .status,
+        422
+    );
+    assert_eq!(f.events.0.borrow().len(), 2);
 }
