@@ -5,15 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-// Needs the event wiring and the audit queue on main; enabled by the commit that lands the second.
-const PENDING = true;
 import { final, mcpPost, setupGateway, startPyServer } from "./harness.mjs";
 
 let env;
 let down;
 const ids = {};
 before(async () => {
-  if (PENDING) return;
   env = await setupGateway({ py: true });
   down = await startPyServer();
   const admin = async (method, path, body, status = 201) => {
@@ -78,7 +75,7 @@ async function usage(groupBy, calls = 7, query = "") {
 }
 const pick = (groups, keys) => groups.map((g) => Object.fromEntries(keys.map((k) => [k, g[k]])));
 
-describe("usage", { skip: PENDING && "waits for events and the audit queue" }, () => {
+describe("usage", () => {
   test("by server: calls, errors, denials, percentiles and last call", async () => {
     const groups = await usage("server");
     assert.deepEqual(pick(groups, ["server", "calls", "errors", "denied"]), [
@@ -123,7 +120,7 @@ describe("usage", { skip: PENDING && "waits for events and the audit queue" }, (
   });
 });
 
-describe("the registry shows use", { skip: PENDING && "waits for events and the audit queue" }, () => {
+describe("the registry shows use", () => {
   test("servers and tools carry last_used_at and 7/30-day counts (denials are not use)", async () => {
     await usage("server");
     const servers = Object.fromEntries((await env.gw.admin("GET", "/admin/v1/servers")).body.servers.map((s) => [s.slug, s]));
