@@ -101,7 +101,8 @@ impl HttpClient for FakeUpstream {
                 {"name":"echo","description":"Echo","inputSchema":{"type":"object","properties":{"message":{"type":"string"}}}},
                 {"name":"slow","inputSchema":{"type":"object"}},
                 {"name":"fail","inputSchema":{"type":"object"}},
-                {"name":"stall","inputSchema":{"type":"object"}}]}}),
+                {"name":"stall","inputSchema":{"type":"object"}},
+                {"name":"cutoff","inputSchema":{"type":"object"}}]}}),
             )),
             "resources/list" => Ok(HttpResponse::json(
                 200,
@@ -112,6 +113,17 @@ impl HttpClient for FakeUpstream {
                 &json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":"no"}],"isError":true}}),
             )),
             "tools/call" if msg["params"]["name"] == "stall" => Err(UpstreamError::Timeout(1000)),
+            // A stream whose idle deadline passes after a progress event (as the bounded client
+            // ends it).
+            "tools/call" if msg["params"]["name"] == "cutoff" => {
+                let token = msg["params"]["_meta"]["progressToken"].clone();
+                let progress = json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":token,"progress":1}});
+                let chunks: Vec<Result<Vec<u8>, String>> = vec![
+                    Ok(sse::Event::message(progress.to_string()).encode().into_bytes()),
+                    Err(format!("{}1000 ms", crate::outbound::deadline::TIMEOUT_PREFIX)),
+                ];
+                Ok(HttpResponse::sse(futures_util::stream::iter(chunks).boxed_local()))
+            }
             "tools/call" if msg["params"]["name"] == "slow" => {
                 let token = msg["params"]["_meta"]["progressToken"].clone();
                 let events = vec![
@@ -319,7 +331,7 @@ fn registration_detects_legacy_era_and_stores_catalog() {
     let tools = block_on(f.svc().registry.list_tools("fake")).unwrap();
     assert_eq!(
         tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        vec!["echo", "fail", "slow", "stall"]
+        vec!["cutoff", "echo", "fail", "slow", "stall"]
     );
     let dup = f.admin(
         Method::Post,

@@ -65,6 +65,8 @@ fn each_outcome_is_recorded_once_per_request() {
         (Box::new(|| drop(call("fail"))), Outcome::ToolError),
         (Box::new(|| drop(call("nope"))), Outcome::Denied { code: -32602 }),
         (Box::new(|| drop(call("stall"))), Outcome::Timeout),
+        // The deadline passes mid-stream: the client gets the gateway's error, the event says why.
+        (Box::new(|| drop(call("cutoff"))), Outcome::Timeout),
         (
             Box::new(|| drop(f.modern_to("/mcp/fake", "nope/nope", json!({})))),
             Outcome::RpcError { code: -32601 },
@@ -95,6 +97,7 @@ fn each_outcome_is_recorded_once_per_request() {
         "a denied call never reaches the upstream"
     );
     assert_eq!(events[3].upstreams[0].error.as_deref(), Some("timeout"));
+    assert_eq!(events[4].upstreams[0].error.as_deref(), Some("timeout"));
     // The upstream is down.
     *f.up.down.borrow_mut() = true;
     crate::gateway::pool::forget_server("fake");

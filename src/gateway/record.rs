@@ -319,6 +319,7 @@ impl Stream for Counted {
 pub struct Exchanged {
     probe: Option<Rc<Probe>>,
     index: Option<usize>,
+    slug: Rc<str>,
     answers_client: bool,
     status: Rc<Cell<Option<u16>>>,
 }
@@ -337,6 +338,7 @@ impl Exchanged {
         let me = Self {
             probe: up.probe.clone(),
             index,
+            slug: up.slug.into(),
             answers_client: up.answers_client,
             status: Rc::new(Cell::new(None)),
         };
@@ -374,10 +376,13 @@ impl Exchanged {
         Box::new(move |m| {
             let m = inner(m)?;
             if pipeline::is_response(&m) {
-                me.done(None, None);
+                // The relay answers for an upstream that failed mid-stream (a deadline, a
+                // broken stream) with the gateway's error naming it: that is how it ended.
+                let failure = upstream_failure(&m, &me.slug);
+                me.done(None, failure.as_ref().map(|(reason, _)| reason.clone()));
                 if me.answers_client {
                     if let Some(p) = &me.probe {
-                        p.outcome(answer_outcome(&m));
+                        p.outcome(failure.map_or_else(|| answer_outcome(&m), |(_, o)| o));
                     }
                 }
             }
@@ -399,6 +404,22 @@ pub fn exchange<'a>(up: &Upstream<'a>, msg: &Value) -> (Upstream<'a>, Option<Val
         traced.set_trace(trace, &span);
     }
     (traced, wire, exchange)
+}
+
+/// The failure of upstream `slug` an answer reports, if the gateway wrote it (its error's
+/// `data` names the upstream and the reason, see `error::to_rpc`): the reason and the outcome.
+fn upstream_failure(m: &Value, slug: &str) -> Option<(String, Outcome)> {
+    let data = m.get("error")?.get("data")?;
+    if data.get("upstream").and_then(Value::as_str) != Some(slug) {
+        return None;
+    }
+    let reason = data.get("reason").and_then(Value::as_str)?.to_string();
+    let outcome = match reason.as_str() {
+        "timeout" => Outcome::Timeout,
+        "needs_connect" => return None,
+        _ => Outcome::UpstreamError { reason: reason.clone() },
+    };
+    Some((reason, outcome))
 }
 
 /// `host` and port of an upstream URL (never its path or query, which may carry secrets).
