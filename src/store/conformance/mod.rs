@@ -13,10 +13,16 @@ mod keys_virtual;
 mod oauth_secrets;
 mod records;
 mod registry;
+mod usage;
 
 use serde::Serialize;
 
+use super::usage::UsageStore;
 use super::{AuditStore, SecretStore, Store, StoreError};
+
+/// The audit trail as the suite checks it: the chain store, and usage read from it.
+pub trait AuditTrail: AuditStore + UsageStore {}
+impl<T: AuditStore + UsageStore + ?Sized> AuditTrail for T {}
 
 /// What a failed check says: the contract it found broken.
 #[derive(Debug)]
@@ -81,7 +87,7 @@ macro_rules! suite {
             name: &str,
             store: &S,
             secrets: &dyn SecretStore,
-            audit: &dyn AuditStore,
+            audit: &dyn AuditTrail,
         ) -> Option<CheckResult> {
             let outcome = match name {
                 $(stringify!($name) => $group::$name(store, secrets).await,)*
@@ -167,6 +173,8 @@ suite! {
     audit::audit_concurrent_appends_never_fork,
     audit::audit_list_filters_newest_first,
     audit::audit_purge_keeps_chain_verifiable,
+    usage::usage_groups_match_the_reference,
+    usage::usage_last_use_matches_the_reference,
     ],
 }
 
@@ -174,7 +182,7 @@ suite! {
 pub async fn run_all<S: Store + ?Sized>(
     store: &S,
     secrets: &dyn SecretStore,
-    audit: &dyn AuditStore,
+    audit: &dyn AuditTrail,
 ) -> Vec<CheckResult> {
     let mut out = Vec::with_capacity(CHECKS.len());
     for name in CHECKS {
