@@ -2,8 +2,10 @@
 //! keeps relaying (and logging) a request's stream after its client has gone; the client's own
 //! response, and any later GET with `Last-Event-ID`, read the log from where they stand and then
 //! wait for what arrives, until the stream ends — so each event reaches a reader exactly once,
-//! whenever it arrives.
-use std::cell::RefCell;
+//! whenever it arrives. While a stream runs, its events are also kept in memory (bounded by
+//! `MAX_BUFFERED_BYTES` per session object), so its readers are served without reading the log
+//! back; the log is read only to resume a stream the object no longer holds in memory.
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -18,17 +20,38 @@ use super::session::ReplayLog;
 /// Request streams a session object remembers (oldest forgotten first); a stream it no longer
 /// knows is read from the log only.
 pub const MAX_TRACKED_STREAMS: usize = 256;
+/// Event data kept in memory across the streams of one session object; beyond it, the oldest
+/// buffers are dropped and their readers read the log instead.
+pub const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
 
 /// The request streams of one session object: which are still running, and who waits on them.
 #[derive(Default)]
 pub struct Tails {
     streams: RefCell<BTreeMap<u64, Tail>>,
+    /// Bytes of event data held in the streams' buffers.
+    buffered: Cell<usize>,
 }
 
-#[derive(Default)]
 struct Tail {
     ended: bool,
     waiting: Vec<Waker>,
+    /// Every event of the stream since it opened (seq, data), while kept in memory; `None` once
+    /// dropped (read the log).
+    events: Option<Vec<(u64, String)>>,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Self {
+            ended: false,
+            waiting: Vec::new(),
+            events: Some(Vec::new()),
+        }
+    }
+}
+
+fn weight(events: &[(u64, String)]) -> usize {
+    events.iter().map(|(_, d)| d.len()).sum()
 }
 
 impl Tails {
@@ -37,8 +60,66 @@ impl Tails {
         let mut s = self.streams.borrow_mut();
         s.insert(stream, Tail::default());
         while s.len() > MAX_TRACKED_STREAMS {
-            s.pop_first();
+            if let Some((_, t)) = s.pop_first() {
+                self.forget(t.events.as_deref());
+            }
         }
+    }
+
+    fn forget(&self, events: Option<&[(u64, String)]>) {
+        if let Some(e) = events {
+            self.buffered.set(self.buffered.get().saturating_sub(weight(e)));
+        }
+    }
+
+    /// Keeps an event of `stream` (just logged as `seq`) in memory for its readers.
+    pub fn record(&self, stream: u64, seq: u64, data: &str) {
+        {
+            let mut s = self.streams.borrow_mut();
+            let Some(events) = s.get_mut(&stream).and_then(|t| t.events.as_mut()) else {
+                return;
+            };
+            events.push((seq, data.to_string()));
+        }
+        self.buffered.set(self.buffered.get() + data.len());
+        // Over the bound: drop whole buffers, ended streams first, then the oldest running ones.
+        while self.buffered.get() > MAX_BUFFERED_BYTES {
+            let mut s = self.streams.borrow_mut();
+            let victim = s
+                .iter()
+                .filter(|(_, t)| t.events.is_some())
+                .min_by_key(|(n, t)| (!t.ended, **n))
+                .map(|(n, _)| *n);
+            let Some(n) = victim else { break };
+            let dropped = s.get_mut(&n).and_then(|t| t.events.take());
+            drop(s);
+            self.forget(dropped.as_deref());
+        }
+    }
+
+    /// The events of `stream` after `after_seq`, from memory; `None` when not held there.
+    fn buffered_after(&self, stream: u64, after_seq: u64) -> Option<Vec<(u64, String)>> {
+        let s = self.streams.borrow();
+        let events = s.get(&stream)?.events.as_ref()?;
+        let from = events.partition_point(|(seq, _)| *seq <= after_seq);
+        Some(events[from..].to_vec())
+    }
+
+    /// A reader reached the end of an ended stream: its buffer is no longer needed (a later
+    /// resumption reads the log).
+    fn release(&self, stream: u64) {
+        let dropped = self
+            .streams
+            .borrow_mut()
+            .get_mut(&stream)
+            .filter(|t| t.ended)
+            .and_then(|t| t.events.take());
+        self.forget(dropped.as_deref());
+    }
+
+    /// Bytes of event data held in memory.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered.get()
     }
 
     /// Something was logged on `stream`: wake its readers.
@@ -76,11 +157,14 @@ impl Tails {
 }
 
 /// The events of `stream` after `after_seq` as SSE (ids `{stream}-{seq}`): first what is logged,
-/// then each event as it is logged, until the stream ends.
+/// then each event as it is logged, until the stream ends. Events are read from memory while the
+/// object holds them (`Tails::record`), from the log otherwise.
 pub fn follow(log: Rc<dyn ReplayLog>, tails: Rc<Tails>, stream: u64, after_seq: u64) -> ByteStream {
     let mut last = after_seq;
     futures_util::stream::poll_fn(move |cx| {
-        let events = log.replay(stream, last);
+        let events = tails
+            .buffered_after(stream, last)
+            .unwrap_or_else(|| log.replay(stream, last));
         if !events.is_empty() {
             let mut out = String::new();
             for (seq, data) in events {
@@ -96,6 +180,7 @@ pub fn follow(log: Rc<dyn ReplayLog>, tails: Rc<Tails>, stream: u64, after_seq: 
         if tails.wait(stream, cx.waker()) {
             Poll::Pending
         } else {
+            tails.release(stream);
             Poll::Ready(None)
         }
     })
@@ -109,8 +194,9 @@ mod tests {
     use futures_util::task::noop_waker;
     use std::task::Context;
 
+    /// A log in memory that counts how often it is read back.
     #[derive(Default)]
-    struct Log(RefCell<Vec<(u64, u64, String)>>);
+    struct Log(RefCell<Vec<(u64, u64, String)>>, Cell<usize>);
     impl EventLog for Log {
         fn append(&self, stream: u64, seq: u64, data: &str) {
             self.0.borrow_mut().push((stream, seq, data.into()));
@@ -131,6 +217,7 @@ mod tests {
             1
         }
         fn replay(&self, stream: u64, after: u64) -> Vec<(u64, String)> {
+            self.1.set(self.1.get() + 1);
             let l = self.0.borrow();
             l.iter()
                 .filter(|e| e.0 == stream && e.1 > after)
@@ -152,7 +239,9 @@ mod tests {
         let tails = Rc::new(Tails::default());
         tails.open(4);
         for seq in 1..=3 {
-            log.append(4, seq, &format!("{{\"n\":{seq}}}"));
+            let data = format!("{{\"n\":{seq}}}");
+            log.append(4, seq, &data);
+            tails.record(4, seq, &data);
         }
         log.append(5, 1, "{\"other\":true}");
         let mut r = follow(log.clone(), tails.clone(), 4, 1);
@@ -164,6 +253,7 @@ mod tests {
         assert!(!first.contains("other"));
         assert!(poll(&mut r).is_pending(), "waits for more while the stream runs");
         log.append(4, 4, "{\"n\":4}");
+        tails.record(4, 4, "{\"n\":4}");
         tails.notify(4);
         match poll(&mut r) {
             Poll::Ready(Some(s)) => assert!(s.contains("id: 4-4") && !s.contains("4-3")),
@@ -175,5 +265,49 @@ mod tests {
         let mut old = follow(log, tails, 5, 0);
         assert!(matches!(poll(&mut old), Poll::Ready(Some(s)) if s.contains("5-1")));
         assert_eq!(poll(&mut old), Poll::Ready(None));
+    }
+
+    /// The live reader of a running stream is served from memory: the log is written, never read
+    /// back; a stream whose buffer was dropped (over the bound) reads the same events from the log.
+    #[test]
+    fn running_streams_are_read_from_memory_and_the_log_only_when_dropped() {
+        let log = Rc::new(Log::default());
+        let tails = Rc::new(Tails::default());
+        tails.open(7);
+        let mut r = follow(log.clone(), tails.clone(), 7, 0);
+        assert!(poll(&mut r).is_pending());
+        for seq in 1..=3 {
+            let data = format!("{{\"n\":{seq}}}");
+            log.append(7, seq, &data);
+            tails.record(7, seq, &data);
+            tails.notify(7);
+            match poll(&mut r) {
+                Poll::Ready(Some(s)) => assert!(s.contains(&format!("id: 7-{seq}")) && s.contains(&data)),
+                other => panic!("{other:?}"),
+            }
+        }
+        tails.end(7);
+        assert_eq!(poll(&mut r), Poll::Ready(None));
+        assert_eq!(
+            log.1.get(),
+            0,
+            "the log is never read back while the stream is held in memory"
+        );
+        assert_eq!(tails.buffered_bytes(), 0, "a stream read to its end frees its buffer");
+
+        // Another stream, pushed over the bound: its buffer goes, its readers read the log.
+        tails.open(8);
+        let big = "x".repeat(MAX_BUFFERED_BYTES / 2 + 1);
+        for seq in 1..=3 {
+            log.append(8, seq, &big);
+            tails.record(8, seq, &big);
+            assert!(tails.buffered_bytes() <= MAX_BUFFERED_BYTES);
+        }
+        let mut late = follow(log.clone(), tails.clone(), 8, 1);
+        match poll(&mut late) {
+            Poll::Ready(Some(s)) => assert!(s.contains("id: 8-2") && s.contains("id: 8-3") && !s.contains("8-1")),
+            other => panic!("{other:?}"),
+        }
+        assert!(log.1.get() > 0, "a dropped buffer is read from the log");
     }
 }

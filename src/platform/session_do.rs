@@ -5,6 +5,12 @@
 //! `SESSION_IDLE_TTL_MS`. Requests of one session run concurrently here (they interleave at
 //! every await), so nothing is written back at the end of a request, and every write is dropped
 //! once the session has ended.
+//!
+//! Per message the object does as little storage work as it can (this is the legacy hot path):
+//! the tables are created once per object instance, a request stream's readers are served from
+//! memory (`Tails`; the log is written for resumption, read back only to resume), the log is
+//! pruned every `PRUNE_EVERY` events, and the expiry alarm is moved at most every `REARM_MS`.
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -39,6 +45,12 @@ const UPSTREAM_KEY: &str = "up:";
 /// Guard of every write: the session still exists (no DELETE or expiry removed it meanwhile;
 /// a later request may have recreated the empty tables).
 const WHILE_LIVE: &str = "EXISTS (SELECT 1 FROM session WHERE k = 'state')";
+/// The event log is pruned to `MAX_LOGGED_EVENTS` once per this many appended events (so it
+/// holds at most `MAX_LOGGED_EVENTS + PRUNE_EVERY - 1`).
+const PRUNE_EVERY: u64 = 32;
+/// The expiry alarm is moved forward at most this often: a session expires between
+/// `SESSION_IDLE_TTL_MS - REARM_MS` and `SESSION_IDLE_TTL_MS` after its last request.
+const REARM_MS: u64 = 60_000;
 
 /// Sends a legacy-era request to its session's Durable Object (named by the session id).
 pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &SessionCtx) -> Result<Response> {
@@ -66,6 +78,8 @@ struct SqlLog {
     sql: SqlStorage,
     tails: Rc<Tails>,
     spawn: Spawn,
+    /// Events appended by this object instance (the pruning cadence).
+    appended: Rc<Cell<u64>>,
 }
 
 impl EventLog for SqlLog {
@@ -87,11 +101,16 @@ impl EventLog for SqlLog {
             &format!("INSERT OR REPLACE INTO events (stream, seq, data) SELECT ?, ?, ? WHERE {WHILE_LIVE}"),
             vec![(stream as i64).into(), (seq as i64).into(), data.into()],
         );
-        // Keep the log bounded: drop the oldest events beyond the limit.
-        let _ = self.sql.exec(
-            "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
-            vec![(MAX_LOGGED_EVENTS as i64).into()],
-        );
+        // Keep the log bounded: drop the oldest events beyond the limit, every so often.
+        let n = self.appended.get() + 1;
+        self.appended.set(n);
+        if n % PRUNE_EVERY == 0 {
+            let _ = self.sql.exec(
+                "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
+                vec![(MAX_LOGGED_EVENTS as i64).into()],
+            );
+        }
+        self.tails.record(stream, seq, data);
         self.tails.notify(stream);
     }
 }
@@ -160,9 +179,8 @@ struct Counter {
 
 impl ReplayLog for SqlLog {
     fn next_stream(&self) -> u64 {
-        let _ = self.sql.exec("UPDATE meta SET v = v + 1 WHERE k = 'stream'", None);
         self.sql
-            .exec("SELECT v AS n FROM meta WHERE k = 'stream'", None)
+            .exec("UPDATE meta SET v = v + 1 WHERE k = 'stream' RETURNING v AS n", None)
             .and_then(|c| c.one::<Counter>())
             .map(|c| c.n as u64)
             .unwrap_or(1)
@@ -193,6 +211,14 @@ pub struct McpSession {
     env: Env,
     /// The request streams this object relays (in memory: they live as long as the object).
     tails: Rc<Tails>,
+    /// Whether this instance created the tables (since it started or last wiped its storage).
+    schema: Cell<bool>,
+    /// Bumped whenever the storage is wiped (DELETE, expiry): a request that saw it change ran
+    /// while its session ended.
+    wiped: Cell<u64>,
+    /// When this instance last moved the expiry alarm (ms since the epoch; 0: never).
+    armed_at: Cell<u64>,
+    appended: Rc<Cell<u64>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -225,7 +251,7 @@ impl McpSession {
             let (st, resp) = session::initialize(svc, ctx, session_id, core_req).await;
             if let Some(st) = st {
                 Self::create(&sql, &st)?;
-                self.touch().await?;
+                self.touch(true).await?;
             }
             return Ok(resp);
         }
@@ -236,20 +262,25 @@ impl McpSession {
             sql: sql.clone(),
             tails: self.tails.clone(),
             spawn: super::spawn_local(),
+            appended: self.appended.clone(),
         });
+        let wiped = self.wiped.get();
         let (resp, after) = session::handle(svc, ctx, &mut st, core_req, log).await;
         match after {
             // Every change was written when it was made. A request that ran while the session
             // was deleted answers as any request to a missing session does.
-            After::Keep if !Self::live(&sql) => return Ok(not_found()),
-            After::Keep => self.touch().await?,
-            After::End => self.state.storage().delete_all().await?,
+            After::Keep if self.wiped.get() != wiped => return Ok(not_found()),
+            After::Keep => self.touch(false).await?,
+            After::End => self.wipe().await?,
         }
         Ok(resp)
     }
 
     fn sql(&self) -> SqlStorage {
         let sql = self.state.storage().sql();
+        if self.schema.replace(true) {
+            return sql;
+        }
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS session (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
             None,
@@ -291,13 +322,6 @@ impl McpSession {
         Some(st)
     }
 
-    /// Whether the session still exists (a DELETE or the expiry alarm may have run meanwhile).
-    fn live(sql: &SqlStorage) -> bool {
-        sql.exec("SELECT v FROM session WHERE k = 'state'", None)
-            .and_then(|c| c.to_array::<StateRow>())
-            .is_ok_and(|rows| !rows.is_empty())
-    }
-
     fn create(sql: &SqlStorage, st: &SessionState) -> Result<()> {
         sql.exec(
             "INSERT INTO session (k, v) VALUES (?, ?)",
@@ -306,11 +330,26 @@ impl McpSession {
         Ok(())
     }
 
-    async fn touch(&self) -> Result<()> {
+    /// Moves the expiry alarm to `SESSION_IDLE_TTL_MS` from now, unless this instance did so
+    /// less than `REARM_MS` ago (`force`: always).
+    async fn touch(&self, force: bool) -> Result<()> {
+        let now = super::now_ms();
+        if !force && now.saturating_sub(self.armed_at.get()) < REARM_MS {
+            return Ok(());
+        }
+        self.armed_at.set(now);
         self.state
             .storage()
             .set_alarm(Duration::from_millis(SESSION_IDLE_TTL_MS))
             .await
+    }
+
+    /// Deletes everything the session stored; the next request starts from empty tables.
+    async fn wipe(&self) -> Result<()> {
+        self.wiped.set(self.wiped.get() + 1);
+        self.schema.set(false);
+        self.armed_at.set(0);
+        self.state.storage().delete_all().await
     }
 }
 
@@ -320,6 +359,10 @@ impl DurableObject for McpSession {
             state,
             env,
             tails: Rc::new(Tails::default()),
+            schema: Cell::new(false),
+            wiped: Cell::new(0),
+            armed_at: Cell::new(0),
+            appended: Rc::new(Cell::new(0)),
         }
     }
 
@@ -348,7 +391,7 @@ impl DurableObject for McpSession {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.state.storage().delete_all().await?;
+        self.wipe().await?;
         Response::ok("session expired")
     }
 }
