@@ -37,12 +37,24 @@ pub const SESSIONS_BINDING: &str = "SESSIONS";
 pub const CTX_HEADER: &str = "x-gateway-session-ctx";
 pub const SESSION_HEADER: &str = "x-gateway-session-id";
 
+thread_local! {
+    /// The configuration, read from the environment once per isolate: vars and secrets are fixed
+    /// for an isolate's life (a change deploys a new one), and reading them is a round of
+    /// JavaScript calls per variable.
+    static CONFIG: std::cell::OnceCell<Config> = const { std::cell::OnceCell::new() };
+}
+
 pub fn config(env: &Env) -> Config {
-    Config::from_lookup(|k| {
-        env.secret(k)
-            .map(|s| s.to_string())
-            .ok()
-            .or_else(|| env.var(k).map(|v| v.to_string()).ok())
+    CONFIG.with(|c| {
+        c.get_or_init(|| {
+            Config::from_lookup(|k| {
+                env.secret(k)
+                    .map(|s| s.to_string())
+                    .ok()
+                    .or_else(|| env.var(k).map(|v| v.to_string()).ok())
+            })
+        })
+        .clone()
     })
 }
 
