@@ -43,6 +43,10 @@ pub struct ViewCatalog {
     pub entries: Vec<Entry>,
     /// The `tools/list` items, built once per catalog (sorted, one per name).
     tool_list: std::cell::OnceCell<Vec<Value>>,
+    /// The `result` of the first `tools/list` page, serialized once per catalog (a catalog is
+    /// kept per view, era and access, and the page size and cursor key are fixed per isolate):
+    /// a list without a cursor costs no serialization of the tools.
+    first_tools_page: std::cell::OnceCell<String>,
 }
 
 impl ViewCatalog {
@@ -169,6 +173,7 @@ async fn build(
         servers,
         entries,
         tool_list: Default::default(),
+        first_tools_page: Default::default(),
     })
 }
 
@@ -204,6 +209,13 @@ pub async fn handle(agg: &Aggregate<'_>, msg: &Message) -> Result<HttpResponse, 
     };
     let params = params.clone().unwrap_or(json!({}));
     match method.as_str() {
+        "tools/list" if params.get("cursor").is_none_or(Value::is_null) => {
+            let page = agg.catalog.first_tools_page.get_or_init(|| {
+                let items = agg.catalog.tool_list();
+                page_result(agg, method, "tools", items, None).to_string()
+            });
+            Ok(with_result(id, page))
+        }
         "tools/list" => page_sorted(agg, id, method, &params, "tools", agg.catalog.tool_list()),
         "tools/call" => {
             let name = params.get("name").and_then(Value::as_str).unwrap_or("");
@@ -428,8 +440,17 @@ fn page_sorted(
                 .ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
         ),
     };
+    let result = page_result(agg, method, key, items, after.as_deref());
+    Ok(HttpResponse::json(200, &jsonrpc::result(id, result)))
+}
+
+/// The `result` of one page of a sorted list: the items after `after`, the next cursor, and
+/// what a modern client's results carry.
+fn page_result(agg: &Aggregate<'_>, method: &str, key: &str, items: &[Value], after: Option<&str>) -> Value {
+    let cfg = agg.svc.config;
+    let list = format!("{method}:{}", agg.view.id());
     let field = sort_field(key);
-    let (slice, next) = cursor::page(items, |v| sort_key(v, field), after.as_deref(), cfg.list_page_size);
+    let (slice, next) = cursor::page(items, |v| sort_key(v, field), after, cfg.list_page_size);
     let mut result = Map::new();
     result.insert(key.into(), Value::Array(slice.to_vec()));
     if let Some(last) = next {
@@ -438,11 +459,18 @@ fn page_sorted(
             json!(cursor::encode(&cfg.cursor_key, &list, &last)),
         );
     }
-    let mut reply = jsonrpc::result(id, Value::Object(result));
+    let mut reply = json!({ "result": result });
     if agg.client_era == Era::Modern {
         reply = translate::response_to_modern(reply, method);
     }
-    Ok(HttpResponse::json(200, &reply))
+    reply["result"].take()
+}
+
+/// A JSON-RPC response around a result serialized beforehand.
+fn with_result(id: &RequestId, result: &str) -> HttpResponse {
+    let id = serde_json::to_string(id).unwrap_or_else(|_| "null".into());
+    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#);
+    HttpResponse::typed(200, "application/json", body.into_bytes())
 }
 
 /// The member that identifies an item of a list (`key` is the list's result member).
