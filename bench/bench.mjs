@@ -7,7 +7,8 @@
 // gateway instance:
 //   main  build/        `tt` registered once: the call rows and tools/list with 1 server;
 //   delay build-bench/  STORAGE_DELAY_MS (30): every D1 and KV call that much slower; the call rows again;
-//   l100, l1000 build/  the same upstream URL registered under 100 / 1,000 slugs: tools/list on /mcp.
+//   l100, l1000 build/  the same upstream URL registered under 100 / 1,000 slugs: tools/list on /mcp;
+//   floor  a plain JavaScript Worker passing each call through: what workerd itself costs.
 // Each round runs every row once, in a freshly shuffled order; a row's block is a warm-up, then
 // sequential calls (p50, p99), then calls with BENCH_CONCURRENCY in flight (req/s), each phase
 // bounded by a count and a time. CPU per request = CPU time of the row's workerd process (and of
@@ -24,6 +25,7 @@ import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
 import { BUILD, ROOT, startGateway, startProcess } from "../tests/harness.mjs";
 import { coldStart } from "./lib/cold.mjs";
+import { startFloor } from "./lib/floor.mjs";
 import { legacySession, listAll, listFirstPage, measureBlock, median, modernCall, shuffled } from "./lib/measure.mjs";
 import { CLK_TCK, loadavg, withNewWorkerd } from "./lib/procs.mjs";
 import { int, kib, mib, ms, ratio, signedMs, table } from "./lib/report.mjs";
@@ -144,6 +146,11 @@ async function main() {
   const main = await startOne("main");
   await register(main, [SLUG], up.url);
   const delay = await startOne("delay", { build: BENCH_BUILD, vars: { STORAGE_DELAY_MS: String(K.DELAY_MS) } });
+  // The delay gateway's D1 and KV calls so far (its bench route counts them).
+  delay.counter = async () => (await (await fetch(`${delay.url}/__bench/memory`)).json()).storage_calls;
+  const [floorGw, floorPid] = await withNewWorkerd(() => startFloor(up.url));
+  running.add(floorGw);
+  const floor = { name: "floor", url: floorGw.url, pid: floorPid };
   const tDelayReg = await register(delay, [SLUG], up.url);
   console.log(`bench: gateway main ${main.url} (workerd ${main.pid}); delay ${delay.url} (workerd ${delay.pid}, registering 1 server took ${ms(tDelayReg, 1)} s)`);
   const lists = [];
@@ -167,6 +174,7 @@ async function main() {
   ];
   const rows = [
     { key: "direct", g: null, opts: call, label: "direct, modern 2026-07-28", prepare: () => modernCall(up.url) },
+    { key: "floor", g: floor, opts: call, label: "workerd floor: plain JS Worker, pass-through", prepare: () => modernCall(`${floor.url}/mcp`) },
     ...callRows(main, "", call),
     ...callRows(delay, "+delay", slow),
     ...lists.map(({ size, g, slugs }) => ({
@@ -188,7 +196,7 @@ async function main() {
       const pids = r.g ? [r.g.pid, up.pid] : [up.pid];
       let res;
       try {
-        res = await measureBlock(await r.prepare(), { ...r.opts, pids });
+        res = await measureBlock(await r.prepare(), { ...r.opts, pids, counter: r.g?.counter });
       } catch (e) {
         res = { p50: NaN, p99: NaN, rps: NaN, seq: 0, conc: 0, cpuPerReq: [NaN, NaN], errorCount: 1, errors: new Map([[`setup: ${e.message}`, 1]]) };
       }
@@ -196,7 +204,7 @@ async function main() {
       const cpu = r.g ? `workerd ${ms(res.cpuPerReq[0])} upstream ${ms(res.cpuPerReq[1])}` : `upstream ${ms(res.cpuPerReq[0])}`;
       console.log(
         `  ${r.key.padEnd(13)} p50 ${ms(res.p50).padStart(7)}  p99 ${ms(res.p99).padStart(7)}  req/s ${int(res.rps).padStart(5)}  ` +
-          `CPU ms/req ${cpu}  (${res.seq} seq, ${res.conc} conc, ${res.errorCount} errors)`,
+          `CPU ms/req ${cpu}${r.g?.counter ? `  storage calls/req ${res.perReq.toFixed(3)}` : ""}  (${res.seq} seq, ${res.conc} conc, ${res.errorCount} errors)`,
       );
     }
   }
@@ -224,30 +232,50 @@ async function main() {
   const cpuW = (r) => (r.g ? med(r, (x) => x.cpuPerReq[0]) : NaN);
   const cpuU = (r) => med(r, (x) => x.cpuPerReq[r.g ? 1 : 0]);
 
-  const callTable = (keys) =>
+  const f = byKey.floor;
+  // The same against the floor row of the same round: what the gateway's own code adds.
+  const overFloor = (r) => median(r.results.map((x, i) => x.p50 - f.results[i].p50));
+  const callTable = (keys, calls = false) =>
     table(
-      ["path", "p50 ms", "p99 ms", "added p50", "req/s", "x direct", "workerd CPU/req", "upstream CPU/req", "errors/requests"],
+      [
+        "path",
+        "p50 ms",
+        "p99 ms",
+        "added p50",
+        "over floor",
+        "req/s",
+        "x direct",
+        "workerd CPU/req",
+        "upstream CPU/req",
+        ...(calls ? ["D1+KV calls/req"] : []),
+        "errors/requests",
+      ],
       keys.map((k) => {
         const r = byKey[k];
+        const gateway = k !== "direct" && k !== "floor";
         return [
           r.label,
           ms(med(r, (x) => x.p50)),
           ms(med(r, (x) => x.p99)),
           k === "direct" ? "—" : signedMs(added(r)),
+          gateway ? signedMs(overFloor(r)) : "—",
           int(med(r, (x) => x.rps)),
           k === "direct" ? "1.00" : ratio(xDirect(r)),
           k === "direct" ? "—" : ms(cpuW(r)),
           ms(cpuU(r)),
+          ...(calls ? [r.g?.counter ? med(r, (x) => x.perReq).toFixed(3) : "—"] : []),
           `${errs(r)}/${reqs(r)}`,
         ];
       }),
     );
   console.log(`\n== tools/call echo (medians of ${K.ROUNDS} rounds; CPU in ms per request, /proc, ${1000 / CLK_TCK} ms ticks) ==\n`);
-  console.log(callTable(["direct", "slug", "legacy", "agg"]));
+  console.log(callTable(["direct", "floor", "slug", "legacy", "agg"]));
   console.log(`\n== the same with every D1 and KV call ${K.DELAY_MS} ms slower (build-bench/, STORAGE_DELAY_MS=${K.DELAY_MS}; fewer samples: BENCH_DELAY_N/TOTAL) ==\n`);
-  console.log(callTable(["direct", "slug+delay", "legacy+delay", "agg+delay"]));
+  console.log(callTable(["direct", "floor", "slug+delay", "legacy+delay", "agg+delay"], true));
   console.log(
-    `\nadded p50 = median over rounds of (row p50 - direct p50 of the same round); x direct = the same for req/s (at ${K.CONCURRENCY} in flight).`,
+    `\nadded p50 = median over rounds of (row p50 - direct p50 of the same round); over floor = the same against the floor row` +
+      ` (what the gateway adds beyond workerd's own pass-through); x direct = the same as added p50 for req/s (at ${K.CONCURRENCY} in flight);` +
+      ` D1+KV calls/req = the delay gateway's storage calls over the timed phases / their requests (background revalidation included).`,
   );
 
   console.log(`\n== tools/list on /mcp (modern), first page, by registered servers (${TOOLS_PER_SERVER} tools each; the same upstream URL under many slugs) ==\n`);

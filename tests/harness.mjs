@@ -31,14 +31,15 @@ const LOG = !!process.env.HARNESS_LOG;
  * Start the gateway in Miniflare on a random loopback port.
  * @param {{ vars?: Record<string, string>, d1Database?: string, build?: string }} [opts]
  *   vars: extra/overriding plain-text bindings (ADMIN_TOKEN defaults to "test-admin-token");
- *   build: the directory of the built Worker (default build/; a feature build lives apart).
+ *   build: the directory of the built Worker (default build/; a feature build lives apart);
+ *   inspectorPort: open the V8 inspector on that port (CPU profiles, bench/profile.mjs).
  * @returns {Promise<{ url: string, mf: Miniflare, adminToken: string,
  *   fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   admin: (method: string, path: string, body?: unknown) =>
  *     Promise<{ status: number, headers: Headers, body: any, text: string }>,
  *   stop: () => Promise<void> }>}
  */
-export async function startGateway({ vars = {}, d1Database = "DB", persist, build = BUILD } = {}) {
+export async function startGateway({ vars = {}, d1Database = "DB", persist, build = BUILD, inspectorPort } = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
     if (!existsSync(join(build, f))) throw new Error(`${build}/${f} missing — run scripts/build.sh`);
   }
@@ -72,6 +73,8 @@ export async function startGateway({ vars = {}, d1Database = "DB", persist, buil
       // Without `persist`, D1 / KV / Durable Objects live in a temp dir that dispose() removes,
       // so every startGateway() starts empty; with it, state survives a restart of the gateway.
       ...(persist ? { resourcePersistencePath: persist } : {}),
+      // The V8 inspector (DevTools protocol), for bench/profile.mjs only.
+      ...(inspectorPort !== undefined ? { inspectorPort } : {}),
     }),
   );
   let url;

@@ -162,11 +162,13 @@ export function recorder() {
  * One measurement block of a row: `warmup` sequential calls (not timed), then up to `n`
  * sequential calls (latency), then up to `total` calls with `concurrency` in flight (req/s); each
  * of the two phases also stops issuing after `maxS` seconds. CPU of `pids` is read around the two
- * timed phases and divided by the requests they made (per pid).
+ * timed phases and divided by the requests they made (per pid); so is `counter` (an async read of
+ * a count, e.g. the gateway's storage calls), if given.
  */
-export async function measureBlock(call, { warmup, n, total, concurrency, maxS, pids = [] }) {
+export async function measureBlock(call, { warmup, n, total, concurrency, maxS, pids = [], counter }) {
   const rec = recorder();
   for (let i = 0; i < warmup; i++) await rec.once(call);
+  const count0 = counter ? await counter() : Number.NaN;
   const cpu0 = pids.map(cpuMs);
   const samples = [];
   let stopAt = performance.now() + maxS * 1000;
@@ -190,7 +192,9 @@ export async function measureBlock(call, { warmup, n, total, concurrency, maxS, 
   const elapsed = (performance.now() - t0) / 1000;
   const requests = samples.length + issued;
   const cpu1 = pids.map(cpuMs);
+  const count1 = counter ? await counter() : Number.NaN;
   return {
+    perReq: (count1 - count0) / Math.max(1, requests),
     p50: pct(samples, 50),
     p99: pct(samples, 99),
     seq: samples.length,

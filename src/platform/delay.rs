@@ -2,7 +2,8 @@
 //! builds that variant apart into build-bench/; normal builds contain none of it):
 //! `storage()` makes every D1 and KV call `STORAGE_DELAY_MS` slower, to show what a request still
 //! reads from storage when storage is far away, and `/__bench/memory` reports the Worker's own wasm
-//! memory for the soak. Without the feature both are empty and vanish in the optimized build.
+//! memory for the soak and how many D1 and KV calls the isolate has made (the delay rows count
+//! them per request). Without the feature both are empty and vanish in the optimized build.
 
 #[cfg(feature = "bench-storage-delay")]
 mod knobs {
@@ -21,6 +22,8 @@ mod knobs {
     thread_local! {
         // A Worker isolate runs one thread: the delay read from the environment at the last request.
         static DELAY_MS: Cell<u64> = const { Cell::new(0) };
+        // D1 and KV calls made by this isolate so far (background revalidation included).
+        static CALLS: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Reads `STORAGE_DELAY_MS` for the storage calls of this request.
@@ -35,17 +38,20 @@ mod knobs {
 
     /// Waits `STORAGE_DELAY_MS`: called at every D1 and KV entry point.
     pub async fn storage() {
+        CALLS.with(|c| c.set(c.get() + 1));
         let ms = DELAY_MS.with(Cell::get);
         if ms > 0 {
             worker::Delay::from(Duration::from_millis(ms)).await;
         }
     }
 
-    /// `GET /__bench/memory`: the size of this isolate's wasm linear memory (it only ever grows).
+    /// `GET /__bench/memory`: the size of this isolate's wasm linear memory (it only ever grows)
+    /// and the storage calls it has made.
     pub fn route(path: &str) -> Option<worker::Result<Response>> {
         (path == MEMORY_ROUTE).then(|| {
             let bytes = core::arch::wasm32::memory_size::<0>() * WASM_PAGE_BYTES;
-            Response::from_json(&serde_json::json!({ "wasm_memory_bytes": bytes }))
+            let calls = CALLS.with(Cell::get);
+            Response::from_json(&serde_json::json!({ "wasm_memory_bytes": bytes, "storage_calls": calls }))
         })
     }
 }
