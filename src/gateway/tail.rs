@@ -22,12 +22,16 @@ use super::session::ReplayLog;
 pub const MAX_TRACKED_STREAMS: usize = 256;
 /// Event data kept in memory across the streams of one session object; beyond it, the oldest
 /// buffers are dropped and their readers read the log instead.
-pub const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
+pub const MAX_BUFFERED_BYTES: usize = 256 * 1024;
 
 /// The request streams of one session object: which are still running, and who waits on them.
+/// A stream that has ended and has no reader left is kept only as a number, in ranges (stream
+/// numbers are allocated in order), so a long session's memory does not grow per request.
 #[derive(Default)]
 pub struct Tails {
     streams: RefCell<BTreeMap<u64, Tail>>,
+    /// Ended streams without readers: first → last number of each run.
+    ended: RefCell<BTreeMap<u64, u64>>,
     /// Bytes of event data held in the streams' buffers.
     buffered: Cell<usize>,
 }
@@ -35,6 +39,8 @@ pub struct Tails {
 struct Tail {
     ended: bool,
     waiting: Vec<Waker>,
+    /// Readers following the stream (`follow`).
+    readers: usize,
     /// Every event of the stream since it opened (seq, data), while kept in memory; `None` once
     /// dropped (read the log).
     events: Option<Vec<(u64, String)>>,
@@ -45,6 +51,7 @@ impl Default for Tail {
         Self {
             ended: false,
             waiting: Vec::new(),
+            readers: 0,
             events: Some(Vec::new()),
         }
     }
@@ -57,10 +64,29 @@ fn weight(events: &[(u64, String)]) -> usize {
 impl Tails {
     /// A request stream starts.
     pub fn open(&self, stream: u64) {
-        let mut s = self.streams.borrow_mut();
-        s.insert(stream, Tail::default());
-        while s.len() > MAX_TRACKED_STREAMS {
-            if let Some((_, t)) = s.pop_first() {
+        self.streams.borrow_mut().insert(stream, Tail::default());
+        // Ended streams are remembered for the last `MAX_TRACKED_STREAMS` stream numbers.
+        let oldest = stream.saturating_sub(MAX_TRACKED_STREAMS as u64);
+        {
+            let mut ended = self.ended.borrow_mut();
+            while let Some((first, last)) = ended.first_key_value().map(|(a, b)| (*a, *b)) {
+                if first >= oldest {
+                    break;
+                }
+                ended.pop_first();
+                if last >= oldest {
+                    ended.insert(oldest, last);
+                    break;
+                }
+            }
+        }
+        // Forget the oldest beyond the bound, ended runs first.
+        while self.streams.borrow().len() + self.ended.borrow().len() > MAX_TRACKED_STREAMS {
+            if self.ended.borrow_mut().pop_first().is_some() {
+                continue;
+            }
+            let oldest = self.streams.borrow_mut().pop_first();
+            if let Some((_, t)) = oldest {
                 self.forget(t.events.as_deref());
             }
         }
@@ -70,6 +96,36 @@ impl Tails {
         if let Some(e) = events {
             self.buffered.set(self.buffered.get().saturating_sub(weight(e)));
         }
+    }
+
+    /// An ended stream nobody reads any more: keep only its number.
+    fn settle(&self, stream: u64) {
+        let done = self
+            .streams
+            .borrow()
+            .get(&stream)
+            .is_some_and(|t| t.ended && t.readers == 0 && t.waiting.is_empty());
+        if !done {
+            return;
+        }
+        if let Some(t) = self.streams.borrow_mut().remove(&stream) {
+            self.forget(t.events.as_deref());
+        }
+        let mut ended = self.ended.borrow_mut();
+        let before = ended.range(..=stream).next_back().map(|(a, b)| (*a, *b));
+        let after = ended.get(&(stream + 1)).copied();
+        let (first, last) = match before {
+            Some((a, b)) if b + 1 >= stream => (a, b.max(stream)),
+            _ => (stream, stream),
+        };
+        let last = match after {
+            Some(b) => {
+                ended.remove(&(stream + 1));
+                b.max(last)
+            }
+            None => last,
+        };
+        ended.insert(first, last);
     }
 
     /// Keeps an event of `stream` (just logged as `seq`) in memory for its readers.
@@ -105,16 +161,13 @@ impl Tails {
         Some(events[from..].to_vec())
     }
 
-    /// A reader reached the end of an ended stream: its buffer is no longer needed (a later
-    /// resumption reads the log).
-    fn release(&self, stream: u64) {
-        let dropped = self
-            .streams
-            .borrow_mut()
-            .get_mut(&stream)
-            .filter(|t| t.ended)
-            .and_then(|t| t.events.take());
-        self.forget(dropped.as_deref());
+    fn reader(&self, stream: u64, delta: isize) {
+        if let Some(t) = self.streams.borrow_mut().get_mut(&stream) {
+            t.readers = t.readers.saturating_add_signed(delta);
+        }
+        if delta < 0 {
+            self.settle(stream);
+        }
     }
 
     /// Bytes of event data held in memory.
@@ -137,11 +190,23 @@ impl Tails {
             t.ended = true;
         }
         self.notify(stream);
+        self.settle(stream);
     }
 
     /// Whether `stream` is a request stream this object relays or relayed.
     pub fn knows(&self, stream: u64) -> bool {
         self.streams.borrow().contains_key(&stream)
+            || self
+                .ended
+                .borrow()
+                .range(..=stream)
+                .next_back()
+                .is_some_and(|(_, last)| *last >= stream)
+    }
+
+    /// Streams held in full (running, or ended and still read) and runs of ended ones.
+    pub fn held(&self) -> (usize, usize) {
+        (self.streams.borrow().len(), self.ended.borrow().len())
     }
 
     /// Registers a reader of a running stream; `false` if the stream is over (or unknown).
@@ -156,11 +221,28 @@ impl Tails {
     }
 }
 
+/// A reader counted on its stream while it lives.
+struct Reader {
+    tails: Rc<Tails>,
+    stream: u64,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.tails.reader(self.stream, -1);
+    }
+}
+
 /// The events of `stream` after `after_seq` as SSE (ids `{stream}-{seq}`): first what is logged,
 /// then each event as it is logged, until the stream ends. Events are read from memory while the
 /// object holds them (`Tails::record`), from the log otherwise.
 pub fn follow(log: Rc<dyn ReplayLog>, tails: Rc<Tails>, stream: u64, after_seq: u64) -> ByteStream {
     let mut last = after_seq;
+    tails.reader(stream, 1);
+    let mut reader = Some(Reader {
+        tails: tails.clone(),
+        stream,
+    });
     futures_util::stream::poll_fn(move |cx| {
         let events = tails
             .buffered_after(stream, last)
@@ -180,7 +262,8 @@ pub fn follow(log: Rc<dyn ReplayLog>, tails: Rc<Tails>, stream: u64, after_seq: 
         if tails.wait(stream, cx.waker()) {
             Poll::Pending
         } else {
-            tails.release(stream);
+            // At the end: this reader no longer holds the stream in memory.
+            reader.take();
             Poll::Ready(None)
         }
     })
@@ -309,5 +392,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(log.1.get() > 0, "a dropped buffer is read from the log");
+    }
+
+    /// A long session does not grow per request: a stream that ended and has no reader is kept
+    /// as a number in a run, and is still known (a resumption of it ends after its log).
+    #[test]
+    fn ended_streams_read_to_their_end_are_kept_as_runs_of_numbers() {
+        let log = Rc::new(Log::default());
+        let tails = Rc::new(Tails::default());
+        for stream in 1..=1000u64 {
+            tails.open(stream);
+            let mut r = follow(log.clone(), tails.clone(), stream, 0);
+            let data = format!("{{\"n\":{stream}}}");
+            log.append(stream, 1, &data);
+            tails.record(stream, 1, &data);
+            tails.notify(stream);
+            tails.end(stream);
+            assert!(matches!(poll(&mut r), Poll::Ready(Some(_))));
+            assert_eq!(poll(&mut r), Poll::Ready(None));
+        }
+        assert_eq!(tails.held(), (0, 1), "one run of ended streams, nothing held in full");
+        assert_eq!(tails.buffered_bytes(), 0);
+        assert!(tails.knows(1000) && tails.knows(990) && !tails.knows(1001));
+        assert!(
+            !tails.knows(1000 - MAX_TRACKED_STREAMS as u64 - 1),
+            "old numbers are forgotten"
+        );
+        // A stream still read when it ends stays whole until its reader is gone.
+        tails.open(1002);
+        let r = follow(log.clone(), tails.clone(), 1002, 0);
+        tails.end(1002);
+        assert_eq!(tails.held(), (1, 1));
+        drop(r);
+        assert_eq!(tails.held(), (0, 2), "a gap (1001) keeps runs apart");
+        assert!(tails.knows(1002) && !tails.knows(1001));
     }
 }
