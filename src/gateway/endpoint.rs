@@ -302,7 +302,7 @@ pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Resu
     };
     match msg.method() {
         Some("tools/call") => {
-            let tools = svc.registry.list_tools(&server.slug).await?;
+            let tools = svc.registry.tools_of(&server.slug).await?;
             catalog::check_call(msg, &tools, |t| access.tool_allowed(&slug, t)).map_err(|e| record::denied(svc, e))?;
             let name = msg.params().and_then(|p| p.get("name")).and_then(|n| n.as_str());
             pinned.read_only_call = tools
@@ -310,7 +310,7 @@ pub async fn pinning(svc: &Services<'_>, permit: &Permit, msg: &Message) -> Resu
                 .any(|t| Some(t.name.as_str()) == name && catalog::is_read_only(t));
         }
         Some("tools/list") => {
-            let tools = svc.registry.list_tools(&server.slug).await?;
+            let tools = svc.registry.tools_of(&server.slug).await?;
             let filter = move |m| catalog::filter_tools_result(m, &tools, |t| access.tool_allowed(&slug, t));
             pinned.post = Some(Rc::new(filter));
         }

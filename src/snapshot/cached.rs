@@ -163,10 +163,14 @@ impl<S: Registry> Registry for CachedStore<S> {
     }
 
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>> {
+        Ok(self.tools_of(slug).await?.as_ref().clone())
+    }
+
+    async fn tools_of(&self, slug: &str) -> StoreResult<Rc<Vec<ToolRecord>>> {
         self.through()
             .read(
                 |t| t.tools.get(slug).cloned(),
-                self.inner.list_tools(slug),
+                async { Ok(Rc::new(self.inner.list_tools(slug).await?)) },
                 |t, v| t.tools.insert(slug.to_string(), v),
             )
             .await

@@ -92,7 +92,7 @@ pub struct Tables {
     pub grants: Memo<String, Vec<Grant>>,
     pub servers: Memo<String, Option<ServerRecord>>,
     pub server_list: Option<Vec<ServerRecord>>,
-    pub tools: Memo<String, Vec<ToolRecord>>,
+    pub tools: Memo<String, Rc<Vec<ToolRecord>>>,
     pub all_tools: Option<Vec<ToolRecord>>,
     pub virtuals: Memo<String, Option<VirtualServer>>,
     pub tokens: Memo<String, OAuthToken>,

@@ -367,6 +367,11 @@ pub trait Registry {
     async fn replace_catalog(&self, server: &ServerRecord, tools: &[ToolRecord]) -> StoreResult<bool>;
     /// A server's tools, ordered by name (empty for an unknown server).
     async fn list_tools(&self, slug: &str) -> StoreResult<Vec<ToolRecord>>;
+    /// The same, shared: a store that keeps catalogs (the isolate snapshot) hands out the one it
+    /// holds instead of a copy, for the per-call reads (pinning a call to its catalog).
+    async fn tools_of(&self, slug: &str) -> StoreResult<std::rc::Rc<Vec<ToolRecord>>> {
+        Ok(std::rc::Rc::new(self.list_tools(slug).await?))
+    }
     /// Every tool of every server, ordered by server slug then name (one query, for `/mcp`).
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>>;
     /// Approves a tool's current definition (status `active`, approved hash and definition
