@@ -8,9 +8,10 @@
 //!
 //! Per message the object does as little storage work as it can (this is the legacy hot path):
 //! the tables are created once per object instance, a request stream's readers are served from
-//! memory (`Tails`; the log is written for resumption, read back only to resume), the log is
+//! memory (`Tails`; the log is written for resumption, read back only to resume), the state is
+//! read from storage once per instance and then kept in step with every write, the log is
 //! pruned every `PRUNE_EVERY` events, and the expiry alarm is moved at most every `REARM_MS`.
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -80,6 +81,8 @@ struct SqlLog {
     spawn: Spawn,
     /// Events appended by this object instance (the pruning cadence).
     appended: Rc<Cell<u64>>,
+    /// The session state as stored, kept in step with each write (`None`: read storage).
+    state: Rc<RefCell<Option<SessionState>>>,
 }
 
 impl EventLog for SqlLog {
@@ -158,11 +161,20 @@ impl SqlLog {
 impl StateWrites for SqlLog {
     fn set_log_level(&self, level: Option<&str>) {
         self.put(LEVEL_KEY, serde_json::to_string(&level).unwrap_or_default());
+        if let Some(st) = self.state.borrow_mut().as_mut() {
+            st.log_level = level.map(str::to_string);
+        }
     }
 
     fn set_upstream(&self, slug: &str, session: Option<&UpstreamSession>) {
         let v = serde_json::to_string(&session).unwrap_or_default();
         self.put(&format!("{UPSTREAM_KEY}{slug}"), v);
+        if let Some(st) = self.state.borrow_mut().as_mut() {
+            match session {
+                Some(us) => st.upstreams.insert(slug.to_string(), us.clone()),
+                None => st.upstreams.remove(slug),
+            };
+        }
     }
 }
 
@@ -219,6 +231,8 @@ pub struct McpSession {
     /// When this instance last moved the expiry alarm (ms since the epoch; 0: never).
     armed_at: Cell<u64>,
     appended: Rc<Cell<u64>>,
+    /// The session state, once read (see `SqlLog::state`).
+    cached: Rc<RefCell<Option<SessionState>>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -243,7 +257,7 @@ impl McpSession {
     ) -> Result<HttpResponse> {
         let not_found = || crate::gateway::error::mcp_error_response(None, &GatewayError::SessionNotFound);
         let sql = self.sql();
-        let current = Self::load(&sql);
+        let current = self.current(&sql);
         if ctx.initialize {
             if current.is_some() {
                 return Ok(not_found());
@@ -251,6 +265,7 @@ impl McpSession {
             let (st, resp) = session::initialize(svc, ctx, session_id, core_req).await;
             if let Some(st) = st {
                 Self::create(&sql, &st)?;
+                *self.cached.borrow_mut() = Some(st);
                 self.touch(true).await?;
             }
             return Ok(resp);
@@ -263,6 +278,7 @@ impl McpSession {
             tails: self.tails.clone(),
             spawn: super::spawn_local(),
             appended: self.appended.clone(),
+            state: self.cached.clone(),
         });
         let wiped = self.wiped.get();
         let (resp, after) = session::handle(svc, ctx, &mut st, core_req, log).await;
@@ -302,7 +318,17 @@ impl McpSession {
         sql
     }
 
-    /// The state as of now: what `initialize` stored, with every change written since.
+    /// The state as of now: kept in memory once read, every write applied to it as well.
+    fn current(&self, sql: &SqlStorage) -> Option<SessionState> {
+        if let Some(st) = self.cached.borrow().as_ref() {
+            return Some(st.clone());
+        }
+        let st = Self::load(sql)?;
+        *self.cached.borrow_mut() = Some(st.clone());
+        Some(st)
+    }
+
+    /// The state as stored: what `initialize` stored, with every change written since.
     fn load(sql: &SqlStorage) -> Option<SessionState> {
         let rows: Vec<KeyRow> = sql.exec("SELECT k, v FROM session", None).ok()?.to_array().ok()?;
         let mut st: SessionState = rows
@@ -348,6 +374,7 @@ impl McpSession {
     async fn wipe(&self) -> Result<()> {
         self.wiped.set(self.wiped.get() + 1);
         self.schema.set(false);
+        *self.cached.borrow_mut() = None;
         self.armed_at.set(0);
         self.state.storage().delete_all().await
     }
@@ -363,6 +390,7 @@ impl DurableObject for McpSession {
             wiped: Cell::new(0),
             armed_at: Cell::new(0),
             appended: Rc::new(Cell::new(0)),
+            cached: Rc::new(RefCell::new(None)),
         }
     }
 
