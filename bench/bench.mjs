@@ -175,6 +175,7 @@ async function main() {
   const rows = [
     { key: "direct", g: null, opts: call, label: "direct, modern 2026-07-28", prepare: () => modernCall(up.url) },
     { key: "floor", g: floor, opts: call, label: "workerd floor: plain JS Worker, pass-through", prepare: () => modernCall(`${floor.url}/mcp`) },
+    { key: "floor-do", g: floor, opts: call, label: "workerd floor through a Durable Object", prepare: () => modernCall(`${floor.url}/do/mcp`) },
     ...callRows(main, "", call),
     ...callRows(delay, "+delay", slow),
     ...lists.map(({ size, g, slugs }) => ({
@@ -232,9 +233,12 @@ async function main() {
   const cpuW = (r) => (r.g ? med(r, (x) => x.cpuPerReq[0]) : NaN);
   const cpuU = (r) => med(r, (x) => x.cpuPerReq[r.g ? 1 : 0]);
 
-  const f = byKey.floor;
-  // The same against the floor row of the same round: what the gateway's own code adds.
-  const overFloor = (r) => median(r.results.map((x, i) => x.p50 - f.results[i].p50));
+  // The same against the floor row of the same round: what the gateway's own code adds (legacy
+  // sessions against the floor that also passes through a Durable Object).
+  const overFloor = (r) => {
+    const f = byKey[r.key.startsWith("legacy") ? "floor-do" : "floor"];
+    return median(r.results.map((x, i) => x.p50 - f.results[i].p50));
+  };
   const callTable = (keys, calls = false) =>
     table(
       [
@@ -252,7 +256,7 @@ async function main() {
       ],
       keys.map((k) => {
         const r = byKey[k];
-        const gateway = k !== "direct" && k !== "floor";
+        const gateway = k !== "direct" && !k.startsWith("floor");
         return [
           r.label,
           ms(med(r, (x) => x.p50)),
@@ -269,12 +273,12 @@ async function main() {
       }),
     );
   console.log(`\n== tools/call echo (medians of ${K.ROUNDS} rounds; CPU in ms per request, /proc, ${1000 / CLK_TCK} ms ticks) ==\n`);
-  console.log(callTable(["direct", "floor", "slug", "legacy", "agg"]));
+  console.log(callTable(["direct", "floor", "floor-do", "slug", "legacy", "agg"]));
   console.log(`\n== the same with every D1 and KV call ${K.DELAY_MS} ms slower (build-bench/, STORAGE_DELAY_MS=${K.DELAY_MS}; fewer samples: BENCH_DELAY_N/TOTAL) ==\n`);
-  console.log(callTable(["direct", "floor", "slug+delay", "legacy+delay", "agg+delay"], true));
+  console.log(callTable(["direct", "floor", "floor-do", "slug+delay", "legacy+delay", "agg+delay"], true));
   console.log(
     `\nadded p50 = median over rounds of (row p50 - direct p50 of the same round); over floor = the same against the floor row` +
-      ` (what the gateway adds beyond workerd's own pass-through); x direct = the same as added p50 for req/s (at ${K.CONCURRENCY} in flight);` +
+      ` (legacy: the floor through a Durable Object; what the gateway adds beyond workerd's own pass-through); x direct = the same as added p50 for req/s (at ${K.CONCURRENCY} in flight);` +
       ` D1+KV calls/req = the delay gateway's storage calls over the timed phases / their requests (background revalidation included).`,
   );
 
