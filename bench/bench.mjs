@@ -113,6 +113,25 @@ async function register(g, slugs, url) {
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * The tools/call records the gateway's audit trail holds, once the queue has delivered them: polls
+ * D1 until the count reaches `expected` or stops growing for 15 s (at most 120 s).
+ */
+async function auditedCalls(g, expected) {
+  const db = await g.gw.mf.getD1Database("DB");
+  const t0 = performance.now();
+  let last = -1;
+  let since = t0;
+  for (;;) {
+    const row = await db.prepare("SELECT COUNT(*) AS n FROM audit_events WHERE method = 'tools/call'").first();
+    const n = Number(row.n);
+    const now = performance.now();
+    if (n !== last) [last, since] = [n, now];
+    if (n >= expected || now - since > 15_000 || now - t0 > 120_000) return { records: n, waitedS: (now - t0) / 1000 };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 const slugsFor = (n) => [SLUG, ...Array.from({ length: n - 1 }, (_, i) => `${SLUG}${String(i + 2).padStart(4, "0")}`)];
 
 function gitHead() {
@@ -146,6 +165,11 @@ async function main() {
   const main = await startOne("main");
   await register(main, [SLUG], up.url);
   const delay = await startOne("delay", { build: BENCH_BUILD, vars: { STORAGE_DELAY_MS: String(K.DELAY_MS) } });
+  // What recording events costs a call: the same bench build with its sinks on and off.
+  const evOn = await startOne("events", { build: BENCH_BUILD });
+  await register(evOn, [SLUG], up.url);
+  const evOff = await startOne("noevents", { build: BENCH_BUILD, vars: { BENCH_NO_EVENTS: "1" } });
+  await register(evOff, [SLUG], up.url);
   // The delay gateway's D1 and KV calls so far (its bench route counts them).
   delay.counter = async () => (await (await fetch(`${delay.url}/__bench/memory`)).json()).storage_calls;
   const [floorGw, floorPid] = await withNewWorkerd(() => startFloor(up.url));
@@ -178,6 +202,8 @@ async function main() {
     { key: "floor-do", g: floor, opts: call, label: "workerd floor through a Durable Object", prepare: () => modernCall(`${floor.url}/do/mcp`) },
     ...callRows(main, "", call),
     ...callRows(delay, "+delay", slow),
+    { key: "slug+events", g: evOn, opts: call, label: "gateway /mcp/{slug}, modern, events recorded (bench build)", prepare: () => modernCall(`${evOn.url}/mcp/${SLUG}`, evOn.key) },
+    { key: "slug-events", g: evOff, opts: call, label: "gateway /mcp/{slug}, modern, no event sinks (bench build)", prepare: () => modernCall(`${evOff.url}/mcp/${SLUG}`, evOff.key) },
     ...lists.map(({ size, g, slugs }) => ({
       key: `list${size}`,
       g,
@@ -215,6 +241,7 @@ async function main() {
   const soakGw = await startOne("soak", { build: BENCH_BUILD });
   await register(soakGw, [SLUG], up.url);
   const sk = await soak({ url: `${soakGw.url}/mcp/${SLUG}`, gwUrl: soakGw.url, key: soakGw.key, pid: soakGw.pid, sessions: K.SOAK_SESSIONS, seconds: K.SOAK_S });
+  sk.audit = await auditedCalls(soakGw, sk.calls);
   await soakGw.gw.stop();
   running.delete(soakGw.gw);
   console.log(`bench: cold start — ${K.COLD} fresh gateways on persisted state ...`);
@@ -276,6 +303,15 @@ async function main() {
   console.log(callTable(["direct", "floor", "floor-do", "slug", "legacy", "agg"]));
   console.log(`\n== the same with every D1 and KV call ${K.DELAY_MS} ms slower (build-bench/, STORAGE_DELAY_MS=${K.DELAY_MS}; fewer samples: BENCH_DELAY_N/TOTAL) ==\n`);
   console.log(callTable(["direct", "floor", "floor-do", "slug+delay", "legacy+delay", "agg+delay"], true));
+  const evRec = byKey["slug+events"];
+  const evNo = byKey["slug-events"];
+  const recordP50 = median(evRec.results.map((x, i) => x.p50 - evNo.results[i].p50));
+  console.log(`\n== recording events (the bench build with its event sinks on and off, /mcp/{slug} modern) ==\n`);
+  console.log(callTable(["direct", "slug-events", "slug+events"]));
+  console.log(
+    `\nrecord cost p50 = median over rounds of (events p50 - no-events p50 of the same round): ${signedMs(recordP50)} ms;` +
+      ` CPU per call ${ms(cpuW(evRec))} vs ${ms(cpuW(evNo))} ms (Analytics Engine data point and audit queue send; no OTLP endpoint configured).`,
+  );
   console.log(
     `\nadded p50 = median over rounds of (row p50 - direct p50 of the same round); over floor = the same against the floor row` +
       ` (legacy: the floor through a Durable Object; what the gateway adds beyond workerd's own pass-through); x direct = the same as added p50 for req/s (at ${K.CONCURRENCY} in flight);` +
@@ -299,6 +335,10 @@ async function main() {
       ["sessions opened", "requests", "errors", "req/s", "p50 ms", "p99 ms", "workerd CPU/req"],
       [[`${sk.opened}/${sk.sessions}`, sk.requests, sk.errorCount, int(sk.rps), ms(sk.p50), ms(sk.p99), ms(sk.cpuPerReq)]],
     ),
+  );
+  console.log(
+    `\naudit trail: ${sk.audit.records} tools/call records for ${sk.calls} tools/call sent (warm-up included)` +
+      ` — ${sk.audit.records === sk.calls ? "equal" : "NOT EQUAL"}; the queue had drained ${ms(sk.audit.waitedS, 1)} s after the soak.`,
   );
   console.log("");
   const memRow = (what, m) => [what, kib(m.wasm), mib(m.rss)];
@@ -341,6 +381,10 @@ async function main() {
     for (const [m, c] of map) console.log(`error (${what}) x${c}: ${m}`);
   }
   total += sk.errorCount + (sk.sessions - sk.opened) + sk.warmErrors;
+  if (sk.audit.records !== sk.calls) {
+    console.error(`bench: the audit trail holds ${sk.audit.records} tools/call records for ${sk.calls} calls`);
+    total += Math.abs(sk.calls - sk.audit.records);
+  }
   console.log(`\nload average at end ${load1} (at start ${load0}).`);
   console.log(
     `bench: ${total === 0 ? "every response was a successful JSON-RPC result" : `${total} FAILED requests — the figures are not meaningful`}` +

@@ -73,6 +73,8 @@ export async function soak({ url, gwUrl, key, pid, sessions, seconds }) {
     warmErrors: warm.errorCount,
     seconds: elapsed,
     requests,
+    // Every tools/call the soak sent (warm-up included): what the audit trail must hold.
+    calls: warm.okCount + warm.errorCount + requests,
     errorCount: rec.errorCount,
     errors: rec.errors,
     rps: rec.okCount / elapsed,

@@ -3,7 +3,8 @@
 //! `storage()` makes every D1 and KV call `STORAGE_DELAY_MS` slower, to show what a request still
 //! reads from storage when storage is far away, and `/__bench/memory` reports the Worker's own wasm
 //! memory for the soak and how many D1 and KV calls the isolate has made (the delay rows count
-//! them per request). Without the feature both are empty and vanish in the optimized build.
+//! them per request); `BENCH_NO_EVENTS=1` turns the event sinks off (the baseline of the bench's
+//! recording-cost rows). Without the feature all are empty and vanish in the optimized build.
 
 #[cfg(feature = "bench-storage-delay")]
 mod knobs {
@@ -14,6 +15,8 @@ mod knobs {
 
     /// The variable that sets the delay (milliseconds per storage call; unset or 0: none).
     const DELAY_VAR: &str = "STORAGE_DELAY_MS";
+    /// The variable that turns the event sinks off (`1`).
+    const NO_EVENTS_VAR: &str = "BENCH_NO_EVENTS";
     /// The route that reports the isolate's wasm memory.
     const MEMORY_ROUTE: &str = "/__bench/memory";
     /// Bytes in a wasm page (`memory.size` counts pages).
@@ -34,6 +37,12 @@ mod knobs {
             .and_then(|v| v.to_string().trim().parse().ok())
             .unwrap_or(0);
         DELAY_MS.with(|d| d.set(ms));
+    }
+
+    /// Whether `BENCH_NO_EVENTS` turns every event sink off (the bench's baseline for what
+    /// recording events costs a call).
+    pub fn events_off(env: &Env) -> bool {
+        env.var(NO_EVENTS_VAR).is_ok_and(|v| v.to_string().trim() == "1")
     }
 
     /// Waits `STORAGE_DELAY_MS`: called at every D1 and KV entry point.
@@ -57,7 +66,7 @@ mod knobs {
 }
 
 #[cfg(feature = "bench-storage-delay")]
-pub use knobs::{configure, route, storage};
+pub use knobs::{configure, events_off, route, storage};
 
 #[cfg(not(feature = "bench-storage-delay"))]
 mod knobs {
@@ -69,6 +78,12 @@ mod knobs {
     #[inline(always)]
     pub async fn storage() {}
 
+    /// Events are always recorded in normal builds.
+    #[inline(always)]
+    pub fn events_off(_env: &worker::Env) -> bool {
+        false
+    }
+
     /// No bench route in normal builds.
     #[inline(always)]
     pub fn route(_path: &str) -> Option<worker::Result<worker::Response>> {
@@ -77,4 +92,4 @@ mod knobs {
 }
 
 #[cfg(not(feature = "bench-storage-delay"))]
-pub use knobs::{configure, route, storage};
+pub use knobs::{configure, events_off, route, storage};

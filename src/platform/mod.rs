@@ -226,6 +226,9 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
 
 /// Observability's sinks, each given every event (docs/observability.md).
 fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
+    if delay::events_off(env) {
+        return Rc::new(crate::observe::Fanout(Vec::new()));
+    }
     // One line per sink, each present only when the deployment configures it.
     let sinks: Vec<Rc<dyn crate::observe::EventSink>> =
         [analytics::sink(env), audit::sink(env, spawn), otlp::sink(cfg, spawn)]

@@ -107,7 +107,7 @@ impl EventLog for SqlLog {
         // Keep the log bounded: drop the oldest events beyond the limit, every so often.
         let n = self.appended.get() + 1;
         self.appended.set(n);
-        if n % PRUNE_EVERY == 0 {
+        if n.is_multiple_of(PRUNE_EVERY) {
             let _ = self.sql.exec(
                 "DELETE FROM events WHERE rowid <= (SELECT MAX(rowid) FROM events) - ?",
                 vec![(MAX_LOGGED_EVENTS as i64).into()],
