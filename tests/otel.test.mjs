@@ -196,3 +196,44 @@ test("every request also writes its Analytics Engine data point (USAGE) without 
     [],
   );
 });
+
+test("a legacy session's tools/call is exported from the session's Durable Object, with its session id", async () => {
+  const legacy = { "mcp-protocol-version": "2025-11-25" };
+  const init = await mcpPost(
+    env.gw,
+    "/mcp/py",
+    {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "otel-test", version: "1" } },
+    },
+    { key: env.key },
+  );
+  assert.equal(init.status, 200, init.text);
+  const session = init.headers.get("mcp-session-id");
+  assert.ok(session);
+  const headers = { ...legacy, "mcp-session-id": session };
+  const ack = await mcpPost(env.gw, "/mcp/py", { jsonrpc: "2.0", method: "notifications/initialized" }, { key: env.key, headers });
+  assert.equal(ack.status, 202, ack.text);
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const reply = await mcpPost(
+    env.gw,
+    "/mcp/py",
+    { jsonrpc: "2.0", id: "call-7", method: "tools/call", params: { name: "whoami", arguments: {} } },
+    { key: env.key, headers: { ...headers, traceparent: `00-${traceId}-${agentSpan}-01` } },
+  );
+  assert.equal(reply.status, 200, reply.text);
+  const seen = JSON.parse(final(reply).result.content[0].text);
+  const x = await exportOf(traceId);
+  const server = x.spans.find((s) => s.kind === "SPAN_KIND_SERVER");
+  const client = x.spans.find((s) => s.kind === "SPAN_KIND_CLIENT" && s.parentSpanId === server.spanId);
+  assert.equal(server.parentSpanId, agentSpan);
+  const s = attrs(server);
+  assert.deepEqual(s["mcp.session.id"], { stringValue: session });
+  assert.deepEqual(s["mcp.protocol.version"], { stringValue: "2025-11-25" });
+  assert.deepEqual(s["jsonrpc.request.id"], { stringValue: "call-7" });
+  assert.ok(client, JSON.stringify(x.spans));
+  assert.equal(seen.traceparent, `00-${traceId}-${client.spanId}-01`);
+});
