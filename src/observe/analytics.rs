@@ -127,10 +127,7 @@ fn method(e: &Event) -> String {
 
 /// What the call was about: the tool, prompt or resource URI; for an admin write, its path.
 fn target(e: &Event) -> String {
-    e.tool
-        .as_ref()
-        .or(e.prompt.as_ref())
-        .or(e.resource.as_ref())
+    e.subject()
         .cloned()
         .or_else(|| e.admin.as_ref().map(|a| a.path.clone()))
         .unwrap_or_default()

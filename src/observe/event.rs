@@ -167,6 +167,14 @@ pub struct Event {
     pub admin: Option<AdminChange>,
 }
 
+impl Event {
+    /// The tool, prompt or resource the request names, if any (what audit columns, usage and
+    /// data points call its target).
+    pub fn subject(&self) -> Option<&String> {
+        self.tool.as_ref().or(self.prompt.as_ref()).or(self.resource.as_ref())
+    }
+}
+
 /// `Outcome` as a field of `Event` (flattened to `outcome`, `code`, `reason`), defaulting to
 /// `Cancelled`: an event that was never told how it ended was abandoned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -93,11 +93,7 @@ fn columns(e: &Event) -> Columns {
         workspace_ids: e.workspace_ids.clone(),
         server: e.server.clone(),
         method: e.method.clone(),
-        tool: e
-            .tool
-            .clone()
-            .or_else(|| e.prompt.clone())
-            .or_else(|| e.resource.clone()),
+        tool: e.subject().cloned(),
         outcome: e.outcome.0.name().to_string(),
         latency_ms: e.latency_ms,
         trace_id: e.trace.as_ref().map(|t| t.trace_id.clone()),

@@ -11,6 +11,7 @@ use crate::observe::Event;
 
 #[derive(Default)]
 pub struct MemoryAudit {
+    /// By (chain, seq); usage reads the events they hold, as D1's usage queries read the table.
     records: RefCell<BTreeMap<(String, u64), AuditRecord>>,
     heads: RefCell<BTreeMap<String, AuditHead>>,
     ids: RefCell<HashSet<String>>,
@@ -28,6 +29,18 @@ impl MemoryAudit {
         if let Some(r) = slot {
             records.insert(key, r);
         }
+    }
+}
+
+impl MemoryAudit {
+    /// The usage rows of every retained `mcp` event.
+    pub(super) fn usage_rows(&self) -> Vec<super::usage::UsageRow> {
+        self.records
+            .borrow()
+            .values()
+            .filter_map(AuditRecord::event)
+            .filter_map(|e| super::usage::UsageRow::of(&e))
+            .collect()
     }
 }
 
@@ -58,9 +71,6 @@ impl AuditStore for MemoryStore {
             h.hash = last.hash.clone();
             stored += batch.len();
             for r in batch {
-                if let Some(e) = r.event() {
-                    self.note_usage(&e);
-                }
                 a.ids.borrow_mut().insert(r.id.clone());
                 a.records.borrow_mut().insert((r.org_id.clone(), r.seq), r);
             }

@@ -20,8 +20,6 @@ pub struct MemoryStore {
     tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,
     revoked_families: RefCell<Vec<String>>,
     secrets: RefCell<BTreeMap<String, String>>,
-    /// The calls usage reads (the audit trail's `mcp` events, as `UsageRow`s).
-    usage_log: RefCell<Vec<crate::store::usage::UsageRow>>,
     /// The audit trail (`audit_memory.rs`).
     pub(super) audit: super::audit_memory::MemoryAudit,
 }
@@ -453,27 +451,14 @@ impl SecretStore for MemoryStore {
     }
 }
 
-impl MemoryStore {
-    /// Notes an event for usage (what appending it to the audit trail does for D1's queries).
-    pub fn note_usage(&self, ev: &crate::observe::Event) {
-        if let Some(row) = crate::store::usage::UsageRow::of(ev) {
-            self.usage_log.borrow_mut().push(row);
-        }
-    }
-
-    fn usage_rows(&self) -> Vec<crate::store::usage::UsageRow> {
-        self.usage_log.borrow().clone()
-    }
-}
-
 /// Usage over the rows of the memory store's audit trail, by the reference semantics.
 #[async_trait::async_trait(?Send)]
 impl crate::store::usage::UsageStore for MemoryStore {
     async fn usage(&self, q: &crate::store::usage::UsageQuery) -> StoreResult<Vec<crate::store::usage::GroupUsage>> {
-        Ok(crate::store::usage::aggregate(&self.usage_rows(), q))
+        Ok(crate::store::usage::aggregate(&self.audit.usage_rows(), q))
     }
 
     async fn last_use(&self, orgs: Option<&[String]>, now_ms: u64) -> StoreResult<Vec<crate::store::usage::LastUse>> {
-        Ok(crate::store::usage::last_use(&self.usage_rows(), orgs, now_ms))
+        Ok(crate::store::usage::last_use(&self.audit.usage_rows(), orgs, now_ms))
     }
 }

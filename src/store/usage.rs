@@ -80,11 +80,7 @@ impl UsageRow {
             workspace_ids: ev.workspace_ids.clone(),
             server: ev.server.clone(),
             method: ev.method.clone(),
-            tool: ev
-                .tool
-                .clone()
-                .or_else(|| ev.prompt.clone())
-                .or_else(|| ev.resource.clone()),
+            tool: ev.subject().cloned(),
             outcome: ev.outcome.0.name().to_string(),
             latency_ms: ev.latency_ms,
         })
