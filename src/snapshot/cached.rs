@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::{Keeper, Tables};
 use crate::store::{
     ApiKeyRecord, ApiKeys, Directory, Entity, EntityKind, Grant, Identity, IdentityProvider, OAuthClient, OAuthStore,
-    OAuthToken, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError, StoreResult, ToolRecord,
-    VirtualServer, VirtualServers,
+    OAuthToken, Policies, PolicyRecord, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError, StoreResult,
+    ToolRecord, VirtualServer, VirtualServers,
 };
 
 /// The relational stores (D1), cached.
@@ -512,5 +512,40 @@ impl SecretStore for CachedSecrets {
 
     async fn list_secrets(&self, prefix: &str) -> StoreResult<Vec<String>> {
         self.inner.list_secrets(prefix).await
+    }
+}
+
+#[async_trait(?Send)]
+impl<S: Policies> Policies for CachedStore<S> {
+    async fn create_policy(&self, p: &PolicyRecord) -> StoreResult<()> {
+        let r = self.inner.create_policy(p).await;
+        self.through().wrote(r, always).await
+    }
+
+    async fn get_policy(&self, org_id: &str, id: &str) -> StoreResult<Option<PolicyRecord>> {
+        self.inner.get_policy(org_id, id).await
+    }
+
+    /// Served from the snapshot: every call of the organization reads it.
+    async fn list_policies(&self, org_id: &str) -> StoreResult<Vec<PolicyRecord>> {
+        let list = self
+            .through()
+            .read(
+                |t| t.policies.get(org_id).cloned(),
+                async { self.inner.list_policies(org_id).await.map(Rc::new) },
+                |t, v| t.policies.insert(org_id.to_string(), v),
+            )
+            .await?;
+        Ok((*list).clone())
+    }
+
+    async fn update_policy(&self, p: &PolicyRecord) -> StoreResult<bool> {
+        let r = self.inner.update_policy(p).await;
+        self.through().wrote(r, if_true).await
+    }
+
+    async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool> {
+        let r = self.inner.delete_policy(org_id, id).await;
+        self.through().wrote(r, if_true).await
     }
 }

@@ -18,8 +18,8 @@ use std::rc::Rc;
 use futures_util::future::LocalBoxFuture;
 
 use crate::store::{
-    ApiKeyRecord, Grant, Identity, IdentityProvider, OAuthToken, ServerRecord, StoreResult, ToolRecord, Versions,
-    VirtualServer,
+    ApiKeyRecord, Grant, Identity, IdentityProvider, OAuthToken, PolicyRecord, ServerRecord, StoreResult, ToolRecord,
+    Versions, VirtualServer,
 };
 
 pub mod cached;
@@ -46,6 +46,8 @@ pub const MAX_TOKENS: usize = 4096;
 pub const MAX_SECRETS: usize = 4096;
 pub const MAX_ISSUERS: usize = 256;
 pub const MAX_ORGS: usize = 4096;
+/// Organizations whose policies are kept.
+pub const MAX_POLICY_ORGS: usize = 1024;
 /// Values derived from the snapshot by higher layers (e.g. a merged `/mcp` view per access).
 pub const MAX_DERIVED: usize = 256;
 /// …and their total weight (a view weighs one per tool it holds): what bounds their memory, as
@@ -100,6 +102,8 @@ pub struct Tables {
     pub issuers: Memo<String, Vec<IdentityProvider>>,
     /// Organizations' argument capture settings (`observe::CaptureMode`).
     pub org_capture: Memo<String, Option<crate::observe::CaptureMode>>,
+    /// Each organization's policies, as stored (compiled sets are derived values).
+    pub policies: Memo<String, Rc<Vec<PolicyRecord>>>,
     pub derived: Memo<String, Rc<dyn Any>>,
     pub derived_weight: usize,
 }
@@ -119,6 +123,7 @@ impl Default for Tables {
             secrets: Memo::new(MAX_SECRETS),
             issuers: Memo::new(MAX_ISSUERS),
             org_capture: Memo::new(MAX_ORGS),
+            policies: Memo::new(MAX_POLICY_ORGS),
             derived: Memo::new(MAX_DERIVED),
             derived_weight: 0,
         }

@@ -20,6 +20,8 @@ pub struct MemoryStore {
     tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,
     revoked_families: RefCell<Vec<String>>,
     secrets: RefCell<BTreeMap<String, String>>,
+    /// Policies by id (`policies.rs` implements the trait).
+    pub(super) policies: RefCell<BTreeMap<String, PolicyRecord>>,
     /// The audit trail (`audit_memory.rs`).
     pub(super) audit: super::audit_memory::MemoryAudit,
 }

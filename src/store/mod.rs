@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::mcp::version::Era;
 pub use audit::AuditStore;
+pub use policies::{Policies, PolicyRecord};
 pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod audit_memory;
 pub mod conformance;
 pub mod directory_memory;
 pub mod memory;
+pub mod policies;
 pub mod records;
 pub mod usage;
 
@@ -465,8 +467,8 @@ pub trait Versions {
 }
 
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
-pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore {}
-impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore> Store for T {}
+pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies {}
+impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies> Store for T {}
 
 /// Virtual servers.
 #[async_trait(?Send)]

@@ -4,6 +4,7 @@ mod audit;
 mod directory;
 mod keys;
 mod oauth;
+mod policies;
 mod registry;
 mod usage;
 mod version;

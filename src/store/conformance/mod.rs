@@ -11,6 +11,7 @@ mod audit;
 mod directory;
 mod keys_virtual;
 mod oauth_secrets;
+mod policies;
 mod records;
 mod registry;
 mod usage;
@@ -166,6 +167,9 @@ suite! {
     oauth_secrets::secrets_round_trip_and_overwrite,
     oauth_secrets::secrets_listed_by_prefix_in_key_order,
     oauth_secrets::secrets_listed_beyond_one_page,
+    policies::policies_round_trip_per_org_in_creation_order,
+    policies::policies_duplicate_id_or_name_conflicts,
+    policies::policies_update_keeps_owner_and_creation_time,
     ],
     audit: [
     audit::audit_chain_links_each_org_in_order,
