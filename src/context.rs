@@ -41,6 +41,9 @@ pub struct Services<'a> {
     /// The event of the MCP request being served (`None` for work that is not one: admin,
     /// watchers, refreshes). Whoever learns a fact of the request writes it here.
     pub probe: Option<Rc<Probe>>,
+    /// The client can be sent to a URL and asked to retry (a legacy session whose client
+    /// declared URL-mode elicitation at `initialize`).
+    pub url_elicitation: bool,
 }
 
 /// What authentication reads: key, identity and token stores, the OIDC fetcher, the clock and
@@ -181,6 +184,7 @@ impl LiveDeps {
             live,
             origin,
             probe: None,
+            url_elicitation: false,
         }
     }
 }
@@ -192,29 +196,56 @@ pub struct Call {
     pub principal_id: String,
     pub org_id: String,
     pub key_id: String,
+    /// The caller's organization, workspaces and teams (what policy scopes match).
+    pub identity: crate::store::Identity,
     pub server: String,
+    /// The virtual server the request came through (`/mcp/v/{slug}`), if any.
+    pub virtual_server: Option<String>,
     pub method: String,
-    /// The tool, prompt or resource named by the request, if any.
+    /// The tool, prompt or resource named by the request, if any (the server's own name).
     pub name: Option<String>,
     pub params: serde_json::Value,
     /// The W3C trace id the request joined (or started).
     pub trace: Option<String>,
     pub started_ms: u64,
+    /// The client declared URL-mode elicitation (legacy sessions: at `initialize`), so it can
+    /// be sent to a page and asked to retry (-32042).
+    pub url_elicitation: bool,
 }
 
-/// Hooks that do nothing: the pipeline as it is without policies or observability.
+/// What `before_call` lets through: the arguments to send instead of the client's (a guardrail
+/// rewrote them), and a filter the answer passes on its way to the client.
+#[derive(Default)]
+pub struct Admitted {
+    pub arguments: Option<serde_json::Value>,
+    pub answer: Option<AnswerFilter>,
+}
+
+/// Applied to the answer to a call (a `result` or `error` response), after era translation and
+/// id mapping, before the caller's own filters.
+pub type AnswerFilter = Rc<dyn Fn(serde_json::Value) -> serde_json::Value>;
+
+/// Hooks that do nothing: the pipeline as it is without policies.
 pub struct NoHooks;
 impl CallHooks for NoHooks {
     fn active(&self) -> bool {
         false
+    }
+    fn before_call<'a>(
+        &'a self,
+        _: &'a Call,
+        _: Option<&'a Rc<Probe>>,
+    ) -> LocalBoxFuture<'a, Result<Admitted, RpcError>> {
+        Box::pin(async { Ok(Admitted::default()) })
     }
 }
 
 /// The hook points of the one request pipeline (authenticate → resolve → authorize → before
 /// call → upstream exchange → after result → record; docs/architecture.md). Every client request
 /// to any upstream, in either era, on every endpoint, in the Worker or a session's Durable
-/// Object, passes `gateway::forward`, which calls them. Policies plug in here; the record step
-/// is the request's event (`Services::probe`), emitted once to the platform's sinks.
+/// Object, passes `gateway::forward`, which calls them. Policies plug in here
+/// (`gateway::policies`); the record step is the request's event (`Services::probe`), emitted
+/// once to the platform's sinks.
 pub trait CallHooks {
     /// Whether any hook does something. `false` lets the pipeline skip building the `Call` and
     /// wrapping the answer on the hot path, since no hook would see them.
@@ -222,13 +253,10 @@ pub trait CallHooks {
         true
     }
     /// Before the message leaves. An error is answered to the client instead; the upstream never
-    /// sees the call.
-    fn before_call(&self, _call: &Call) -> Result<(), RpcError> {
-        Ok(())
-    }
-    /// The answer to the call (a `result` or `error` response) on its way to the client, after
-    /// era translation and before the caller's filters.
-    fn after_result(&self, _call: &Call, msg: serde_json::Value) -> serde_json::Value {
-        msg
-    }
+    /// sees the call. What the hook decided goes into the request's event through `probe`.
+    fn before_call<'a>(
+        &'a self,
+        call: &'a Call,
+        probe: Option<&'a Rc<Probe>>,
+    ) -> LocalBoxFuture<'a, Result<Admitted, RpcError>>;
 }

@@ -175,17 +175,25 @@ impl Recorded {
 }
 
 impl CallHooks for RecordingHooks {
-    fn before_call(&self, call: &Call) -> Result<(), RpcError> {
-        match call.params["arguments"]["message"].as_str() {
-            Some("forbidden") => Err(RpcError::new(-32001, "blocked by policy", 200)),
-            _ => Ok(()),
-        }
-    }
-    fn after_result(&self, _: &Call, mut msg: Value) -> Value {
-        if let Some(r) = msg.get_mut("result").and_then(Value::as_object_mut) {
-            r.insert("hooked".into(), json!(true));
-        }
-        msg
+    fn before_call<'a>(
+        &'a self,
+        call: &'a Call,
+        _: Option<&'a Rc<crate::observe::Probe>>,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<crate::context::Admitted, RpcError>> {
+        Box::pin(async move {
+            match call.params["arguments"]["message"].as_str() {
+                Some("forbidden") => Err(RpcError::new(-32001, "blocked by policy", 200)),
+                _ => Ok(crate::context::Admitted {
+                    arguments: None,
+                    answer: Some(Rc::new(|mut msg: Value| {
+                        if let Some(r) = msg.get_mut("result").and_then(Value::as_object_mut) {
+                            r.insert("hooked".into(), json!(true));
+                        }
+                        msg
+                    })),
+                }),
+            }
+        })
     }
 }
 
@@ -250,6 +258,7 @@ impl Fixture {
             hooks: self.hooks.clone(),
             events: self.events.clone(),
             probe: None,
+            url_elicitation: false,
         }
     }
 

@@ -385,6 +385,7 @@ impl Isolate {
             // A sink that records: the event's capture settings are read too, from the snapshot.
             events: Rc::new(super::Recorded::default()),
             probe: None,
+            url_elicitation: false,
         };
         let params = json!({"name": "echo", "arguments": {"message": "hi"},
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}});

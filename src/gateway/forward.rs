@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 use super::ids::{InFlight, Mapped};
 use super::mrtr::{self, InputCtx};
-use super::pipeline::{self, Tracked};
+use super::pipeline;
 use super::relay::{self, EventLog, RelayOptions, ServerRequests, Transform};
 use super::s2c::Replier;
 use super::translate;
@@ -106,32 +106,49 @@ pub async fn forward(
         let e = RpcError::new(codes::INVALID_PARAMS, "unknown server", 404);
         return Ok(HttpResponse::json(404, &jsonrpc::error_response(None, &e)));
     }
-    let tracked = up
+    let call = up
         .hooks
         .active()
         .then(|| pipeline::call_of(up, ex.id.as_ref(), ex.method, ex.msg))
-        .flatten()
-        .map(|c| Tracked::new(up.hooks.clone(), c));
+        .flatten();
     let mut tf = client_transform(ex.client_era, ex.upstream_era, ex.method, up.slug, ex.post.clone());
     if let Some(mapped) = ex.mapped {
         let mut era = tf;
         tf = Box::new(move |m| mapped.inbound(m).and_then(&mut era));
     }
-    if let Some(t) = &tracked {
-        tf = t.wrap(tf);
-        if let Err(refusal) = up.hooks.before_call(t.call()) {
-            if up.answers_client {
-                if let Some(p) = &up.probe {
-                    p.outcome(crate::observe::Outcome::Denied { code: refusal.code });
+    // The message as it leaves: the client's, unless a hook rewrote its arguments.
+    let mut rewritten: Option<Value> = None;
+    let mut answer_filter = None;
+    if let Some(call) = &call {
+        match up.hooks.before_call(call, up.probe.as_ref()).await {
+            Err(refusal) => {
+                if up.answers_client {
+                    if let Some(p) = &up.probe {
+                        p.outcome(crate::observe::Outcome::Denied { code: refusal.code });
+                    }
+                }
+                // Answered in the client's id space and era, as any upstream error would be.
+                let answer = tf(jsonrpc::error_response(ex.id.as_ref(), &refusal));
+                return Ok(json_reply(200, answer));
+            }
+            Ok(admitted) => {
+                if let Some(args) = admitted.arguments {
+                    let mut m = ex.msg.clone();
+                    if let Some(p) = m.get_mut("params").and_then(Value::as_object_mut) {
+                        p.insert("arguments".into(), args);
+                    }
+                    rewritten = Some(m);
+                }
+                if let Some(f) = admitted.answer {
+                    tf = pipeline::wrap(f.clone(), tf);
+                    answer_filter = Some(f);
                 }
             }
-            // Answered in the client's id space and era, as any upstream error would be.
-            let answer = tf(jsonrpc::error_response(ex.id.as_ref(), &refusal));
-            return Ok(json_reply(200, answer));
         }
     }
-    let (traced, wire, exchange) = super::record::exchange(up, ex.msg);
-    let (up, msg) = (&traced, wire.as_ref().unwrap_or(ex.msg));
+    let client_msg = rewritten.as_ref().unwrap_or(ex.msg);
+    let (traced, wire, exchange) = super::record::exchange(up, client_msg);
+    let (up, msg) = (&traced, wire.as_ref().unwrap_or(client_msg));
     tf = exchange.wrap(tf);
     let sent = match ex.upstream_era {
         Era::Legacy => up.post_legacy_held(msg, session, ex.hold.clone()).await,
@@ -179,7 +196,7 @@ pub async fn forward(
                 up.slug.to_string(),
                 ex.post.clone(),
             );
-            let tracked = tracked.clone();
+            let answer_filter = answer_filter.clone();
             let exchange = exchange.clone();
             let run = mrtr::Run {
                 ctx: input,
@@ -188,8 +205,8 @@ pub async fn forward(
                 client_id: id.clone(),
                 make_transform: Rc::new(move || {
                     let tf = client_transform(client_era, upstream_era, &method, &slug, post.clone());
-                    let tf = match &tracked {
-                        Some(t) => t.wrap(tf),
+                    let tf = match &answer_filter {
+                        Some(f) => pipeline::wrap(f.clone(), tf),
                         None => tf,
                     };
                     exchange.wrap(tf)

@@ -142,6 +142,7 @@ impl Replier {
             // The trace headers of the exchange it answers are among `headers` already.
             trace: None,
             probe: None,
+            url_elicitation: false,
             answers_client: false,
         }
     }

@@ -229,6 +229,16 @@ pub async fn handle(
             }
         })
     });
+    let caps_svc;
+    let svc = if state.client.capabilities.pointer("/elicitation/url").is_some() {
+        caps_svc = Services {
+            url_elicitation: true,
+            ..svc.clone()
+        };
+        &caps_svc
+    } else {
+        svc
+    };
     // A session is usable only by the key that created it, on the endpoint that created it;
     // to anyone else it does not exist.
     if ctx.principal.key_id != state.key_id || ctx.target != state.target {

@@ -148,6 +148,8 @@ pub struct Upstream<'a> {
     /// Whether the answer to a message sent here is the answer the client gets (`false` for
     /// the legs of a fan-out, whose answers the gateway merges).
     pub answers_client: bool,
+    /// See `Services::url_elicitation`.
+    pub url_elicitation: bool,
 }
 
 /// Sends one request in the background, its outcome ignored.
@@ -185,6 +187,7 @@ impl<'a> Upstream<'a> {
             trace: None,
             probe: svc.probe.clone(),
             answers_client: true,
+            url_elicitation: svc.url_elicitation,
         };
         if let Some(t) = &trace {
             up.set_trace(t.clone(), &t.span_id);
