@@ -44,6 +44,8 @@ pub struct Config {
     pub listen_idle_ms: u32,
     /// Key for signing pagination cursors: `GATEWAY_SECRET`, else derived from `ADMIN_TOKEN`.
     pub cursor_key: Vec<u8>,
+    /// Keys the tokens of `hash` guardrails (derived like `cursor_key`, domain-separated).
+    pub policy_hash_key: [u8; 32],
     /// `LIST_PAGE_SIZE`: items per page on `/mcp` and virtual servers.
     pub list_page_size: usize,
     /// `CATALOG_POLL_MS`: how often live streams look for catalog changes.
@@ -209,6 +211,7 @@ impl Config {
         // Domain-separated, so the admin token itself is never the signing key.
         let seed = secret.or(admin_token.clone()).unwrap_or_default();
         let cursor_key = crate::crypto::sha256_hex(format!("mcp-gateway cursor key\n{seed}").as_bytes()).into_bytes();
+        let policy_hash_key = crate::crypto::sha256(format!("mcp-gateway policy hash key\n{seed}").as_bytes());
         let list_page_size = get("LIST_PAGE_SIZE")
             .and_then(|s| s.trim().parse().ok())
             .filter(|n| *n > 0)
@@ -245,6 +248,7 @@ impl Config {
             upstream_total_ms,
             listen_idle_ms,
             cursor_key,
+            policy_hash_key,
             list_page_size,
             catalog_poll_ms,
             vault,

@@ -11,7 +11,9 @@ use crate::observe::{Clock, EventSink, Probe};
 use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::usage::UsageStore;
-use crate::store::{ApiKeys, AuditStore, Directory, OAuthStore, Registry, SecretStore, Store, VirtualServers};
+use crate::store::{
+    ApiKeys, AuditStore, Directory, OAuthStore, Policies, Registry, SecretStore, Store, VirtualServers,
+};
 
 /// What the core needs from the platform for one request.
 #[derive(Clone)]
@@ -19,6 +21,8 @@ pub struct Services<'a> {
     pub registry: &'a dyn Registry,
     pub keys: &'a dyn ApiKeys,
     pub virtuals: &'a dyn VirtualServers,
+    /// Organizations' policies (served from the snapshot).
+    pub policies: &'a dyn Policies,
     pub directory: &'a dyn Directory,
     pub oauth: &'a dyn OAuthStore,
     pub secrets: &'a dyn SecretStore,
@@ -171,6 +175,7 @@ impl LiveDeps {
             registry: &*self.store,
             keys: &*self.store,
             virtuals: &*self.store,
+            policies: &*self.store,
             directory: &*self.store,
             oauth: &*self.store,
             secrets: &*self.secrets,

@@ -44,6 +44,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// SHA-256 of arbitrary bytes (key derivation).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// Compares two secrets without leaking where they differ. Hashing first makes the
 /// comparison length-independent too.
 pub fn secrets_equal(a: &str, b: &str) -> bool {

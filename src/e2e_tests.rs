@@ -245,6 +245,7 @@ impl Fixture {
             registry: &self.store,
             keys: &self.store,
             virtuals: &self.store,
+            policies: &self.store,
             directory: &self.store,
             oauth: &self.store,
             secrets: &self.store,

@@ -5,6 +5,7 @@ pub(crate) mod credentials;
 mod directory;
 pub mod error;
 mod keys;
+mod policies;
 mod servers;
 mod usage;
 mod virtuals;
@@ -104,6 +105,7 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
         ["vault", "rotate"] => credentials::rotate(svc, permit, req).await,
         ["servers", ..] => servers::route(svc, permit, req, &parts[1..]).await,
         ["api-keys", ..] => keys::route(svc, permit, req, &parts[1..]).await,
+        ["policies", ..] => policies::route(svc, permit, req, &parts[1..]).await,
         ["virtual-servers", ..] => virtuals::route(svc, permit, req, &parts[1..]).await,
         ["grants", ..] => directory::grants(svc, permit, req, &parts[1..]).await,
         ["identity-providers", ..] => directory::identity_providers(svc, permit, req, &parts[1..]).await,

@@ -371,6 +371,7 @@ impl Isolate {
             registry: &self.store,
             keys: &self.store,
             virtuals: &self.store,
+            policies: &self.store,
             directory: &self.store,
             oauth: &self.store,
             secrets: &self.secrets,

@@ -192,7 +192,7 @@ pub fn definition_hash(t: &ToolRecord) -> String {
     crypto::sha256_hex(canonical(&def).as_bytes())
 }
 
-fn canonical(v: &Value) -> String {
+pub(crate) fn canonical(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();

@@ -13,6 +13,7 @@ pub mod live;
 pub mod mrtr;
 pub mod names;
 pub mod pipeline;
+pub mod policies;
 pub mod pool;
 pub mod record;
 pub mod relay;

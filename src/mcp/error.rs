@@ -24,6 +24,13 @@ pub mod codes {
     pub const URL_ELICITATION_REQUIRED: i64 = -32042;
     /// Sent with HTTP 401 on the MCP endpoints.
     pub const UNAUTHORIZED: i64 = -32001;
+    /// A policy refused the call or withheld its result (`data.policy_id`, `data.rule`).
+    /// Application codes sit outside JSON-RPC's reserved -32768..-32000.
+    pub const POLICY_DENIED: i64 = -31001;
+    /// A rate limit or quota refused the call (`data.retry_after_ms`, `data.policy_id`).
+    pub const RATE_LIMITED: i64 = -31002;
+    /// A policy holds the call for a human (`data.approval_id`, `data.url`); retry once approved.
+    pub const APPROVAL_REQUIRED: i64 = -31003;
 }
 
 /// A JSON-RPC error with the HTTP status that carries it.
