@@ -24,6 +24,9 @@ Variants for pinning and naming tests (`--variant`, repeatable):
            handshake-era sessions subscribed to it.
   trace    the tool `trace_seen`, which returns the W3C trace context this upstream received:
            the `traceparent`/`tracestate`/`baggage` headers and the same keys of `params._meta`.
+  policy   tools with declared annotations, for the policy tests: lookup_contact (read-only,
+           closed world; answers with an e-mail address and a card number), delete_file
+           (destructive), web_fetch (open world), store_note (returns what it was sent).
   modern   refuses handshake-era requests (HTTP 400), so it is a 2026-07-28-only server; adds
            the tool `note`, which logs its text at info level (delivered in 2026-07-28 only
            when the request's `_meta` asks for that level).
@@ -129,6 +132,30 @@ if "extra" in VARIANTS:
     def extra_tool() -> str:
         """A tool that appeared after registration."""
         return "extra"
+
+
+if "policy" in VARIANTS:
+    from mcp_types import ToolAnnotations
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+    def lookup_contact(name: str) -> str:
+        """Look up a contact's details."""
+        return f"{name}: bob.smith@example.com, card 4111 1111 1111 1111"
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False))
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"deleted {path}"
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=True))
+    def web_fetch(url: str) -> str:
+        """Fetch a web page."""
+        return f"fetched {url}"
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+    def store_note(text: str) -> str:
+        """Store a note; answers with exactly what it received."""
+        return f"stored: {text}"
 
 
 if "long" in VARIANTS:
@@ -359,7 +386,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "s2c", "legacy", "modern", "subscriptions", "trace"])
+    ap.add_argument("--variant", action="append", default=[], choices=["changed", "extra", "long", "policy", "s2c", "legacy", "modern", "subscriptions", "trace"])
     ap.add_argument("--require-header", default=None, help="NAME=VALUE every request must carry")
     ap.add_argument("--require-bearer", default=None, help="ISSUER,AUDIENCE of accepted bearer JWTs")
     ap.add_argument("--log-headers", default=None, help="FILE to append each request's headers to (JSON lines)")
