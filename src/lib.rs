@@ -16,6 +16,7 @@ pub mod observe;
 pub mod outbound;
 pub mod policy;
 pub mod routes;
+pub mod rules;
 pub mod snapshot;
 pub mod store;
 pub mod upstream_auth;

@@ -12,6 +12,8 @@ const LAYERS: &[&[&str]] = &[
     &["mcp", "vault"],
     &["config", "observe"],
     &["store", "outbound", "routes"],
+    // The policy engine: pure, over the records of `store`; read by the snapshot and above.
+    &["rules"],
     &["snapshot"],
     &["context"],
     &["policy"],

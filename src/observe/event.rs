@@ -84,16 +84,30 @@ pub struct UpstreamCall {
     pub error: Option<String>,
 }
 
-/// A decision a policy took about the call (filled by the policies work).
+/// A decision a policy took about the call (`rules` makes them; docs/policies.md). Never holds
+/// the text a guardrail found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub policy_id: String,
+    /// The rule's path in its policy (`rules[0]`).
     pub rule: String,
-    /// `allow`, `block`, `redact`, `hold`, `rate_limited`, …
+    /// `redact`, `hash`, `block`, `flag` (guardrails), `deny`, `require_approval` (blocks),
+    /// `rate_limited`, …
     pub action: String,
+    /// `enforce` or `monitor` (recorded only, nothing changed).
     pub mode: String,
+    /// Human-readable summary (`detector=email count=2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Guardrails: `arguments` or `results`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Guardrails: what found it (`email`, `pattern`, `deny_word`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
+    /// Guardrails: how many findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// What an admin write changed. `before`/`after` are the object's admin-API representations with

@@ -1,0 +1,210 @@
+//! What a guardrail does to text: find spans (detectors, patterns, deny words), keep the
+//! non-overlapping ones, and — when it rewrites — replace each with a typed placeholder
+//! (`[EMAIL]`) or a keyed token (`[EMAIL:3f2a9c1b]`). Which strings of a JSON value are
+//! scanned is `walk`'s (docs/policies.md, *What guardrails scan*).
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac};
+use regex::Regex;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::checks;
+use super::detect::{self, Features, Kind, Span, KINDS};
+use super::model::{Detector, GuardAction, Guardrail, Phase};
+
+/// Hex digits of a hash token (`[EMAIL:3f2a9c1b]`: 32 bits of HMAC-SHA256).
+pub const HASH_TOKEN_HEX: usize = 8;
+
+/// Keys of a result whose string values are protocol structure, never scanned or rewritten.
+const STRUCTURAL_KEYS: &[&str] = &["type", "mimeType", "uri"];
+
+/// Object keys whose string values are secrets in themselves (compared lowercase, without `_`
+/// and `-`): the `secret` detector reports the whole value.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "clientsecret",
+    "apikey",
+    "accesstoken",
+    "refreshtoken",
+    "authorization",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+];
+
+/// Findings per kind (`Kind::index`).
+pub(crate) type Counts = [u32; KINDS];
+
+/// How the guardrail treats its findings here: rewrite them (enforce-mode redact/hash) or only
+/// count them.
+pub(crate) struct Apply<'a> {
+    pub guard: &'a Guardrail,
+    pub rewrite: bool,
+    pub hash_key: &'a [u8; 32],
+}
+
+impl Apply<'_> {
+    /// Scans (and maybe rewrites) every string `walk` reaches in `v`.
+    pub(crate) fn value(&self, v: &mut Value, phase: Phase) -> Counts {
+        let mut counts = [0; KINDS];
+        let mut spans = Vec::new();
+        walk(v, phase, &mut |key, s| self.string(s, key, &mut spans, &mut counts));
+        counts
+    }
+
+    /// Scans (and maybe rewrites) each text.
+    pub(crate) fn texts(&self, texts: &mut [String]) -> Counts {
+        let mut counts = [0; KINDS];
+        let mut spans = Vec::new();
+        for t in texts {
+            self.string(t, None, &mut spans, &mut counts);
+        }
+        counts
+    }
+
+    fn string(&self, s: &mut String, key: Option<&str>, spans: &mut Vec<Span>, counts: &mut Counts) {
+        scan(self.guard, s, key, spans);
+        if spans.is_empty() {
+            return;
+        }
+        for sp in spans.iter() {
+            counts[sp.kind.index()] += 1;
+        }
+        if self.rewrite {
+            *s = rewrite(s, spans, self.guard.action, self.hash_key);
+        }
+    }
+}
+
+/// The spans a guardrail finds in `text` (under object key `key`), sorted and non-overlapping:
+/// of overlapping spans the earliest wins, then the longest. Spans inside a placeholder the
+/// gateway wrote are not findings, so redacting twice changes nothing.
+pub(crate) fn scan(g: &Guardrail, text: &str, key: Option<&str>, spans: &mut Vec<Span>) {
+    spans.clear();
+    let features = Features::of(text);
+    for &d in &g.detect {
+        detect::find(d, text, &features, spans);
+    }
+    for p in &g.patterns {
+        detect::push_matches(p.regex(), 0, checks::any, Kind::Pattern, text, spans);
+    }
+    if let Some(re) = &g.deny_words.regex {
+        detect::push_matches(re, 0, checks::any, Kind::DenyWord, text, spans);
+    }
+    if !text.is_empty() && g.detect.contains(&Detector::Secret) && key.is_some_and(is_secret_key) {
+        spans.push(Span {
+            start: 0,
+            end: text.len(),
+            kind: Kind::Detector(Detector::Secret),
+        });
+    }
+    if spans.is_empty() {
+        return;
+    }
+    if text.contains('[') {
+        let marks: Vec<(usize, usize)> = placeholder().find_iter(text).map(|m| (m.start(), m.end())).collect();
+        spans.retain(|sp| !marks.iter().any(|&(s, e)| s <= sp.start && sp.end <= e));
+    }
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut end = 0;
+    spans.retain(|sp| {
+        let keep = sp.start >= end;
+        if keep {
+            end = sp.end;
+        }
+        keep
+    });
+}
+
+fn is_secret_key(key: &str) -> bool {
+    if key.len() > 32 {
+        return false;
+    }
+    let k: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_KEYS.contains(&k.as_str())
+}
+
+/// A placeholder or token the gateway writes (`[EMAIL]`, `[SECRET:0a1b2c3d]`).
+fn placeholder() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let labels: Vec<&str> = (0..KINDS).map(|i| Kind::from_index(i).label()).collect();
+        Regex::new(&format!(
+            r"\[(?:{})(?::[0-9a-f]{{{HASH_TOKEN_HEX}}})?\]",
+            labels.join("|")
+        ))
+        .expect("placeholder regex")
+    })
+}
+
+/// `text` with each span replaced (redact: `[LABEL]`; hash: `[LABEL:token]`).
+fn rewrite(text: &str, spans: &[Span], action: GuardAction, key: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * 16);
+    let mut at = 0;
+    for sp in spans {
+        out.push_str(&text[at..sp.start]);
+        out.push('[');
+        out.push_str(sp.kind.label());
+        if action == GuardAction::Hash {
+            out.push(':');
+            out.push_str(&token(key, sp.kind, &text[sp.start..sp.end]));
+        }
+        out.push(']');
+        at = sp.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// The keyed token of a found value: HMAC-SHA256 of its normal form (card, IBAN, phone and SSN
+/// numbers without separators and in upper case; e-mail addresses in lower case), first
+/// `HASH_TOKEN_HEX` hex digits. The same value always gives the same token under one key.
+pub(crate) fn token(key: &[u8; 32], kind: Kind, value: &str) -> String {
+    let normal: String = match kind {
+        Kind::Detector(Detector::CreditCard | Detector::Iban | Detector::Phone | Detector::UsSsn) => value
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        Kind::Detector(Detector::Email) => value.to_lowercase(),
+        _ => value.to_string(),
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(normal.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    hex::encode(&digest[..HASH_TOKEN_HEX / 2])
+}
+
+/// Calls `f` with every string of `v` that guardrails scan, and the object key it is under
+/// (array items inherit their array's key). Arguments: every string value. Results: every
+/// string value except those of the keys `type`, `mimeType` and `uri`, of `blob` (base64), and
+/// of `data` in an object that has a `mimeType` (image and audio content). Object keys are
+/// neither scanned nor rewritten. Iterative, so no depth of nesting can exhaust the stack.
+pub(crate) fn walk(v: &mut Value, phase: Phase, f: &mut impl FnMut(Option<&str>, &mut String)) {
+    let mut stack: Vec<(Option<&str>, &mut Value)> = vec![(None, v)];
+    while let Some((key, node)) = stack.pop() {
+        match node {
+            Value::String(s) => f(key, s),
+            Value::Array(items) => stack.extend(items.iter_mut().map(|item| (key, item))),
+            Value::Object(map) => {
+                let binary = map.contains_key("mimeType");
+                for (k, child) in map.iter_mut() {
+                    let skip = phase == Phase::Results
+                        && (STRUCTURAL_KEYS.contains(&k.as_str()) || k == "blob" || (binary && k == "data"));
+                    if !skip {
+                        stack.push((Some(k.as_str()), child));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
