@@ -367,6 +367,8 @@ impl Isolate {
     }
 
     fn call(&self, key: &str, config: &Config) -> Value {
+        let counters = crate::store::limits_memory::MemoryCounters::new();
+        let approvals = crate::store::limits_memory::MemoryApprovals::new();
         let svc = Services {
             registry: &self.store,
             keys: &self.store,
@@ -376,6 +378,8 @@ impl Isolate {
             secrets: &self.secrets,
             usage: &self.usage,
             audit: &self.usage,
+            counters: &counters,
+            approvals: &approvals,
             origin: "https://gateway.test",
             http: &EchoUpstream,
             config,

@@ -1,19 +1,24 @@
 //! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
 //! adapters from Cloudflare bindings to the core's traits.
 mod analytics;
+mod approvals_do;
 mod audit;
 #[cfg(feature = "store-conformance")]
 mod conformance;
 mod convert;
 mod d1;
 mod delay;
+mod do_rpc;
 mod fetch;
 mod kv;
+mod limits_do;
 mod otlp;
 mod refresher;
 mod session_do;
 mod snapshot;
 
+pub use approvals_do::Approvals;
+pub use limits_do::RateCounter;
 pub use refresher::CredentialRefresher;
 pub use session_do::McpSession;
 
@@ -32,6 +37,8 @@ pub const DB_BINDING: &str = "DB";
 pub const VAULT_BINDING: &str = "VAULT";
 pub const REFRESHERS_BINDING: &str = "REFRESHERS";
 pub const SESSIONS_BINDING: &str = "SESSIONS";
+pub const COUNTERS_BINDING: &str = "COUNTERS";
+pub const APPROVALS_BINDING: &str = "APPROVALS";
 /// Internal headers on Worker → Durable Object requests (never accepted from clients: the
 /// Durable Object is reachable only through this Worker, which sets them itself).
 pub const CTX_HEADER: &str = "x-gateway-session-ctx";
@@ -86,8 +93,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return r;
     }
     #[cfg(feature = "store-conformance")]
-    if path == conformance::PATH {
-        return conformance::handle(&req, &env).await;
+    if conformance::serves(&path) {
+        return conformance::handle(req, &env).await;
     }
     let cfg = config(&env);
     let arrived_at = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
@@ -211,6 +218,8 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
         usage,
         // The audit trail reads and writes D1 as it is: no snapshot, no version bump.
         audit: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
+        counters: Rc::new(limits_do::DoCounters { env: env.clone() }),
+        approvals: Rc::new(approvals_do::DoApprovals { env: env.clone() }),
         scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
