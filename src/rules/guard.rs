@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::checks;
-use super::detect::{self, Features, Kind, Span, KINDS};
+use super::detect::{self, Kind, Span, KINDS};
 use super::model::{Detector, GuardAction, Guardrail, Phase};
 
 /// Hex digits of a hash token (`[EMAIL:3f2a9c1b]`: 32 bits of HMAC-SHA256).
@@ -99,10 +99,7 @@ impl Apply<'_> {
 /// gateway wrote are not findings, so redacting twice changes nothing.
 pub(crate) fn scan(g: &Guardrail, text: &str, key: Option<&str>, spans: &mut Vec<Span>) {
     spans.clear();
-    let features = Features::of(text);
-    for &d in &g.detect {
-        detect::find(d, text, &features, spans);
-    }
+    detect::find(&g.detect, text, spans);
     for p in &g.patterns {
         detect::push_matches(p.regex(), 0, checks::any, Kind::Pattern, text, spans);
     }
