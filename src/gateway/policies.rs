@@ -359,3 +359,231 @@ fn rule_index(rule: &str) -> u32 {
         .parse()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use futures_executor::block_on;
+
+    use super::*;
+    use crate::store::limits_memory::{MemoryApprovals, MemoryCounters};
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Identity, Policies};
+
+    struct Fixture {
+        store: Rc<MemoryStore>,
+        hooks: PolicyHooks,
+        approvals: Rc<MemoryApprovals>,
+        now: Rc<Cell<u64>>,
+    }
+
+    fn fixture() -> Fixture {
+        let store = Rc::new(MemoryStore::with_defaults());
+        let approvals = Rc::new(MemoryApprovals::new());
+        let now = Rc::new(Cell::new(1_767_225_600_000));
+        let clock = now.clone();
+        let hooks = PolicyHooks {
+            store: store.clone(),
+            keeper: None,
+            counters: Rc::new(MemoryCounters::new()),
+            approvals: approvals.clone(),
+            hash_key: [9; 32],
+            now_ms: Rc::new(move || clock.get()),
+            origin: "https://gw.test".into(),
+        };
+        Fixture {
+            store,
+            hooks,
+            approvals,
+            now,
+        }
+    }
+
+    fn add(f: &Fixture, id: &str, org: &str, doc: Value) {
+        let spec = rules::parse_policy(&doc).expect("valid policy");
+        let doc = serde_json::to_value(&spec).unwrap();
+        block_on(f.store.create_policy(&PolicyRecord {
+            id: id.into(),
+            org_id: org.into(),
+            name: spec.name.clone(),
+            mode: spec.mode.as_str().into(),
+            scope: doc["scope"].clone(),
+            rules: doc["rules"].clone(),
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        }))
+        .unwrap();
+    }
+
+    fn call(org: &str, tool: &str, args: Value) -> Call {
+        Call {
+            principal_id: "agt_a".into(),
+            org_id: org.into(),
+            key_id: "key_a".into(),
+            identity: Identity {
+                principal_id: "agt_a".into(),
+                kind: "agent".into(),
+                org_id: org.into(),
+                workspace_ids: vec![],
+                team_ids: vec!["team_x".into()],
+            },
+            server: "crm".into(),
+            virtual_server: None,
+            method: "tools/call".into(),
+            name: Some(tool.into()),
+            params: json!({ "name": tool, "arguments": args }),
+            trace: None,
+            started_ms: 0,
+            url_elicitation: false,
+        }
+    }
+
+    fn redact_pii() -> Value {
+        json!({"name": "pii", "scope": {"server": "crm"}, "rules": [
+            {"kind": "guardrail", "on": ["arguments", "results"], "detect": ["email"], "action": "redact"}]})
+    }
+
+    #[test]
+    fn no_policy_admits_the_call_untouched() {
+        let f = fixture();
+        add(&f, "pol_other", "org_other", redact_pii());
+        let a = block_on(
+            f.hooks
+                .before_call(&call("org_default", "note", json!({"t": "a@b.example"})), None),
+        )
+        .unwrap();
+        assert!(
+            a.arguments.is_none() && a.answer.is_none(),
+            "another org's policy never applies"
+        );
+    }
+
+    #[test]
+    fn guardrails_rewrite_arguments_and_filter_the_answer() {
+        let f = fixture();
+        add(&f, "pol_pii", "org_default", redact_pii());
+        let a = block_on(
+            f.hooks
+                .before_call(&call("org_default", "note", json!({"t": "to a@b.example"})), None),
+        )
+        .unwrap();
+        assert_eq!(a.arguments, Some(json!({"t": "to [EMAIL]"})));
+        let answer = (a.answer.expect("a filter"))(json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "content": [{"type": "text", "text": "c@d.example"}]}}));
+        assert_eq!(answer["result"]["content"][0]["text"], "[EMAIL]");
+        let err = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -1, "message": "c@d.example"}});
+        assert_eq!((f.hooks_filter())(err.clone()), err, "errors pass untouched");
+    }
+
+    impl Fixture {
+        fn hooks_filter(&self) -> AnswerFilter {
+            block_on(self.hooks.before_call(&call("org_default", "note", json!({})), None))
+                .unwrap()
+                .answer
+                .unwrap()
+        }
+    }
+
+    #[test]
+    fn blocks_refuse_and_limits_count_exactly() {
+        let f = fixture();
+        add(
+            &f,
+            "pol_block",
+            "org_default",
+            json!({"name": "b", "rules": [
+            {"kind": "block", "when": {"arg": "/path", "matches": "^/etc/"}, "action": "deny"}]}),
+        );
+        add(
+            &f,
+            "pol_rate",
+            "org_default",
+            json!({"name": "r", "rules": [
+            {"kind": "rate_limit", "per": "principal", "limit": 2, "window_s": 60}]}),
+        );
+        let e = block_on(
+            f.hooks
+                .before_call(&call("org_default", "rm", json!({"path": "/etc/x"})), None),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            (e.code, e.data.unwrap()["policy_id"].clone()),
+            (codes::POLICY_DENIED, json!("pol_block"))
+        );
+        for _ in 0..2 {
+            assert!(block_on(
+                f.hooks
+                    .before_call(&call("org_default", "rm", json!({"path": "/tmp"})), None)
+            )
+            .is_ok());
+        }
+        let e = block_on(
+            f.hooks
+                .before_call(&call("org_default", "rm", json!({"path": "/tmp"})), None),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code, codes::RATE_LIMITED);
+        assert!(e.data.unwrap()["retry_after_ms"].as_u64().unwrap() > 0);
+        // The refused block was not counted: two calls went through, the third was refused.
+    }
+
+    #[test]
+    fn approval_is_bound_to_the_exact_call_and_single_use() {
+        let f = fixture();
+        add(
+            &f,
+            "pol_hold",
+            "org_default",
+            json!({"name": "h", "rules": [
+            {"kind": "block", "when": {"tool": "delete_*"}, "action": "require_approval"}]}),
+        );
+        let c = call("org_default", "delete_file", json!({"path": "/a"}));
+        let e = block_on(f.hooks.before_call(&c, None)).err().unwrap();
+        assert_eq!(e.code, codes::APPROVAL_REQUIRED);
+        let id = e.data.as_ref().unwrap()["approval_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            e.data.unwrap()["url"],
+            json!(format!("https://gw.test/admin/v1/approvals/{id}"))
+        );
+        block_on(f.approvals.decide("org_default", &id, true, "usr_boss", f.now.get())).unwrap();
+        let other = call("org_default", "delete_file", json!({"path": "/b"}));
+        assert_eq!(
+            block_on(f.hooks.before_call(&other, None)).err().unwrap().code,
+            codes::APPROVAL_REQUIRED
+        );
+        assert!(block_on(f.hooks.before_call(&c, None)).is_ok(), "approved: proceeds");
+        assert_eq!(
+            block_on(f.hooks.before_call(&c, None)).err().unwrap().code,
+            codes::APPROVAL_REQUIRED,
+            "once"
+        );
+        let mut legacy = c.clone();
+        legacy.url_elicitation = true;
+        let e = block_on(f.hooks.before_call(&legacy, None)).err().unwrap();
+        assert_eq!(e.code, codes::URL_ELICITATION_REQUIRED);
+        assert_eq!(e.data.unwrap()["elicitations"][0]["mode"], "url");
+    }
+
+    #[test]
+    fn a_stored_policy_that_no_longer_parses_fails_closed() {
+        let f = fixture();
+        block_on(f.store.create_policy(&PolicyRecord {
+            id: "pol_bad".into(),
+            org_id: "org_default".into(),
+            name: "bad".into(),
+            mode: "enforce".into(),
+            scope: json!({}),
+            rules: json!([{"kind": "nonsense"}]),
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        }))
+        .unwrap();
+        let e = block_on(f.hooks.before_call(&call("org_default", "x", json!({})), None))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, codes::POLICY_DENIED);
+    }
+}
