@@ -4,6 +4,7 @@
 //! `FakeUpstream` is a hand-written stand-in used only here, because these tests run without a
 //! network; the integration tests in `tests/` drive the built Worker against real MCP servers.
 mod events;
+mod guardrails;
 mod snapshot;
 
 use std::cell::RefCell;
