@@ -12,7 +12,8 @@ use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::usage::UsageStore;
 use crate::store::{
-    ApiKeys, AuditStore, Directory, OAuthStore, Policies, Registry, SecretStore, Store, VirtualServers,
+    ApiKeys, Approvals, AuditStore, Counters, Directory, OAuthStore, Policies, Registry, SecretStore, Store,
+    VirtualServers,
 };
 
 /// What the core needs from the platform for one request.
@@ -30,6 +31,10 @@ pub struct Services<'a> {
     pub usage: &'a dyn UsageStore,
     /// The audit trail (never served from the snapshot).
     pub audit: &'a dyn AuditStore,
+    /// Rate-limit and quota counters (exact, durable across isolates).
+    pub counters: &'a dyn Counters,
+    /// Human approvals of tool calls.
+    pub approvals: &'a dyn Approvals,
     /// The gateway's own origin (`https://host`), as clients reach it.
     pub origin: &'a str,
     pub http: &'a dyn HttpClient,
@@ -127,6 +132,10 @@ pub struct LiveDeps {
     pub usage: Rc<dyn UsageStore>,
     /// The audit trail (D1, read and written as it is: no snapshot, no version bump).
     pub audit: Rc<dyn AuditStore>,
+    /// Rate-limit and quota counters (Durable Objects, one per counter key).
+    pub counters: Rc<dyn Counters>,
+    /// Human approvals (Durable Objects, one per organization).
+    pub approvals: Rc<dyn Approvals>,
     /// Schedules refreshes of per-user upstream tokens (Durable Object alarms).
     pub scheduler: Rc<dyn RefreshScheduler>,
     pub http: Rc<dyn HttpClient>,
@@ -181,6 +190,8 @@ impl LiveDeps {
             secrets: &*self.secrets,
             usage: &*self.usage,
             audit: &*self.audit,
+            counters: &*self.counters,
+            approvals: &*self.approvals,
             http: &*self.http,
             config: &self.config,
             now_ms: (self.now_ms)(),

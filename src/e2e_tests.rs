@@ -3,6 +3,8 @@
 //!
 //! `FakeUpstream` is a hand-written stand-in used only here, because these tests run without a
 //! network; the integration tests in `tests/` drive the built Worker against real MCP servers.
+
+mod approvals;
 mod events;
 mod guardrails;
 mod snapshot;
@@ -27,6 +29,7 @@ use crate::http::{Body, Headers, HttpRequest, HttpResponse, Method};
 use crate::mcp::error::RpcError;
 use crate::mcp::sse;
 use crate::observe::{Event, EventSink, Outcome};
+use crate::store::limits_memory::{MemoryApprovals, MemoryCounters};
 use crate::store::memory::MemoryStore;
 use crate::store::{ApiKeyRecord, ApiKeys};
 
@@ -202,6 +205,8 @@ struct Fixture {
     hooks: Rc<RecordingHooks>,
     events: Rc<Recorded>,
     store: MemoryStore,
+    counters: MemoryCounters,
+    approvals: MemoryApprovals,
     up: FakeUpstream,
     config: Config,
     key: String,
@@ -235,6 +240,8 @@ impl Fixture {
             hooks: Rc::new(RecordingHooks),
             events: Rc::new(Recorded::default()),
             store,
+            counters: MemoryCounters::new(),
+            approvals: MemoryApprovals::new(),
             up: FakeUpstream::default(),
             config,
             key,
@@ -252,6 +259,8 @@ impl Fixture {
             secrets: &self.store,
             usage: &self.store,
             audit: &self.store,
+            counters: &self.counters,
+            approvals: &self.approvals,
             origin: "https://gateway.test",
             http: &self.up,
             config: &self.config,

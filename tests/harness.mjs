@@ -14,8 +14,8 @@
 // Set HARNESS_LOG=1 to see all of the Worker's console output and the upstreams' output
 // (Worker errors and warnings are always shown).
 
-import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, existsSync, statSync } from "node:fs";
 import net from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -512,4 +512,36 @@ export async function browse(startUrl, stopAt, account = "alice") {
     throw new Error(`browse stuck at ${url}: HTTP ${res.status} ${html.slice(0, 300)}`);
   }
   throw new Error("too many redirects");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test-only `store-conformance` build (docs/storage.md, *Store conformance*).
+
+export const CONFORMANCE_BUILD = join(ROOT, "build-conformance");
+
+/** Newest modification time of the files a build is made from. */
+function newestSource() {
+  let newest = 0;
+  const visit = (p) => {
+    const st = statSync(p);
+    if (st.isDirectory()) for (const f of readdirSync(p)) visit(join(p, f));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ["src", "Cargo.toml", "Cargo.lock"]) visit(join(ROOT, p));
+  return newest;
+}
+
+/**
+ * Builds the `store-conformance` Worker into build-conformance/ (never build/) when it is
+ * missing or older than the sources; scripts/test.sh builds it before the integration tests.
+ */
+export function ensureConformanceBuild() {
+  const wasm = join(CONFORMANCE_BUILD, "index_bg.wasm");
+  if (existsSync(wasm) && statSync(wasm).mtimeMs >= newestSource()) return;
+  const r = spawnSync(
+    "bash",
+    ["scripts/build.sh", "--out-dir", "build-conformance", "--features", "store-conformance"],
+    { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] },
+  );
+  if (r.status !== 0) throw new Error(`building the store-conformance Worker failed (${r.status ?? r.signal})`);
 }

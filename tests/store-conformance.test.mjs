@@ -1,6 +1,7 @@
-// The store conformance suite (src/store/conformance/) against the real D1 and KV bindings:
-// the same checks `cargo test` runs against MemoryStore, run inside the Worker under Miniflare
-// on fresh storage with every migration applied, so the two backends cannot drift apart.
+// The store conformance suite (src/store/conformance/) against the real D1 and KV bindings and
+// the counters and approvals Durable Objects: the same checks `cargo test` runs against the
+// memory backends, run inside the Worker under Miniflare on fresh storage with every migration
+// applied, so the backends cannot drift apart.
 //
 // The suite's route exists only in the `store-conformance` build, which this file builds into
 // build-conformance/ (never build/) when it is missing or older than the sources;
@@ -8,41 +9,16 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_TOKEN, BUILD, ROOT, startGateway } from "./harness.mjs";
+import { ADMIN_TOKEN, BUILD, CONFORMANCE_BUILD, ensureConformanceBuild as ensureBuilt, startGateway } from "./harness.mjs";
 
-const CONFORMANCE_BUILD = join(ROOT, "build-conformance");
 const ROUTE = "/__store_conformance";
-
-/** Newest modification time of the files a build is made from. */
-function newestSource() {
-  let newest = 0;
-  const visit = (p) => {
-    const st = statSync(p);
-    if (st.isDirectory()) for (const f of readdirSync(p)) visit(join(p, f));
-    else newest = Math.max(newest, st.mtimeMs);
-  };
-  for (const p of ["src", "Cargo.toml", "Cargo.lock"]) visit(join(ROOT, p));
-  return newest;
-}
-
-function ensureBuilt() {
-  const wasm = join(CONFORMANCE_BUILD, "index_bg.wasm");
-  if (existsSync(wasm) && statSync(wasm).mtimeMs >= newestSource()) return;
-  const r = spawnSync(
-    "bash",
-    ["scripts/build.sh", "--out-dir", "build-conformance", "--features", "store-conformance"],
-    { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] },
-  );
-  if (r.status !== 0) throw new Error(`building the store-conformance Worker failed (${r.status ?? r.signal})`);
-}
 
 const post = (gw, path, token) =>
   gw.fetch(path, { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} });
 
-test("store conformance suite on D1 and KV", async (t) => {
+test("store conformance suite on D1, KV and Durable Objects", async (t) => {
   ensureBuilt();
   const gw = await startGateway({ build: CONFORMANCE_BUILD });
   t.after(() => gw.stop());

@@ -1,5 +1,6 @@
 //! The JSON management API under `/admin/v1`: routing, body handling and the admin check.
 //! Every error leaves as an RFC 9457 problem document (mapping in `admin::error`).
+mod approvals;
 mod audit;
 pub(crate) mod credentials;
 mod directory;
@@ -72,7 +73,8 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
     };
     let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete);
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
-    if req.method != Method::Get && !permit.may_write_anything() {
+    // Approval decisions are checked by their handler: approvers make them, and write nothing else.
+    if req.method != Method::Get && !permit.may_write_anything() && !approvals::covers(req) {
         return error::problem(&ApiError::Forbidden("a viewer cannot change anything".into()));
     }
     let before = if write {
@@ -96,6 +98,7 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
         ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
+        ["approvals", ..] => approvals::route(svc, permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
             directory::who_can_use(svc, permit, slug, tool).await
         }

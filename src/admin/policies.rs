@@ -31,6 +31,17 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
         ([], Method::Post) => create(svc, permit, req).await,
         (["test"], Method::Post) => dry_run(svc, permit, req).await,
         ([id], Method::Get) => json(200, &view(&find(svc, permit, id).await?)),
+        ([id, "counters"], Method::Get) => {
+            let p = find(svc, permit, id).await?;
+            // Counter keys are `{org}:{policy id}/{rule}/{who}` (gateway::policies).
+            let prefix = format!("{}:{}/", p.org_id, p.id);
+            let after = query(req, "after");
+            let counters = svc
+                .counters
+                .list(&prefix, after.as_deref(), crate::store::limits::MAX_PEEK, svc.now_ms)
+                .await?;
+            json(200, &json!({ "counters": counters }))
+        }
         ([id], Method::Patch) => patch(svc, permit, req, id).await,
         ([id], Method::Delete) => {
             let p = find(svc, permit, id).await?;
@@ -41,7 +52,7 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
                 Err(not_found(id))
             }
         }
-        ([] | [_] | ["test"], _) => Err(ApiError::MethodNotAllowed),
+        ([] | [_] | [_, "counters"], _) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(format!("no admin resource at {}", req.path))),
     }
 }
@@ -69,7 +80,11 @@ fn not_found(id: &str) -> ApiError {
 /// organization the caller reads.
 async fn orgs(svc: &Services<'_>, permit: &AdminPermit, named: Option<&str>) -> Result<Vec<String>, ApiError> {
     if let Some(o) = named {
-        return Ok(if permit.may_read_org(o) { vec![o.to_string()] } else { Vec::new() });
+        return Ok(if permit.may_read_org(o) {
+            vec![o.to_string()]
+        } else {
+            Vec::new()
+        });
     }
     match permit.readable_orgs() {
         Some(orgs) => Ok(orgs),
@@ -97,7 +112,9 @@ fn require_org_admin(permit: &AdminPermit, org: &str) -> Result<(), ApiError> {
     if permit.may_write(&Scope::Org(org.to_string())) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only an org admin changes its organization's policies".into()))
+        Err(ApiError::Forbidden(
+            "only an org admin changes its organization's policies".into(),
+        ))
     }
 }
 
@@ -132,7 +149,13 @@ fn parse(doc: &Value) -> Result<rules::PolicySpec, ApiError> {
     rules::parse_policy(doc).map_err(|e| ApiError::Validation(e.to_string()))
 }
 
-fn record_of(spec: &rules::PolicySpec, id: String, org_id: String, created_at: String, updated_at: String) -> Result<PolicyRecord, ApiError> {
+fn record_of(
+    spec: &rules::PolicySpec,
+    id: String,
+    org_id: String,
+    created_at: String,
+    updated_at: String,
+) -> Result<PolicyRecord, ApiError> {
     let doc = serde_json::to_value(spec).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
     Ok(PolicyRecord {
         id,
@@ -176,12 +199,20 @@ async fn patch(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, id: 
     let mut doc = document(&old);
     for (k, v) in changes {
         if !["name", "scope", "mode", "rules"].contains(&k.as_str()) {
-            return Err(ApiError::Validation(format!("{k}: not a field a policy change may set")));
+            return Err(ApiError::Validation(format!(
+                "{k}: not a field a policy change may set"
+            )));
         }
         doc[k] = v;
     }
     let spec = parse(&doc)?;
-    let p = record_of(&spec, old.id.clone(), old.org_id.clone(), old.created_at.clone(), svc.now())?;
+    let p = record_of(
+        &spec,
+        old.id.clone(),
+        old.org_id.clone(),
+        old.created_at.clone(),
+        svc.now(),
+    )?;
     match svc.policies.update_policy(&p).await {
         Err(StoreError::Conflict) => Err(conflict(&p.name)),
         Ok(true) => json(200, &view(&p)),
@@ -241,7 +272,13 @@ async fn dry_run(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) ->
     if let Some(draft) = b.remove("policy") {
         let spec = parse(&draft)?;
         let now = svc.now();
-        records.push(record_of(&spec, "draft".into(), identity.org_id.clone(), now.clone(), now)?);
+        records.push(record_of(
+            &spec,
+            "draft".into(),
+            identity.org_id.clone(),
+            now.clone(),
+            now,
+        )?);
     }
     let set: PolicySet = compile(&records, svc.config.policy_hash_key)
         .map_err(|e| ApiError::Validation(format!("stored policies do not compile: {e}")))?;

@@ -243,6 +243,30 @@ impl Directory for Counting {
 }
 
 #[async_trait(?Send)]
+impl Policies for Counting {
+    async fn create_policy(&self, p: &PolicyRecord) -> StoreResult<()> {
+        self.hit("create_policy");
+        self.inner.create_policy(p).await
+    }
+    async fn get_policy(&self, org_id: &str, id: &str) -> StoreResult<Option<PolicyRecord>> {
+        self.hit("get_policy");
+        self.inner.get_policy(org_id, id).await
+    }
+    async fn list_policies(&self, org_id: &str) -> StoreResult<Vec<PolicyRecord>> {
+        self.hit("list_policies");
+        self.inner.list_policies(org_id).await
+    }
+    async fn update_policy(&self, p: &PolicyRecord) -> StoreResult<bool> {
+        self.hit("update_policy");
+        self.inner.update_policy(p).await
+    }
+    async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool> {
+        self.hit("delete_policy");
+        self.inner.delete_policy(org_id, id).await
+    }
+}
+
+#[async_trait(?Send)]
 impl OAuthStore for Counting {
     async fn put_client(&self, c: &OAuthClient) -> StoreResult<()> {
         self.hit("put_client");
@@ -367,6 +391,8 @@ impl Isolate {
     }
 
     fn call(&self, key: &str, config: &Config) -> Value {
+        let counters = crate::store::limits_memory::MemoryCounters::new();
+        let approvals = crate::store::limits_memory::MemoryApprovals::new();
         let svc = Services {
             registry: &self.store,
             keys: &self.store,
@@ -377,6 +403,8 @@ impl Isolate {
             secrets: &self.secrets,
             usage: &self.usage,
             audit: &self.usage,
+            counters: &counters,
+            approvals: &approvals,
             origin: "https://gateway.test",
             http: &EchoUpstream,
             config,

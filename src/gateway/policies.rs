@@ -14,7 +14,7 @@ use crate::rules::{self, CallTarget, LimitCheck, Mode, Outcome, Period, PolicySe
 use crate::snapshot::Keeper;
 use crate::store::approvals::{ApprovalBinding, Approvals, NewApproval, PENDING_TTL_MS};
 use crate::store::limits::{self, Counters, Take};
-use crate::store::{Policies, PolicyRecord, Registry, StoreError};
+use crate::store::{Policies, PolicyRecord, StoreError};
 
 /// The methods whose `params.arguments` guardrails and block rules read.
 const ARGUMENT_METHODS: &[&str] = &["tools/call", "prompts/get"];
@@ -60,7 +60,7 @@ pub async fn org_policies(
     let records = store.list_policies(org_id).await?;
     let set = Rc::new(compile(&records, hash_key));
     if let (Some(k), Some(e)) = (keeper, epoch) {
-        let weight = set.as_ref().map(|s| s.len()).unwrap_or(1);
+        let weight = set.as_ref().as_ref().map(|s| s.len()).unwrap_or(1);
         k.keep_derived(e, key, set.clone(), weight);
     }
     Ok(set)
@@ -81,7 +81,11 @@ pub struct PolicyHooks {
 }
 
 impl CallHooks for PolicyHooks {
-    fn before_call<'a>(&'a self, call: &'a Call, probe: Option<&'a Rc<Probe>>) -> LocalBoxFuture<'a, Result<Admitted, RpcError>> {
+    fn before_call<'a>(
+        &'a self,
+        call: &'a Call,
+        probe: Option<&'a Rc<Probe>>,
+    ) -> LocalBoxFuture<'a, Result<Admitted, RpcError>> {
         Box::pin(self.admit(call, probe))
     }
 }
@@ -110,12 +114,12 @@ impl PolicyHooks {
         };
         let policies = set.as_ref().as_ref().expect("checked above");
         let annotations = match tool_of(call) {
-            Some(tool) => self
-                .store
-                .tools_of(&call.server)
-                .await
-                .ok()
-                .and_then(|tools| tools.iter().find(|t| t.name == tool).and_then(|t| t.annotations.clone())),
+            Some(tool) => self.store.tools_of(&call.server).await.ok().and_then(|tools| {
+                tools
+                    .iter()
+                    .find(|t| t.name == tool)
+                    .and_then(|t| t.annotations.clone())
+            }),
             None => None,
         };
         let target = CallTarget {
@@ -135,7 +139,9 @@ impl PolicyHooks {
         let verdict = applicable.check_call(&mut args);
         note(probe, &verdict.decisions);
         match &verdict.outcome {
-            Outcome::Deny { policy_id, rule } => return Err(denied(policy_id, rule, "the call was blocked by a policy")),
+            Outcome::Deny { policy_id, rule } => {
+                return Err(denied(policy_id, rule, "the call was blocked by a policy"))
+            }
             Outcome::RequireApproval { policy_id, rule } => {
                 self.approval(call, probe, sent.as_ref(), policy_id, rule).await?;
             }
@@ -172,7 +178,15 @@ impl PolicyHooks {
             unavailable()
         };
         if let Some(used) = self.approvals.consume(&binding, now).await.map_err(store_err)? {
-            note(probe, &[decision(policy_id, rule, "approved", Some(format!("approval={}", used.id)))]);
+            note(
+                probe,
+                &[decision(
+                    policy_id,
+                    rule,
+                    "approved",
+                    Some(format!("approval={}", used.id)),
+                )],
+            );
             return Ok(());
         }
         let new = NewApproval {
@@ -182,8 +196,20 @@ impl PolicyHooks {
             // Approvers decide on what the call would do: its arguments, as the client sent them.
             arguments: arguments.cloned(),
         };
-        let pending = self.approvals.request(&new, PENDING_TTL_MS, now).await.map_err(store_err)?;
-        note(probe, &[decision(policy_id, rule, "held", Some(format!("approval={}", pending.id)))]);
+        let pending = self
+            .approvals
+            .request(&new, PENDING_TTL_MS, now)
+            .await
+            .map_err(store_err)?;
+        note(
+            probe,
+            &[decision(
+                policy_id,
+                rule,
+                "held",
+                Some(format!("approval={}", pending.id)),
+            )],
+        );
         let url = format!("{}{APPROVALS_PATH}{}", self.origin, pending.id);
         let message = "This call needs a human's approval. Retry it once approved.".to_string();
         let data = json!({
@@ -217,7 +243,12 @@ impl PolicyHooks {
             })?;
             if let Take::Refused { retry_after_ms } = taken {
                 let rule = format!("rules[{}]", c.rule_index);
-                let mut d = decision(&c.policy_id, &rule, "rate_limited", Some(format!("per={}", c.per.as_str())));
+                let mut d = decision(
+                    &c.policy_id,
+                    &rule,
+                    "rate_limited",
+                    Some(format!("per={}", c.per.as_str())),
+                );
                 d.mode = c.mode.as_str().to_string();
                 note(probe, &[d]);
                 if c.mode == Mode::Enforce && refused.is_none_or(|(_, r)| retry_after_ms > r) {
@@ -227,11 +258,13 @@ impl PolicyHooks {
         }
         match refused {
             None => Ok(()),
-            Some((c, retry_after_ms)) => Err(RpcError::new(codes::RATE_LIMITED, "rate limit exceeded", 200).with_data(json!({
-                "policy_id": c.policy_id,
-                "rule": format!("rules[{}]", c.rule_index),
-                "retry_after_ms": retry_after_ms,
-            }))),
+            Some((c, retry_after_ms)) => Err(
+                RpcError::new(codes::RATE_LIMITED, "rate limit exceeded", 200).with_data(json!({
+                    "policy_id": c.policy_id,
+                    "rule": format!("rules[{}]", c.rule_index),
+                    "retry_after_ms": retry_after_ms,
+                })),
+            ),
         }
     }
 }
@@ -248,7 +281,12 @@ fn window(c: &LimitCheck) -> limits::Window {
 
 /// Guardrails on the answer (a `result`; errors pass untouched): rewritten in place, or withheld
 /// when an enforce-mode `block` guardrail fires.
-fn answer_filter(set: Rc<OrgPolicies>, call: &Call, annotations: Option<Value>, probe: Option<Rc<Probe>>) -> AnswerFilter {
+fn answer_filter(
+    set: Rc<OrgPolicies>,
+    call: &Call,
+    annotations: Option<Value>,
+    probe: Option<Rc<Probe>>,
+) -> AnswerFilter {
     let (identity, server, tool, virtual_server) = (
         call.identity.clone(),
         call.server.clone(),
@@ -263,7 +301,9 @@ fn answer_filter(set: Rc<OrgPolicies>, call: &Call, annotations: Option<Value>, 
             virtual_server: virtual_server.as_deref(),
             annotations: annotations.as_ref(),
         };
-        let Some(result) = msg.get_mut("result") else { return msg };
+        let Some(result) = msg.get_mut("result") else {
+            return msg;
+        };
         let verdict: Verdict = policies.applicable(&identity, &target).check_result(result);
         note(probe.as_ref(), &verdict.decisions);
         if let Outcome::Deny { policy_id, rule } = &verdict.outcome {
@@ -301,7 +341,11 @@ fn denied(policy_id: &str, rule: &str, message: &str) -> RpcError {
 
 /// Policies that cannot be read or applied refuse the call: they fail closed.
 fn unavailable() -> RpcError {
-    RpcError::new(codes::POLICY_DENIED, "policies are unavailable; the call was refused", 200)
+    RpcError::new(
+        codes::POLICY_DENIED,
+        "policies are unavailable; the call was refused",
+        200,
+    )
 }
 
 /// Hex SHA-256 of the arguments' canonical JSON (keys sorted): what an approval is bound to.
@@ -310,5 +354,8 @@ pub fn arguments_hash(arguments: Option<&Value>) -> String {
 }
 
 fn rule_index(rule: &str) -> u32 {
-    rule.trim_start_matches("rules[").trim_end_matches(']').parse().unwrap_or(0)
+    rule.trim_start_matches("rules[")
+        .trim_end_matches(']')
+        .parse()
+        .unwrap_or(0)
 }

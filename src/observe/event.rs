@@ -86,7 +86,7 @@ pub struct UpstreamCall {
 
 /// A decision a policy took about the call (`rules` makes them; docs/policies.md). Never holds
 /// the text a guardrail found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub policy_id: String,
     /// The rule's path in its policy (`rules[0]`).

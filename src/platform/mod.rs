@@ -1,19 +1,24 @@
 //! The only module that touches the Workers runtime (`worker::`): the fetch entry point and the
 //! adapters from Cloudflare bindings to the core's traits.
 mod analytics;
+mod approvals_do;
 mod audit;
 #[cfg(feature = "store-conformance")]
 mod conformance;
 mod convert;
 mod d1;
 mod delay;
+mod do_rpc;
 mod fetch;
 mod kv;
+mod limits_do;
 mod otlp;
 mod refresher;
 mod session_do;
 mod snapshot;
 
+pub use approvals_do::Approvals;
+pub use limits_do::RateCounter;
 pub use refresher::CredentialRefresher;
 pub use session_do::McpSession;
 
@@ -32,6 +37,8 @@ pub const DB_BINDING: &str = "DB";
 pub const VAULT_BINDING: &str = "VAULT";
 pub const REFRESHERS_BINDING: &str = "REFRESHERS";
 pub const SESSIONS_BINDING: &str = "SESSIONS";
+pub const COUNTERS_BINDING: &str = "COUNTERS";
+pub const APPROVALS_BINDING: &str = "APPROVALS";
 /// Internal headers on Worker → Durable Object requests (never accepted from clients: the
 /// Durable Object is reachable only through this Worker, which sets them itself).
 pub const CTX_HEADER: &str = "x-gateway-session-ctx";
@@ -86,8 +93,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return r;
     }
     #[cfg(feature = "store-conformance")]
-    if path == conformance::PATH {
-        return conformance::handle(&req, &env).await;
+    if conformance::serves(&path) {
+        return conformance::handle(req, &env).await;
     }
     let cfg = config(&env);
     let arrived_at = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
@@ -212,20 +219,34 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
     let (store, secrets, keeper) = snapshot::stores(env, spawn.clone(), cache_reads)?;
     let events = event_sinks(env, cfg, &spawn);
     let usage = Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?));
+    let counters: Rc<dyn crate::store::Counters> = Rc::new(limits_do::DoCounters { env: env.clone() });
+    let approvals: Rc<dyn crate::store::Approvals> = Rc::new(approvals_do::DoApprovals { env: env.clone() });
+    let now: Rc<dyn Fn() -> u64> = Rc::new(now_ms);
+    // Policies apply at the pipeline's before-call hook (docs/policies.md).
+    let hooks = Rc::new(crate::gateway::policies::PolicyHooks {
+        store: store.clone(),
+        keeper: cache_reads.then(|| keeper.clone()),
+        counters: counters.clone(),
+        approvals: approvals.clone(),
+        hash_key: cfg.policy_hash_key,
+        now_ms: now.clone(),
+        origin: cfg.public_origin.clone().unwrap_or_default(),
+    });
     Ok(Rc::new(LiveDeps {
         store,
         secrets,
         usage,
         // The audit trail reads and writes D1 as it is: no snapshot, no version bump.
         audit: Rc::new(d1::D1Store::new(env.d1(DB_BINDING)?)),
+        counters,
+        approvals,
         scheduler: Rc::new(refresher::DoScheduler { env: env.clone() }),
         http: Rc::new(fetch::FetchClient),
         config: cfg.clone(),
         sleep: Rc::new(|ms| Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))),
-        now_ms: Rc::new(now_ms),
+        now_ms: now,
         spawn,
-        // The pipeline's hook points, empty until policies and observability plug in.
-        hooks: Rc::new(crate::context::NoHooks),
+        hooks,
         events,
         snapshot: cache_reads.then_some(keeper),
     }))

@@ -1,5 +1,6 @@
 //! Who may drive the admin API, and how far: the bootstrap token (super-admin), and principals
-//! holding an admin role — org admin, workspace admin, or read-only viewer.
+//! holding an admin role — org admin, workspace admin, read-only viewer, or approver (a viewer
+//! who also decides the organization's approval requests).
 pub use crate::store::records::{Role, RoleAssignment};
 
 /// What a write touches, for the scope check.
@@ -130,7 +131,7 @@ impl AdminPermit {
             return true;
         }
         self.roles.iter().any(|r| match (r.role, scope) {
-            (Role::Viewer, _) => false,
+            (Role::Viewer | Role::Approver, _) => false,
             (Role::OrgAdmin, Scope::Global) => false,
             (Role::OrgAdmin, Scope::Org(o)) | (Role::OrgAdmin, Scope::Workspace { org: o, .. }) => &r.org_id == o,
             (Role::WorkspaceAdmin, Scope::Workspace { workspace, .. }) => &r.scope_id == workspace,
@@ -142,9 +143,41 @@ impl AdminPermit {
         self.super_admin
     }
 
-    /// Whether the caller holds any role that allows writes at all (viewers do not).
+    /// Whether the caller holds any role that allows writes at all (viewers and approvers do
+    /// not; an approver's decisions are checked by `may_decide`).
     pub fn may_write_anything(&self) -> bool {
-        self.super_admin || self.roles.iter().any(|r| r.role != Role::Viewer)
+        self.super_admin
+            || self
+                .roles
+                .iter()
+                .any(|r| !matches!(r.role, Role::Viewer | Role::Approver))
+    }
+
+    /// Whether the caller may see and decide organization `org`'s approval requests: the
+    /// bootstrap admin, the org's admins and its approvers.
+    pub fn may_decide(&self, org: &str) -> bool {
+        self.super_admin
+            || self
+                .roles
+                .iter()
+                .any(|r| r.org_id == org && matches!(r.role, Role::OrgAdmin | Role::Approver))
+    }
+
+    /// The organizations whose approval requests the caller decides, sorted (`None`: every
+    /// one, the bootstrap admin).
+    pub fn deciding_orgs(&self) -> Option<Vec<String>> {
+        if self.super_admin {
+            return None;
+        }
+        let mut orgs: Vec<String> = self
+            .roles
+            .iter()
+            .filter(|r| matches!(r.role, Role::OrgAdmin | Role::Approver))
+            .map(|r| r.org_id.clone())
+            .collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        Some(orgs)
     }
 }
 
@@ -187,5 +220,21 @@ mod tests {
         assert!(!wa.may_write(&Scope::Org("org_a".into())) && !wa.may_write(&Scope::Global));
         assert!(AdminPermit::with_roles(vec![]).is_none());
         assert!(AdminPermit::super_admin().may_create_org());
+    }
+
+    #[test]
+    fn approvers_read_and_decide_only() {
+        let ap = AdminPermit::with_roles(vec![role(Role::Approver, "org_a", "org_a")]).unwrap();
+        assert!(ap.may_read_org("org_a") && ap.may_decide("org_a") && !ap.may_decide("org_b"));
+        assert!(!ap.may_write_anything() && !ap.may_write(&Scope::Org("org_a".into())));
+        assert!(!ap.may_manage(Some("org_a")) && ap.default_owner().is_err());
+        assert_eq!(ap.deciding_orgs(), Some(vec!["org_a".to_string()]));
+        let viewer = AdminPermit::with_roles(vec![role(Role::Viewer, "org_a", "org_a")]).unwrap();
+        assert!(!viewer.may_decide("org_a") && viewer.deciding_orgs() == Some(vec![]));
+        let oa = AdminPermit::with_roles(vec![role(Role::OrgAdmin, "org_a", "org_a")]).unwrap();
+        assert!(oa.may_decide("org_a") && !oa.may_decide("org_b"));
+        let wa = AdminPermit::with_roles(vec![role(Role::WorkspaceAdmin, "ws_1", "org_a")]).unwrap();
+        assert!(!wa.may_decide("org_a"));
+        assert!(AdminPermit::super_admin().may_decide("org_x") && AdminPermit::super_admin().deciding_orgs().is_none());
     }
 }

@@ -3,6 +3,8 @@
 //! takes the text and a candidate's byte span and gives the span to keep, or `None`.
 use std::net::Ipv6Addr;
 
+use super::guard::{placeholder_ends_at, placeholder_starts_at};
+
 pub(crate) type Check = fn(&str, usize, usize) -> Option<(usize, usize)>;
 
 /// No further check.
@@ -10,17 +12,28 @@ pub(crate) fn any(_: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     Some((s, e))
 }
 
+/// The character before `s`; a placeholder the gateway wrote reads as a letter, because it
+/// stands for a finding that was glued to this one, so a second pass sees what the first did.
 fn before(text: &str, s: usize) -> Option<char> {
-    text[..s].chars().next_back()
+    let c = text[..s].chars().next_back();
+    if c == Some(']') && placeholder_ends_at(text, s) {
+        return Some('x');
+    }
+    c
 }
 
+/// The character after `e` (a placeholder reads as a letter, see `before`).
 fn after(text: &str, e: usize) -> Option<char> {
-    text[e..].chars().next()
+    let c = text[e..].chars().next();
+    if c == Some('[') && placeholder_starts_at(text, e) {
+        return Some('x');
+    }
+    c
 }
 
 /// `.` followed by a digit right after the span: the candidate is part of a longer dotted number.
 fn dotted_on(text: &str, e: usize) -> bool {
-    let rest = text[e..].as_bytes();
+    let rest = &text.as_bytes()[e..];
     rest.len() >= 2 && rest[0] == b'.' && rest[1].is_ascii_digit()
 }
 
@@ -48,7 +61,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A payment card number: 13–19 digits, a major network's first digit (2–6), not one digit
@@ -137,20 +150,26 @@ pub(crate) fn ipv6(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     Some((s, e))
 }
 
-/// A phone number: 8–15 digits after a `+` country code, exactly 10 in the national form, not
+/// A phone number: 8–15 digits after a `+` country code (a candidate that ran into following
+/// numbers is shortened at its separators until it fits), exactly 10 in the national form; not
 /// glued to letters, digits or a dotted number.
 pub(crate) fn phone(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '.' | '/' | '-'));
-    if glued(before(text, s)) || after(text, e).is_some_and(|c| c.is_alphanumeric() || c == '_') || dotted_on(text, e) {
+    if glued(before(text, s)) {
         return None;
     }
-    let n = digits(&text[s..e]).len();
-    let ok = if text[s..e].starts_with('+') {
-        (8..=15).contains(&n)
-    } else {
-        n == 10
-    };
-    ok.then_some((s, e))
+    let alone =
+        |end: usize| !after(text, end).is_some_and(|c| c.is_alphanumeric() || c == '_') && !dotted_on(text, end);
+    if !text[s..e].starts_with('+') {
+        return (digits(&text[s..e]).len() == 10 && alone(e)).then_some((s, e));
+    }
+    let mut end = e;
+    loop {
+        if (8..=15).contains(&digits(&text[s..end]).len()) && alone(end) {
+            return Some((s, end));
+        }
+        end = s + text[s..end].rfind([' ', '.', '-'])?;
+    }
 }
 
 /// An e-mail address whose local part neither starts nor ends with a dot and fits 64 bytes.

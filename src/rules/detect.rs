@@ -3,7 +3,7 @@
 //! exactly what each one finds; keep the two in step.
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::checks::{self, Check};
 use super::model::Detector;
@@ -72,36 +72,10 @@ pub(crate) struct Span {
     pub kind: Kind,
 }
 
-/// What a text has, counted in one pass, so detectors that cannot match skip their regexes.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Features {
-    at: bool,
-    digits: usize,
-    colons: usize,
-    upper: bool,
-    non_ascii: bool,
-}
-
-impl Features {
-    pub(crate) fn of(text: &str) -> Self {
-        let mut f = Features::default();
-        for &b in text.as_bytes() {
-            match b {
-                b'0'..=b'9' => f.digits += 1,
-                b'@' => f.at = true,
-                b':' => f.colons += 1,
-                b'A'..=b'Z' => f.upper = true,
-                0x80.. => f.non_ascii = true,
-                _ => {}
-            }
-        }
-        f
-    }
-}
-
 /// One regex of a detector: the capture group that is the finding (0: the whole match) and
 /// the check a candidate must pass.
 struct Matcher {
+    detector: Detector,
     regex: Regex,
     group: usize,
     check: Check,
@@ -123,76 +97,75 @@ const SLACK_TOKEN: &str = r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,250}";
 const PEM_KEY: &str =
     r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----(?s:.)*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\z)";
 const JWT: &str = r"(?-u:\b)eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*";
-const ASSIGNMENT: &str = r#"(?i-u:\b(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|secret|(?:access|auth|refresh|id|bearer|session)[_-]?token|token|passwd|password|pwd))["']?[ \t]*[:=][ \t]*["']?([^\s"',;&]{8,200})"#;
+const ASSIGNMENT: &str = r#"(?i-u:\b(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|secret|(?:access|auth|refresh|id|bearer|session)[_-]?token|token|passwd|password|pwd))["']?[ \t]*[:=][ \t]*["']?([^\s"',;&\[\]]{8,200})"#;
 const BEARER: &str = r"(?i-u:\bbearer)[ \t]+([A-Za-z0-9._~+/-]{16,}=*)";
-const INJECTION: &str = r"(?i-u)\b(?:(?:ignore|disregard|forget|override|skip|bypass)\s+(?:(?:all|any|the|your|my|of|these|those|every)\s+){0,3}(?:previous|prior|above|earlier|preceding|former|original|system)\s+(?:instructions?|prompts?|messages?|directions?|directives?|rules|guidelines|context|commands?)|disregard\s+(?:all\s+of\s+)?(?:the\s+|everything\s+)?(?:above|previous|prior)|forget\s+(?:everything|all)\s+(?:you|that|above)|you\s+are\s+now\s+(?:a\s+|an\s+|in\s+|the\s+|my\s+)?(?:\w+\s+){0,2}(?:mode|assistant|ai|model|chatbot|bot|persona|character|dan|jailbroken|unrestricted|unfiltered|uncensored)|(?:reveal|print|show|repeat|output|leak|display|dump|disclose|ignore|override|bypass|new|updated|change)\s+(?:me\s+)?(?:your\s+|the\s+|my\s+|its\s+)?(?:system|initial|hidden|original|secret)\s+(?:prompt|instructions?)|system\s+prompt\s*:|new\s+instructions?\s*:|from\s+now\s+on,?\s+you\s+(?:will|must|are|should)|(?:do\s+not|don't|never)\s+(?:tell|inform|alert|notify)\s+the\s+user|act\s+as\s+if\s+you\s+(?:have|had)\s+no\s+(?:restrictions|rules|guidelines|limits))\b|<\|(?:im_start|im_end|system|endoftext)\|>|\[/?INST\]|<<\s*/?SYS\s*>>";
+const INJECTION: &str = r"(?i-u)\b(?:(?:ignore|disregard|forget|override|skip|bypass)\s+(?:(?:all|any|the|your|my|of|these|those|every)\s+){0,3}(?:previous|prior|above|earlier|preceding|former|original|system)\s+(?:instructions?|prompts?|messages?|directions?|directives?|rules|guidelines|context|commands?)|disregard\s+(?:all\s+of\s+)?(?:the\s+|everything\s+)?(?:above|previous|prior)|forget\s+(?:everything|all)\s+(?:you|that|above)|you\s+are\s+now\s+(?:a\s+|an\s+|in\s+|the\s+|my\s+)?(?:\w+\s+){0,2}(?:mode|assistant|ai|model|chatbot|bot|persona|character|dan|jailbroken|unrestricted|unfiltered|uncensored)|(?:reveal|print|show|repeat|output|leak|display|dump|disclose|ignore|override|bypass|new|updated|change)\s+(?:me\s+)?(?:your\s+|the\s+|my\s+|its\s+)?(?:system|initial|hidden|original|secret)\s+(?:prompt|instructions?)|from\s+now\s+on,?\s+you\s+(?:will|must|are|should)|(?:do\s+not|don't|never)\s+(?:tell|inform|alert|notify)\s+the\s+user|act\s+as\s+if\s+you\s+(?:have|had)\s+no\s+(?:restrictions|rules|guidelines|limits))\b|\b(?:system\s+prompt|new\s+instructions?)\s*:|<\|(?:im_start|im_end|system|endoftext)\|>|\[/?INST\]|<<\s*/?SYS\s*>>";
 /// Tag characters, zero-width characters, word joiner, byte-order mark, bidi embeddings,
 /// overrides and isolates.
 pub(crate) const INVISIBLE: &str =
     r"[\x{E0000}-\x{E007F}\x{200B}-\x{200D}\x{2060}\x{FEFF}\x{202A}-\x{202E}\x{2066}-\x{2069}]+";
 
+/// How many regexes the detectors have.
+const MATCHERS: usize = 17;
+
 struct Builtin {
-    matchers: [Vec<Matcher>; Detector::ALL.len()],
+    matchers: [Matcher; MATCHERS],
+    /// Every matcher's regex, in `matchers` order: one pass of their union says which of them
+    /// match a text at all, and only those run on it.
+    set: RegexSet,
 }
 
 fn builtin() -> &'static Builtin {
     static BUILTIN: OnceLock<Builtin> = OnceLock::new();
     BUILTIN.get_or_init(|| {
-        let m = |src: &str, group: usize, check: Check| Matcher {
+        use Detector::*;
+        let m = |detector: Detector, src: &str, group: usize, check: Check| Matcher {
+            detector,
             regex: Regex::new(src).expect("built-in detector regex"),
             group,
             check,
         };
-        Builtin {
-            matchers: [
-                vec![m(EMAIL, 0, checks::email)],
-                vec![m(PHONE_INTL, 0, checks::phone), m(PHONE_NATIONAL, 0, checks::phone)],
-                vec![m(CARD, 0, checks::card)],
-                vec![m(IBAN, 0, checks::iban)],
-                vec![m(US_SSN, 0, checks::us_ssn)],
-                vec![m(IPV4, 0, checks::ipv4), m(IPV6, 0, checks::ipv6)],
-                vec![
-                    m(PEM_KEY, 0, checks::any),
-                    m(AWS_KEY_ID, 0, checks::any),
-                    m(GITHUB_TOKEN, 0, checks::any),
-                    m(SLACK_TOKEN, 0, checks::any),
-                    m(JWT, 0, checks::any),
-                    m(ASSIGNMENT, 1, checks::assigned_secret),
-                    m(BEARER, 1, checks::any),
-                ],
-                vec![m(INJECTION, 0, checks::any), m(INVISIBLE, 0, checks::invisible)],
-            ],
-        }
+        let matchers = [
+            m(Email, EMAIL, 0, checks::email),
+            m(Phone, PHONE_INTL, 0, checks::phone),
+            m(Phone, PHONE_NATIONAL, 0, checks::phone),
+            m(CreditCard, CARD, 0, checks::card),
+            m(Iban, IBAN, 0, checks::iban),
+            m(UsSsn, US_SSN, 0, checks::us_ssn),
+            m(IpAddress, IPV4, 0, checks::ipv4),
+            m(IpAddress, IPV6, 0, checks::ipv6),
+            m(Secret, PEM_KEY, 0, checks::any),
+            m(Secret, AWS_KEY_ID, 0, checks::any),
+            m(Secret, GITHUB_TOKEN, 0, checks::any),
+            m(Secret, SLACK_TOKEN, 0, checks::any),
+            m(Secret, JWT, 0, checks::any),
+            m(Secret, ASSIGNMENT, 1, checks::assigned_secret),
+            m(Secret, BEARER, 1, checks::any),
+            m(PromptInjection, INJECTION, 0, checks::any),
+            m(PromptInjection, INVISIBLE, 0, checks::invisible),
+        ];
+        let set = RegexSet::new(matchers.iter().map(|m| m.regex.as_str())).expect("built-in detector set");
+        Builtin { matchers, set }
     })
 }
 
-/// Whether a detector can find anything in a text with these features (a cheap pre-check).
-fn may_match(d: Detector, f: &Features) -> bool {
-    match d {
-        Detector::Email => f.at,
-        Detector::Phone => f.digits >= 8,
-        Detector::CreditCard => f.digits >= 13,
-        Detector::Iban => f.upper && f.digits >= 2,
-        Detector::UsSsn => f.digits >= 9,
-        Detector::IpAddress => f.digits >= 4 || f.colons >= 2,
-        Detector::Secret | Detector::PromptInjection => true,
-    }
-}
-
-/// Appends what detector `d` finds in `text` to `out`.
-pub(crate) fn find(d: Detector, text: &str, features: &Features, out: &mut Vec<Span>) {
-    if !may_match(d, features) {
+/// Appends what `detectors` find in `text` to `out`.
+pub(crate) fn find(detectors: &[Detector], text: &str, out: &mut Vec<Span>) {
+    if detectors.is_empty() || text.is_empty() {
         return;
     }
-    for (i, m) in builtin().matchers[d as usize].iter().enumerate() {
-        // Only the invisible-character matcher of prompt_injection needs non-ASCII text.
-        if d == Detector::PromptInjection && i == 1 && !features.non_ascii {
-            continue;
-        }
-        if d == Detector::IpAddress && i == 1 && features.colons < 2 {
-            continue;
-        }
-        push_matches(&m.regex, m.group, m.check, Kind::Detector(d), text, out);
+    let b = builtin();
+    let mut hits = [false; MATCHERS];
+    if !b.set.matches_read_at(&mut hits, text, 0) {
+        return;
+    }
+    for (m, _) in b
+        .matchers
+        .iter()
+        .zip(hits)
+        .filter(|(m, hit)| *hit && detectors.contains(&m.detector))
+    {
+        push_matches(&m.regex, m.group, m.check, Kind::Detector(m.detector), text, out);
     }
 }
 
@@ -214,9 +187,16 @@ pub(crate) fn push_matches(regex: &Regex, group: usize, check: Check, kind: Kind
     }
 }
 
-/// Regex sources of the instruction-like phrases and invisible characters, for the
+/// The instruction-like phrases and the invisible characters of `prompt_injection`, for the
 /// tool-poisoning scan.
 pub(crate) fn injection_regexes() -> (&'static Regex, &'static Regex) {
-    let m = &builtin().matchers[Detector::PromptInjection as usize];
-    (&m[0].regex, &m[1].regex)
+    let of = |src: &str| {
+        &builtin()
+            .matchers
+            .iter()
+            .find(|m| m.regex.as_str() == src)
+            .expect("prompt_injection matcher")
+            .regex
+    };
+    (of(INJECTION), of(INVISIBLE))
 }

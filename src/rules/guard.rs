@@ -10,11 +10,15 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::checks;
-use super::detect::{self, Features, Kind, Span, KINDS};
+use super::detect::{self, Kind, Span, KINDS};
 use super::model::{Detector, GuardAction, Guardrail, Phase};
 
 /// Hex digits of a hash token (`[EMAIL:3f2a9c1b]`: 32 bits of HMAC-SHA256).
 pub const HASH_TOKEN_HEX: usize = 8;
+
+/// Most rewriting passes over one string (see `Apply::string`); each pass only replaces text
+/// outside placeholders, so the passes end anyway, and in practice after two.
+pub const MAX_REWRITE_PASSES: usize = 8;
 
 /// Keys of a result whose string values are protocol structure, never scanned or rewritten.
 const STRUCTURAL_KEYS: &[&str] = &["type", "mimeType", "uri"];
@@ -66,29 +70,36 @@ impl Apply<'_> {
         counts
     }
 
+    /// Rewriting runs again on its own output until nothing more is found (at most
+    /// `MAX_REWRITE_PASSES`): a placeholder has other neighbours than the text it replaced, so
+    /// a finding glued to another shows on the next pass — and a second redaction of the
+    /// output then finds nothing.
     fn string(&self, s: &mut String, key: Option<&str>, spans: &mut Vec<Span>, counts: &mut Counts) {
-        scan(self.guard, s, key, spans);
-        if spans.is_empty() {
-            return;
-        }
-        for sp in spans.iter() {
-            counts[sp.kind.index()] += 1;
-        }
-        if self.rewrite {
+        for pass in 1..=MAX_REWRITE_PASSES {
+            scan(self.guard, s, key, spans);
+            if spans.is_empty() {
+                return;
+            }
+            for sp in spans.iter() {
+                counts[sp.kind.index()] += 1;
+            }
+            if !self.rewrite {
+                return;
+            }
             *s = rewrite(s, spans, self.guard.action, self.hash_key);
+            if pass == MAX_REWRITE_PASSES {
+                return;
+            }
         }
     }
 }
 
 /// The spans a guardrail finds in `text` (under object key `key`), sorted and non-overlapping:
-/// of overlapping spans the earliest wins, then the longest. Spans inside a placeholder the
+/// of overlapping spans the earliest wins, then the longest. Spans that touch a placeholder the
 /// gateway wrote are not findings, so redacting twice changes nothing.
 pub(crate) fn scan(g: &Guardrail, text: &str, key: Option<&str>, spans: &mut Vec<Span>) {
     spans.clear();
-    let features = Features::of(text);
-    for &d in &g.detect {
-        detect::find(d, text, &features, spans);
-    }
+    detect::find(&g.detect, text, spans);
     for p in &g.patterns {
         detect::push_matches(p.regex(), 0, checks::any, Kind::Pattern, text, spans);
     }
@@ -107,7 +118,7 @@ pub(crate) fn scan(g: &Guardrail, text: &str, key: Option<&str>, spans: &mut Vec
     }
     if text.contains('[') {
         let marks: Vec<(usize, usize)> = placeholder().find_iter(text).map(|m| (m.start(), m.end())).collect();
-        spans.retain(|sp| !marks.iter().any(|&(s, e)| s <= sp.start && sp.end <= e));
+        spans.retain(|sp| !marks.iter().any(|&(s, e)| sp.start < e && s < sp.end));
     }
     spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut end = 0;
@@ -143,6 +154,21 @@ fn placeholder() -> &'static Regex {
         ))
         .expect("placeholder regex")
     })
+}
+
+/// A placeholder ends right before byte `at`.
+pub(crate) fn placeholder_ends_at(text: &str, at: usize) -> bool {
+    let head = &text[..at];
+    head.rfind('[').is_some_and(|open| {
+        placeholder()
+            .find(&head[open..])
+            .is_some_and(|m| m.start() == 0 && m.end() == at - open)
+    })
+}
+
+/// A placeholder starts at byte `at`.
+pub(crate) fn placeholder_starts_at(text: &str, at: usize) -> bool {
+    placeholder().find(&text[at..]).is_some_and(|m| m.start() == 0)
 }
 
 /// `text` with each span replaced (redact: `[LABEL]`; hash: `[LABEL:token]`).

@@ -20,10 +20,10 @@ pub const MAX_SCHEMA_DEPTH: usize = 64;
 /// Schema keys whose values are syntax, not prose.
 const SYNTAX_KEYS: &[&str] = &["$schema", "$id", "$ref", "pattern", "format", "type"];
 
-const HIDDEN: &str = r"(?i-u)<\s*/?\s*(?:important|system|instructions?|secret|hidden|critical)\s*>|(?:do\s+not|don't|never|must\s+not)\s+(?:(?:tell|inform|notify|alert)\s+the\s+user|(?:show|reveal|mention|display)\s+(?:it|this|that|these)\s+to\s+the\s+user)|without\s+(?:telling|informing|notifying)\s+the\s+user|(?:hide|conceal)\s+(?:it|this|that)\s+from\s+the\s+user";
-const CREDENTIAL_FILES: &str = r"(?i-u)\b(?:read|cat|open|include|send|upload|pass|provide|attach|copy|contents\s+of)\b[^\n]{0,80}?(?:~/\.ssh(?:/id_\w+|/authorized_keys|/?(?:[^\w/]|$))|\.ssh/id_\w+|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\.aws/credentials|/etc/(?:passwd|shadow)\b|\.git-credentials|\.netrc\b|\.npmrc\b|\.pypirc\b|\.kube/config|\.docker/config\.json|\bmcp\.json\b|claude_desktop_config\.json)";
-const PLACEHOLDER_URL: &str = r"(?i-u)https?://[^\s'<>)]+[?&]([A-Za-z0-9_.-]*)=(\{\{?\s*[A-Za-z0-9_.-]+\s*\}?\}|\$\{?[A-Za-z0-9_]+\}?|<[A-Za-z0-9_ -]+>|%s)";
-const FETCH_COMMAND: &str = r"(?i-u)\b(?:curl|wget)\b[^\n]{0,200}?https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])";
+const HIDDEN: &str = r"(?i)<\s*/?\s*(?:important|system|instructions?|secret|hidden|critical)\s*>|(?:do\s+not|don't|never|must\s+not)\s+(?:(?:tell|inform|notify|alert)\s+the\s+user|(?:show|reveal|mention|display)\s+(?:it|this|that|these)\s+to\s+the\s+user)|without\s+(?:telling|informing|notifying)\s+the\s+user|(?:hide|conceal)\s+(?:it|this|that)\s+from\s+the\s+user";
+const CREDENTIAL_FILES: &str = r"(?i)\b(?:read|cat|open|include|send|upload|pass|provide|attach|copy|contents\s+of)\b[^\n]{0,80}?(?:~/\.ssh(?:/id_\w+|/authorized_keys|/?(?:[^\w/]|$))|\.ssh/id_\w+|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\.aws/credentials|/etc/(?:passwd|shadow)\b|\.git-credentials|\.netrc\b|\.npmrc\b|\.pypirc\b|\.kube/config|\.docker/config\.json|\bmcp\.json\b|claude_desktop_config\.json)";
+const PLACEHOLDER_URL: &str = r"(?i)https?://[^\s'<>)]+[?&]([A-Za-z0-9_.-]*)=(\{\{?\s*[A-Za-z0-9_.-]+\s*\}?\}|\$\{?[A-Za-z0-9_]+\}?|<[A-Za-z0-9_ -]+>|%s)";
+const FETCH_COMMAND: &str = r"(?i)\b(?:curl|wget)\b[^\n]{0,200}?https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])";
 
 /// Words that make a URL placeholder look like it carries secrets or the conversation.
 const SENSITIVE_WORDS: &[&str] = &[

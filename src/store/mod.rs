@@ -14,15 +14,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mcp::version::Era;
+pub use approvals::Approvals;
 pub use audit::AuditStore;
+pub use limits::Counters;
 pub use policies::{Policies, PolicyRecord};
 pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 
+pub mod approvals;
 pub mod audit;
 pub mod audit_memory;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod directory_memory;
+pub mod limits;
+pub mod limits_memory;
 pub mod memory;
 pub mod policies;
 pub mod records;

@@ -63,7 +63,7 @@ pub struct RoleAssignment {
     pub id: String,
     pub principal_id: String,
     pub role: Role,
-    /// The org (org_admin, viewer) or workspace (workspace_admin) the role covers.
+    /// The org (org_admin, viewer, approver) or workspace (workspace_admin) the role covers.
     pub scope_id: String,
     /// The org of the scope (for checks without another lookup).
     pub org_id: String,
@@ -76,6 +76,8 @@ pub enum Role {
     OrgAdmin,
     WorkspaceAdmin,
     Viewer,
+    /// Reads as a viewer does, and decides the organization's approval requests (nothing else).
+    Approver,
 }
 
 /// A trusted issuer of an organization (D1 table `identity_providers`).

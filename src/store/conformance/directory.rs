@@ -521,7 +521,14 @@ pub async fn directory_roles<S: Store + ?Sized>(s: &S, _: &dyn SecretStore) -> O
         Err(StoreError::Conflict),
         "create_role with an id that exists"
     );
-    same!(s.roles_of(u2).await?, vec![c], "nothing stored by the refused roles");
+    same!(
+        s.roles_of(u2).await?,
+        vec![c.clone()],
+        "nothing stored by the refused roles"
+    );
+    let f = role("role_sc_f", u2, Role::Approver, &org, &org);
+    s.create_role(&f).await?;
+    same!(s.roles_of(u2).await?, vec![c, f], "an approver's role round-trips");
     let e = role("role_sc_e", u1, Role::Viewer, &org, &org);
     s.create_role(&e).await?;
     same!(

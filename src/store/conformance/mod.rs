@@ -7,9 +7,11 @@
 //! those ids, so checks share one store in any order (the migrations' seed rows and other
 //! checks' rows are simply not its business). Each check returns the first broken contract.
 
+mod approvals;
 mod audit;
 mod directory;
 mod keys_virtual;
+mod limits;
 mod oauth_secrets;
 mod policies;
 mod records;
@@ -18,8 +20,9 @@ mod usage;
 
 use serde::Serialize;
 
+use super::approvals::DecideError;
 use super::usage::UsageStore;
-use super::{AuditStore, SecretStore, Store, StoreError};
+use super::{Approvals, AuditStore, Counters, SecretStore, Store, StoreError};
 
 /// The audit trail as the suite checks it: the chain store, and usage read from it.
 pub trait AuditTrail: AuditStore + UsageStore {}
@@ -35,7 +38,22 @@ impl From<StoreError> for Failure {
     }
 }
 
+impl From<DecideError> for Failure {
+    fn from(e: DecideError) -> Self {
+        Failure(format!("unexpected decision error: {e}"))
+    }
+}
+
 type Outcome = Result<(), Failure>;
+
+/// The stateful services of policies as the suite checks them: counters and approvals, and
+/// the time checks start from (the platform's clock there, so that what the Durable Objects
+/// schedule lies ahead; any fixed time natively).
+pub struct LimitStores<'a> {
+    pub counters: &'a dyn Counters,
+    pub approvals: &'a dyn Approvals,
+    pub base_ms: u64,
+}
 
 /// Fails the check with a message unless `cond` holds.
 macro_rules! ensure {
@@ -195,11 +213,66 @@ pub async fn run_all<S: Store + ?Sized>(
     out
 }
 
+macro_rules! limits_suite {
+    ($($group:ident :: $name:ident),* $(,)?) => {
+        /// Every check of `Counters` and `Approvals`, by name, in its usual order.
+        pub const LIMIT_CHECKS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Runs the check of counters or approvals named `name`; `None` for an unknown name.
+        pub async fn run_limit_check(name: &str, stores: &LimitStores<'_>) -> Option<CheckResult> {
+            let outcome = match name {
+                $(stringify!($name) => $group::$name(stores).await,)*
+                _ => return None,
+            };
+            let name = LIMIT_CHECKS.iter().copied().find(|c| *c == name)?;
+            Some(CheckResult {
+                name,
+                passed: outcome.is_ok(),
+                detail: outcome.err().map(|f| f.0),
+            })
+        }
+
+        /// Each check on fresh memory backends, as its own test.
+        #[cfg(test)]
+        mod memory_limits {
+            $(
+                #[test]
+                fn $name() {
+                    super::tests::on_fresh_memory_limits(stringify!($name));
+                }
+            )*
+        }
+    };
+}
+
+limits_suite! {
+    limits::counters_fixed_window_counts_exactly,
+    limits::counters_sliding_window_is_a_log,
+    limits::counters_calendar_periods_are_utc,
+    limits::counters_concurrent_takes_are_exact,
+    limits::counters_listed_by_organization_prefix,
+    approvals::approvals_request_is_idempotent_while_pending,
+    approvals::approvals_listed_newest_first_by_status,
+    approvals::approvals_decided_once,
+    approvals::approvals_consumed_once_for_the_exact_call,
+    approvals::approvals_concurrent_consumes_one_wins,
+}
+
+/// Runs every check of counters and approvals, in the usual order.
+pub async fn run_all_limits(stores: &LimitStores<'_>) -> Vec<CheckResult> {
+    let mut out = Vec::with_capacity(LIMIT_CHECKS.len());
+    for name in LIMIT_CHECKS {
+        out.extend(run_limit_check(name, stores).await);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use futures_executor::block_on;
 
     use super::*;
+    use crate::store::limits_memory::{MemoryApprovals, MemoryCounters};
     use crate::store::memory::MemoryStore;
 
     pub(super) fn on_fresh_memory_store(name: &str) {
@@ -222,12 +295,45 @@ mod tests {
         assert!(failed.is_empty(), "{failed:#?}");
     }
 
+    /// 2026-01-01T00:00:00.123Z: not aligned to any window.
+    const BASE_MS: u64 = 1_767_225_600_123;
+
+    pub(super) fn on_fresh_memory_limits(name: &str) {
+        let (counters, approvals) = (MemoryCounters::new(), MemoryApprovals::new());
+        let stores = LimitStores {
+            counters: &counters,
+            approvals: &approvals,
+            base_ms: BASE_MS,
+        };
+        let result = block_on(run_limit_check(name, &stores)).expect("a check of the suite");
+        assert!(result.passed, "{name}: {}", result.detail.unwrap_or_default());
+    }
+
+    /// The checks of counters and approvals on one shared pair of backends, last first.
+    #[test]
+    fn every_limit_check_passes_on_shared_backends_in_reverse_order() {
+        let (counters, approvals) = (MemoryCounters::new(), MemoryApprovals::new());
+        let stores = LimitStores {
+            counters: &counters,
+            approvals: &approvals,
+            base_ms: BASE_MS,
+        };
+        let failed: Vec<String> = LIMIT_CHECKS
+            .iter()
+            .rev()
+            .filter_map(|name| block_on(run_limit_check(name, &stores)))
+            .filter(|r| !r.passed)
+            .map(|r| format!("{}: {}", r.name, r.detail.unwrap_or_default()))
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+    }
+
     #[test]
     fn check_names_are_unique_and_known() {
-        let mut names = CHECKS.to_vec();
+        let mut names = CHECKS.iter().chain(LIMIT_CHECKS).copied().collect::<Vec<_>>();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), CHECKS.len());
+        assert_eq!(names.len(), CHECKS.len() + LIMIT_CHECKS.len());
         let store = MemoryStore::new();
         assert!(block_on(run_check("no_such_check", &store, &store, &store)).is_none());
     }

@@ -1,4 +1,4 @@
--- 0010: policies (docs/policies.md). One row per policy of an organization: its scope and rules
+-- 0011: policies (docs/policies.md). One row per policy of an organization: its scope and rules
 -- are kept as the JSON the admin API accepted (validated by `rules::parse_policy` before every
 -- write), so a policy reads back exactly as it was written.
 
