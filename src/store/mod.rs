@@ -151,7 +151,7 @@ pub struct ToolRecord {
     /// The approved definition as an MCP `Tool` object, kept to show beside a changed one.
     pub approved_definition: Option<Value>,
     /// Why a quarantined tool is held (a suspected tool poisoning, a changed definition, a new
-    /// tool awaiting approval); `None` for an active one (D1 column since migration 0011).
+    /// tool awaiting approval); `None` for an active one (D1 column since migration 0012).
     #[serde(default)]
     pub quarantine_reason: Option<String>,
 }
