@@ -9,7 +9,7 @@
 // unscoped policies apply, and the audit trail (decisions, never the text).
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { writeFileSync, existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -115,6 +115,7 @@ async function startLiteLLM() {
   const masterKey = `sk-${randomBytes(16).toString("hex")}`;
   const p = await startProcess(LITELLM, ["--config", config, "--host", "127.0.0.1", "--port", String(port)], {
     port,
+    // Startup takes seconds to tens of seconds (it imports a lot) on a busy machine.
     cwd: dir,
     timeoutMs: 180_000,
     env: {
@@ -128,12 +129,20 @@ async function startLiteLLM() {
   for (const deadline = Date.now() + 120_000; ; ) {
     const live = await fetch(`${url}/health/liveliness`).then((r) => r.ok, () => false);
     if (live) break;
-    if (Date.now() > deadline) throw new Error(`LiteLLM not live:\n${p.output()}`);
+    if (Date.now() > deadline) {
+      const output = p.output();
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`LiteLLM not live:\n${output}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
     output: p.output,
-    stop: p.stop,
+    stop: async () => {
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
     chat: async (content) => {
       const res = await fetch(`${url}/v1/chat/completions`, {
         method: "POST",
@@ -216,7 +225,11 @@ before(async () => {
       rules: [{ kind: "guardrail", on: ["arguments", "results"], deny_words: ["blueprint"], action: "block" }],
     }),
   );
-  [litellm, portkey] = await Promise.all([startLiteLLM(), startPortkey()]);
+  // Both started (or both stopped by `after`) even if one fails.
+  const started = await Promise.allSettled([startLiteLLM(), startPortkey()]);
+  [litellm, portkey] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 });
 after(() => Promise.all([litellm?.stop(), portkey?.stop(), model?.stop(), gw?.stop()]));
 
