@@ -2,7 +2,8 @@
 # setup.sh — install everything the build and the tests need, idempotently:
 # the wasm32 Rust target, worker-build, wasm-bindgen-cli (version from Cargo.lock),
 # npm devDependencies (wrangler, miniflare, Node 22, binaryen, esbuild, MCP SDK) and
-# a Python venv with the MCP SDK. A second run skips every step that is already done.
+# a Python venv with the MCP SDK, and the real LLM gateways the guardrail tests drive (LiteLLM's
+# proxy, Portkey's gateway). A second run skips every step that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +53,25 @@ else
   echo "setup: python venv .venv (mcp $PY_MCP_VERSION, opentelemetry-proto $PY_OTLP_PROTO_VERSION): installing"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION" "opentelemetry-proto==$PY_OTLP_PROTO_VERSION"
+fi
+
+# Real LLM gateways for tests/guardrail-api.test.mjs, kept apart from the project's own
+# dependencies: LiteLLM's proxy in its own venv, Portkey's open-source gateway in
+# tests/llm-gateways (its own package.json and lock file).
+LITELLM_VERSION=1.106.12
+if [[ "$(.venv-litellm/bin/python -c 'import importlib.metadata as m; print(m.version("litellm"))' 2>/dev/null)" == "$LITELLM_VERSION" ]]; then
+  echo "setup: python venv .venv-litellm (litellm[proxy] $LITELLM_VERSION): present"
+else
+  echo "setup: python venv .venv-litellm (litellm[proxy] $LITELLM_VERSION): installing (a few minutes)"
+  python3 -m venv .venv-litellm
+  .venv-litellm/bin/pip install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
+fi
+gw_stamp=tests/llm-gateways/node_modules/.setup-stamp
+gw_hash() { cat tests/llm-gateways/package.json tests/llm-gateways/package-lock.json | sha256sum | cut -d' ' -f1; }
+if [[ -f "$gw_stamp" && "$(cat "$gw_stamp")" == "$(gw_hash)" ]]; then
+  echo "setup: npm tests/llm-gateways (@portkey-ai/gateway): up to date"
+else
+  echo "setup: npm tests/llm-gateways (@portkey-ai/gateway): installing"
+  (cd tests/llm-gateways && PATH="$PWD/../../node_modules/.bin:$PATH" npm install --no-audit --no-fund --loglevel=error)
+  gw_hash >"$gw_stamp"
 fi

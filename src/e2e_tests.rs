@@ -6,6 +6,7 @@
 
 mod approvals;
 mod events;
+mod guardrails;
 mod snapshot;
 
 use std::cell::RefCell;

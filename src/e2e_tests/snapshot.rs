@@ -475,6 +475,7 @@ fn storage() -> (Rc<Counting>, String) {
         status: "active".into(),
         approved_hash: Some("h".into()),
         approved_definition: None,
+        quarantine_reason: None,
     };
     block_on(storage.inner.create_server(&server, &[tool])).unwrap();
     let key = crate::crypto::new_api_key();

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod forward;
+pub mod guardrail_api;
 pub mod hub;
 pub mod ids;
 pub mod link;

@@ -142,6 +142,9 @@ async fn route(
     }
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
+    } else if let Some(flavor) = crate::gateway::guardrail_api::Flavor::from_path(path) {
+        // LLM gateways' policy checks (Portkey's webhook guardrail, LiteLLM's generic API).
+        crate::gateway::guardrail_api::handle(&svc, core_req, flavor).await
     } else if let Some(target) = target {
         match endpoint::handle(&svc, core_req, target).await {
             // A 401 tells the client where the protected-resource metadata is (MCP authorization).
@@ -166,6 +169,10 @@ async fn route(
                 "name": "mcp-gateway",
                 "version": env!("CARGO_PKG_VERSION"),
                 "mcp": ["/mcp", "/mcp/{server}", "/mcp/v/{virtual_server}"],
+                "guardrails": [
+                    crate::gateway::guardrail_api::PORTKEY_PATH,
+                    crate::gateway::guardrail_api::LITELLM_PATH,
+                ],
                 "admin": crate::admin::PREFIX,
             }),
         )

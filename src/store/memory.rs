@@ -175,6 +175,7 @@ impl Registry for MemoryStore {
         t.status = "active".into();
         t.approved_hash = Some(t.definition_hash.clone());
         t.approved_definition = Some(t.tool_json());
+        t.quarantine_reason = None;
         Ok(true)
     }
 

@@ -150,6 +150,10 @@ pub struct ToolRecord {
     pub approved_hash: Option<String>,
     /// The approved definition as an MCP `Tool` object, kept to show beside a changed one.
     pub approved_definition: Option<Value>,
+    /// Why a quarantined tool is held (a suspected tool poisoning, a changed definition, a new
+    /// tool awaiting approval); `None` for an active one (D1 column since migration 0012).
+    #[serde(default)]
+    pub quarantine_reason: Option<String>,
 }
 
 impl ToolRecord {
@@ -382,7 +386,7 @@ pub trait Registry {
     /// Every tool of every server, ordered by server slug then name (one query, for `/mcp`).
     async fn list_all_tools(&self) -> StoreResult<Vec<ToolRecord>>;
     /// Approves a tool's current definition (status `active`, approved hash and definition
-    /// set from it); idempotent; `false` if no such tool.
+    /// set from it, no quarantine reason); idempotent; `false` if no such tool.
     async fn approve_tool(&self, slug: &str, name: &str) -> StoreResult<bool>;
     /// A counter that changes whenever what some client may list changes (catalogs, approvals,
     /// servers, virtual servers); live streams poll it to send `list_changed`. Each bump makes

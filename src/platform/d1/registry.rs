@@ -77,6 +77,8 @@ struct ToolRow {
     status: String,
     approved_hash: Option<String>,
     approved_definition: Option<String>,
+    #[serde(default)]
+    quarantine_reason: Option<String>,
 }
 
 impl From<ToolRow> for ToolRecord {
@@ -94,6 +96,7 @@ impl From<ToolRow> for ToolRecord {
             status: r.status,
             approved_hash: r.approved_hash,
             approved_definition: parse_json(r.approved_definition),
+            quarantine_reason: r.quarantine_reason,
         }
     }
 }
@@ -153,8 +156,8 @@ impl D1Store {
             .map(|t| {
                 self.stmt(
                     "INSERT INTO tools (server_slug, name, title, description, input_schema, output_schema, annotations, \
-                     definition_hash, discovered_at, status, approved_hash, approved_definition) \
-                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                     definition_hash, discovered_at, status, approved_hash, approved_definition, quarantine_reason) \
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
                     &[
                         text(&t.server_slug),
                         text(&t.name),
@@ -168,6 +171,7 @@ impl D1Store {
                         text(&t.status),
                         opt(&t.approved_hash),
                         json_opt(&t.approved_definition),
+                        opt(&t.quarantine_reason),
                     ],
                 )
             })
@@ -251,8 +255,8 @@ impl Registry for D1Store {
         };
         let approved = t.tool_json().to_string();
         self.run(
-            "UPDATE tools SET status = 'active', approved_hash = definition_hash, approved_definition = ?3 \
-             WHERE server_slug = ?1 AND name = ?2",
+            "UPDATE tools SET status = 'active', approved_hash = definition_hash, approved_definition = ?3, \
+             quarantine_reason = NULL WHERE server_slug = ?1 AND name = ?2",
             &[text(slug), text(name), text(&approved)],
         )
         .await?;

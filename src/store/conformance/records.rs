@@ -50,6 +50,7 @@ pub fn tool(slug: &str, name: &str) -> ToolRecord {
         status: "active".into(),
         approved_hash: None,
         approved_definition: None,
+        quarantine_reason: None,
     };
     t.approved_hash = Some(t.definition_hash.clone());
     t.approved_definition = Some(t.tool_json());

@@ -23,6 +23,7 @@ pub async fn registry_server_round_trips<S: Store + ?Sized>(s: &S, _: &dyn Secre
     quarantined.status = "quarantined".into();
     quarantined.approved_hash = None;
     quarantined.approved_definition = None;
+    quarantined.quarantine_reason = Some("tool poisoning: description: invisible characters".into());
     quarantined.title = None;
     quarantined.output_schema = None;
     s.create_server(&sv, &[tool("sc-rt", "zeta"), quarantined.clone()])
@@ -311,6 +312,7 @@ pub async fn registry_approve_pins_current_definition<S: Store + ?Sized>(s: &S, 
     changed.definition_hash = "hash-t-2".into();
     changed.description = Some("now does something else".into());
     changed.status = "quarantined".into();
+    changed.quarantine_reason = Some("definition changed since it was approved".into());
     let other = tool("sc-appr", "u");
     s.create_server(&server("sc-appr", None), &[changed.clone(), other.clone()])
         .await?;
@@ -327,6 +329,7 @@ pub async fn registry_approve_pins_current_definition<S: Store + ?Sized>(s: &S, 
         status: "active".into(),
         approved_hash: Some("hash-t-2".into()),
         approved_definition: Some(changed.tool_json()),
+        quarantine_reason: None,
         ..changed
     };
     same!(
