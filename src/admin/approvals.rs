@@ -18,8 +18,11 @@ use crate::store::approvals::{org_of_id, ApprovalRecord, ApprovalStatus, DecideE
 
 use super::{json as respond, ApiError, ApiResult, PREFIX};
 
-/// Page size without `limit`.
+/// Page size without `limit`, and the largest `limit` accepted (below the store's `MAX_PAGE`,
+/// so that one more than asked can always be read to know whether another page follows).
 pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+const _: () = assert!(MAX_LIMIT < MAX_PAGE);
 
 /// Whether a request is for this resource (whose writes are decisions, which approvers make
 /// though they write nothing else).
@@ -91,15 +94,12 @@ async fn list(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> Ap
         Some(l) => l
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::Validation(format!("limit must be 1 to {MAX_PAGE}")))?,
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::Validation(format!("limit must be 1 to {MAX_LIMIT}")))?,
     };
     let after = param(&params, "cursor").filter(|c| !c.is_empty());
     // One more than asked: whether another page follows.
-    let mut page = svc
-        .approvals
-        .list(&org, status, after, (limit + 1).min(MAX_PAGE), svc.now_ms)
-        .await?;
+    let mut page = svc.approvals.list(&org, status, after, limit + 1, svc.now_ms).await?;
     let next = (page.len() > limit).then(|| {
         page.truncate(limit);
         page.last().map(|r| r.id.clone())

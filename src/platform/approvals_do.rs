@@ -193,6 +193,23 @@ impl Approvals {
         sql
     }
 
+    /// The storage, if this object holds any: reads never create it, so an organization's
+    /// object that was only ever read (a listing, a lookup, a consume) stays empty.
+    fn existing(&self) -> Result<Option<SqlStorage>> {
+        let sql = self.state.storage().sql();
+        if self.schema.get() {
+            return Ok(Some(sql));
+        }
+        let rows: Vec<CountRow> = sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'approvals'",
+                None,
+            )?
+            .to_array()?;
+        self.schema.set(rows.first().is_some_and(|r| r.n > 0.0));
+        Ok(self.schema.get().then_some(sql))
+    }
+
     fn records(sql: &SqlStorage, query: &str, params: Vec<worker::SqlStorageValue>) -> Result<Vec<ApprovalRecord>> {
         let rows: Vec<RecordRow> = sql.exec(query, params)?.to_array()?;
         rows.iter()
@@ -242,13 +259,17 @@ impl Approvals {
     }
 
     fn get(&self, id: &str, now_ms: u64) -> Result<Option<ApprovalRecord>> {
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Ok(None);
+        };
         let found = Self::records(&sql, "SELECT record FROM approvals WHERE id = ?", vec![id.into()])?;
         Ok(found.into_iter().next().map(|r| r.at(now_ms)))
     }
 
     fn list(&self, req: ListReq) -> Result<Vec<ApprovalRecord>> {
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Ok(Vec::new());
+        };
         let now = (req.now_ms as i64).into();
         let (filter, mut params): (&str, Vec<worker::SqlStorageValue>) = match req.status {
             None => ("1", vec![]),
@@ -274,7 +295,9 @@ impl Approvals {
     }
 
     fn decide(&self, req: DecideReq) -> Result<Decided> {
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Ok(Decided::Unknown);
+        };
         Self::purge(&sql, req.now_ms)?;
         let Some(current) = self.get(&req.id, req.now_ms)? else {
             return Ok(Decided::Unknown);
@@ -288,7 +311,9 @@ impl Approvals {
     }
 
     fn consume(&self, req: ConsumeReq) -> Result<Option<ApprovalRecord>> {
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Ok(None);
+        };
         let found = Self::records(
             &sql,
             "SELECT record FROM approvals WHERE call = ? AND status = 'approved' AND expires_at_ms > ? \
@@ -349,7 +374,9 @@ impl DurableObject for Approvals {
 
     async fn alarm(&self) -> Result<Response> {
         self.armed.set(false);
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Response::ok("empty");
+        };
         Self::purge(&sql, super::now_ms())?;
         let left: Vec<CountRow> = sql.exec("SELECT COUNT(*) AS n FROM approvals", None)?.to_array()?;
         if left.first().is_some_and(|r| r.n > 0.0) {

@@ -5,7 +5,8 @@
 //! each other: there is no global hot spot. A take is one subrequest to the key's object; its
 //! state is one SQLite row (`counter`), kept in memory too while the object lives (the object
 //! is its only writer), and written only when a take changed it. An alarm at the end of the
-//! state's life (`Counter::live_until_ms`) deletes the object's storage.
+//! state's life (`Counter::live_until_ms`; a sliding window's one window later, so that it is
+//! moved at most once per window) deletes the object's storage.
 //!
 //! Listing: the same class, named `i:{org}`, is the organization's index (table `idx`: counter
 //! key → until when it may count). A counter registers there when its state starts a new life
@@ -187,10 +188,31 @@ impl RateCounter {
         sql
     }
 
-    fn load(&self, sql: &SqlStorage) -> Result<Counter> {
+    /// The storage, if this object holds any: reads never create it, so an object only ever
+    /// read (a peek or listing of what does not exist) stays empty and leaves nothing behind.
+    fn existing(&self) -> Result<Option<SqlStorage>> {
+        let sql = self.state.storage().sql();
+        if self.schema.get() {
+            return Ok(Some(sql));
+        }
+        let rows: Vec<KeyRow> = sql
+            .exec(
+                "SELECT name AS key FROM sqlite_master WHERE type = 'table' AND name = 'counter'",
+                None,
+            )?
+            .to_array()?;
+        // Both tables are created together.
+        self.schema.set(!rows.is_empty());
+        Ok(self.schema.get().then_some(sql))
+    }
+
+    fn load(&self) -> Result<Counter> {
         if let Some(c) = self.cached.borrow().as_ref() {
             return Ok(c.clone());
         }
+        let Some(sql) = self.existing()? else {
+            return Ok(Counter::default());
+        };
         let rows: Vec<StateRow> = sql.exec("SELECT state FROM counter WHERE k = 1", None)?.to_array()?;
         let c = rows
             .first()
@@ -201,8 +223,8 @@ impl RateCounter {
     }
 
     async fn take(&self, req: TakeReq) -> Result<Response> {
+        let before = self.load()?;
         let sql = self.sql();
-        let before = self.load(&sql)?;
         let mut c = before.clone();
         // Read, count and write without an await: takes of this key cannot interleave.
         let take = c.take(req.limit, req.window, req.now_ms);
@@ -213,7 +235,12 @@ impl RateCounter {
             )?;
             *self.cached.borrow_mut() = Some(c.clone());
         }
-        let until = c.live_until_ms();
+        // Sliding windows move with every take: the alarm and the index look one window beyond,
+        // so that each is written at most once per window.
+        let until = match req.window {
+            Window::Sliding { seconds } => c.live_until_ms() + seconds * 1000,
+            _ => c.live_until_ms(),
+        };
         if until > self.alarm_at.get() {
             self.alarm_at.set(until);
             self.state
@@ -222,12 +249,6 @@ impl RateCounter {
                 .await?;
         }
         if until > self.indexed_until.get() {
-            // Sliding windows move with every take: register one window beyond, so that the
-            // index is written at most once per window.
-            let until = match req.window {
-                Window::Sliding { seconds } => until + seconds * 1000,
-                _ => until,
-            };
             self.indexed_until.set(until);
             let reg = RegisterReq {
                 key: req.key.clone(),
@@ -254,7 +275,9 @@ impl RateCounter {
     }
 
     fn list(&self, req: ListReq) -> Result<Vec<String>> {
-        let sql = self.sql();
+        let Some(sql) = self.existing()? else {
+            return Ok(Vec::new());
+        };
         let rows: Vec<KeyRow> = sql
             .exec(
                 "SELECT key FROM idx WHERE substr(key, 1, ?) = ? AND key > ? AND until_ms > ? ORDER BY key LIMIT ?",
@@ -313,7 +336,7 @@ impl DurableObject for RateCounter {
             "/take" => self.take(do_rpc::body(req).await?).await,
             "/peek" => {
                 let p: PeekReq = do_rpc::body(req).await?;
-                let c = self.load(&self.sql())?;
+                let c = self.load()?;
                 answer(200, &c.state(&p.key, p.now_ms))
             }
             "/index/register" => {
@@ -331,8 +354,7 @@ impl DurableObject for RateCounter {
     async fn alarm(&self) -> Result<Response> {
         let now = super::now_ms();
         self.alarm_at.set(0);
-        let sql = self.sql();
-        let counter = self.load(&sql)?;
+        let counter = self.load()?;
         let until = counter.live_until_ms();
         if until > now {
             self.alarm_at.set(until);
@@ -342,6 +364,9 @@ impl DurableObject for RateCounter {
                 .await?;
             return Response::ok("counting");
         }
+        let Some(sql) = self.existing()? else {
+            return Response::ok("empty");
+        };
         sql.exec("DELETE FROM idx WHERE until_ms <= ?", vec![(now as i64).into()])?;
         let left: Vec<CountRow> = sql.exec("SELECT COUNT(*) AS n FROM idx", None)?.to_array()?;
         if left.first().is_some_and(|r| r.n > 0.0) {
