@@ -10,7 +10,8 @@
 //!   (b) `check_result` on a ~16 KB `tools/call` result (text content of log lines and a
 //!       `structuredContent` table, with a handful of findings);
 //!   (c) the same two without any finding (the common case: nothing to rewrite);
-//!   (d) `set.applicable(..)` itself (scope matching over the set).
+//!   (d) `set.applicable(..)` itself (scope matching over the set);
+//!   (e) the first check of an isolate, which compiles the built-in detectors (once).
 //! Knobs (env): GUARD_RUNS (2000); GUARD_DETAIL=1 adds one row per detector on (b).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -160,6 +161,8 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 fn main() {
     let runs = env_usize("GUARD_RUNS", 2000);
+    // The first check of an isolate compiles the built-in detectors.
+    let started = Instant::now();
     let set = guard_set(&DETECTORS);
     let who = Identity {
         principal_id: "usr_1".into(),
@@ -174,6 +177,8 @@ fn main() {
         virtual_server: None,
         annotations: None,
     };
+    set.applicable(&who, &target).check_call(&mut json!({"q": "warm up"}));
+    let first_call = started.elapsed();
     let size = |v: &Value| serde_json::to_string(v).unwrap().len();
 
     println!("== guardrails (native, release profile; examples/guard_bench.rs) ==\n");
@@ -232,6 +237,10 @@ fn main() {
         pct(&mut times, 0.5),
         pct(&mut times, 0.9),
         pct(&mut times, 0.99)
+    );
+    println!(
+        "(e)  first check in an isolate (parse, compile, built-in detectors compiled): {:.1} ms",
+        first_call.as_secs_f64() * 1e3
     );
     if std::env::var_os("GUARD_DETAIL").is_some() {
         println!("\nper detector (GUARD_DETAIL): the 16 KB result with findings");
