@@ -38,3 +38,8 @@ if [[ "${BENCH_AUTHZ:-1}" != 0 && "${BENCH_QUICK:-0}" != 1 ]]; then
 fi
 
 node bench/bench.mjs
+
+if [[ "${BENCH_GUARD:-1}" != 0 ]]; then
+  # Policies: the default guardrail set on a 4 KB argument and a 16 KB result (bench/guard.mjs).
+  node bench/guard.mjs
+fi

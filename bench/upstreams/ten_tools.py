@@ -36,9 +36,18 @@ for _n in range(1, TOOLS):
     mcp.add_tool(_filler(_n), name=f"tool_{_n:02d}", description=f"Bench filler tool number {_n}.")
 
 
+if "--padded" in sys.argv:
+    # bench/guard.mjs only (an 11th tool; the list rows never pass the flag).
+    @mcp.tool(description="Echo the message back, followed by `size` bytes of plain text.")
+    def padded(message: str, size: int = 16384) -> str:
+        filler = "The quarterly report lists revenue by region and product line. "
+        return f"echo: {message} " + (filler * (size // len(filler) + 1))[:size]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--padded", action="store_true", help="add the tool `padded` (bench/guard.mjs)")
     ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args()
     # The gateway forwards its own Host header: no DNS-rebinding Host/Origin checks.

@@ -1,0 +1,99 @@
+// guard.mjs — what the default guardrail set costs a call (issue 12's bench row): the same
+// `tools/call` through one gateway to one upstream registered twice, `plain` (no policy) and
+// `guarded` (a policy scoped to that server with every detector, redact, on arguments and
+// results), with a 4 KB argument and a 16 KB result. Rows interleave in a fresh random order
+// each round; the added p50 is the median over rounds of (guarded − plain) in the same round.
+// Prints figures; asserts nothing about time. Every answer is checked (the result must be the
+// upstream's, redacted where a policy applies).
+//
+// Usage: node bench/guard.mjs (after scripts/build.sh). Knobs: GUARD_ROUNDS (5), GUARD_N (200),
+// GUARD_WARMUP (20).
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { MODERN, ROOT, modernMeta, startGateway, startProcess } from "../tests/harness.mjs";
+import { median, pct, post, rpcResult, shuffled } from "./lib/measure.mjs";
+import { cpuMs, loadavg, withNewWorkerd } from "./lib/procs.mjs";
+import { ms, table } from "./lib/report.mjs";
+
+const ROUNDS = Number(process.env.GUARD_ROUNDS || 5);
+const N = Number(process.env.GUARD_N || 200);
+const WARMUP = Number(process.env.GUARD_WARMUP || 20);
+const RESULT_BYTES = 16 * 1024;
+
+// A 4 KB argument of ordinary prose with one e-mail address in it.
+const SENTENCE = "Please summarise the attached notes from the planning meeting for the platform team. ";
+const ARGUMENT = `${SENTENCE.repeat(Math.ceil(4096 / SENTENCE.length))}`.slice(0, 4096 - 40) + " Reply to ops.lead@example.com.";
+
+const DEFAULT_SET = ["email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret", "prompt_injection"];
+
+async function main() {
+  console.log(`guardrail bench — load ${loadavg()}; ${ROUNDS} rounds × ${N} sequential calls per row`);
+  const up = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0", "--padded"], {
+    readyLine: /READY (\d+)/,
+  });
+  const [gw, pid] = await withNewWorkerd(() => startGateway());
+  try {
+    const url = `http://127.0.0.1:${up.match[1]}/mcp`;
+    for (const slug of ["plain", "guarded"]) {
+      const r = await gw.admin("POST", "/admin/v1/servers", { slug, name: slug, url });
+      if (r.status !== 201) throw new Error(`register ${slug}: ${r.text}`);
+    }
+    const policy = await gw.admin("POST", "/admin/v1/policies", {
+      name: "default-guardrails",
+      scope: { server: "guarded" },
+      mode: "enforce",
+      rules: [{ kind: "guardrail", on: ["arguments", "results"], detect: DEFAULT_SET, action: "redact" }],
+    });
+    if (policy.status !== 201) throw new Error(`policy: ${policy.text}`);
+    const key = (await gw.admin("POST", "/admin/v1/api-keys", { name: "bench" })).body.key;
+    let id = 1;
+    const caller = (slug) => async () => {
+      const n = id++;
+      const msg = {
+        jsonrpc: "2.0", id: n, method: "tools/call",
+        params: { name: "padded", arguments: { message: ARGUMENT, size: RESULT_BYTES }, _meta: modernMeta() },
+      };
+      const headers = { authorization: `Bearer ${key}`, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "padded" };
+      const result = rpcResult(await post(`${gw.url}/mcp/${slug}`, headers, msg), n);
+      const text = result.content?.[0]?.text ?? "";
+      if (text.length < RESULT_BYTES) throw new Error(`short result: ${text.length} bytes`);
+      const redacted = text.includes("[EMAIL]") && !text.includes("ops.lead@example.com");
+      if (redacted !== (slug === "guarded")) throw new Error(`${slug}: redaction ${redacted ? "applied" : "missing"}`);
+    };
+    const rows = { plain: caller("plain"), guarded: caller("guarded") };
+    const per = { plain: [], guarded: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of shuffled(Object.keys(rows))) {
+        for (let i = 0; i < WARMUP; i++) await rows[name]();
+        const cpu0 = cpuMs(pid);
+        const samples = [];
+        for (let i = 0; i < N; i++) {
+          const t = performance.now();
+          await rows[name]();
+          samples.push(performance.now() - t);
+        }
+        samples.sort((a, b) => a - b);
+        per[name].push({ p50: pct(samples, 50), p99: pct(samples, 99), cpu: (cpuMs(pid) - cpu0) / N });
+      }
+    }
+    const added = per.guarded.map((g, i) => g.p50 - per.plain[i].p50);
+    const cpuAdded = per.guarded.map((g, i) => g.cpu - per.plain[i].cpu);
+    console.log(
+      table(
+        ["row", "p50 ms", "p99 ms", "workerd CPU/req ms"],
+        ["plain", "guarded"].map((k) => [k, ms(median(per[k].map((x) => x.p50))), ms(median(per[k].map((x) => x.p99))), ms(median(per[k].map((x) => x.cpu)))]),
+      ),
+    );
+    console.log(`guardrails added p50: ${ms(median(added), 3)} ms (per round: ${added.map((x) => x.toFixed(3)).join(", ")})`);
+    console.log(`guardrails added CPU: ${ms(median(cpuAdded), 3)} ms per call`);
+    console.log(`load at end ${loadavg()}`);
+  } finally {
+    await gw.stop();
+    await up.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
