@@ -7,30 +7,14 @@
 // an expired one), no self-approval, and an approver who writes nothing else.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ADMIN_TOKEN, CONFORMANCE_BUILD, ensureConformanceBuild, startGateway } from "./harness.mjs";
+import { ADMIN_TOKEN, CONFORMANCE_BUILD, ensureConformanceBuild, startGateway, requestAs, expectStatus } from "./harness.mjs";
 
 let gw;
 const orgs = {};
 
-/** A call of the admin API with a principal's own key (or none). */
-async function as(key, method, path, body) {
-  const res = await gw.fetch(path, {
-    method,
-    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+const as = (key, method, path, body) => requestAs(gw, key, method, path, body);
 
-const ok = (r, status = 201) => {
-  assert.equal(r.status, status, r.text);
-  return r.body;
-};
+const ok = expectStatus;
 
 /** A pending approval request, as a policy raises it. */
 async function raise(org, principal, hash, extra = {}) {

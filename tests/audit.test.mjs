@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { final, mcpPost, startGateway, startPyServer } from "./harness.mjs";
+import { final, mcpPost, startGateway, startPyServer, requestAs, expectStatus } from "./harness.mjs";
 
 const CANARY_HEADER = `canary-header-${randomBytes(12).toString("hex")}`;
 const CANARY_CRED = `canary-cred-${randomBytes(12).toString("hex")}`;
@@ -17,24 +17,9 @@ let gw, py;
 const ids = {};
 
 /** A call of the admin API with a principal's own key. */
-async function as(key, method, path, body, g = gw) {
-  const res = await g.fetch(path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+const as = (key, method, path, body, g = gw) => requestAs(g, key, method, path, body);
 
-const ok = (r, status = 201) => {
-  assert.equal(r.status, status, r.text);
-  return r.body;
-};
+const ok = expectStatus;
 
 /** Polls `GET /admin/v1/audit?{query}` (as `key`, default the bootstrap token) until `done(events)`. */
 async function waitFor(query, done, key = gw.adminToken, g = gw) {

@@ -317,6 +317,30 @@ export async function runClientScript(script, args, { timeoutMs = 90_000 } = {})
   }
 }
 
+/**
+ * A request to the gateway with a bearer `token` (none if empty) and an optional JSON `body`.
+ * Returns { status, headers, text, body (parsed JSON, or null) }.
+ */
+export async function requestAs(gw, token, method, path, body, headers = {}) {
+  const res = await gw.fetch(path, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": "application/json" } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let parsed = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** Asserts a reply's status (default 201) and returns its parsed body. */
+export function expectStatus(r, status = 201) {
+  if (r.status !== status) throw new Error(`expected HTTP ${status}, got ${r.status}: ${r.text}`);
+  return r.body;
+}
+
 export const MODERN = "2026-07-28";
 
 /** `_meta` every 2026-07-28 request carries. */

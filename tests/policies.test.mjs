@@ -8,7 +8,7 @@
 // needs and deletes them, so tests do not depend on each other's order.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { final, mcpPost, runClientScript, startGateway, startPyServer } from "./harness.mjs";
+import { final, mcpPost, runClientScript, startGateway, startPyServer, requestAs, expectStatus } from "./harness.mjs";
 
 const POLL_MS = 60_000;
 let gw, py, key, acme;
@@ -16,24 +16,9 @@ const ids = {};
 
 const rpc = (id, method, params = {}) => ({ jsonrpc: "2.0", id, method, params });
 
-async function as(token, method, path, body) {
-  const res = await gw.fetch(path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+const as = (token, method, path, body) => requestAs(gw, token, method, path, body);
 
-const ok = (r, status = 201) => {
-  assert.equal(r.status, status, r.text);
-  return r.body;
-};
+const ok = expectStatus;
 
 /** Creates a policy (as the bootstrap admin unless `token`), runs `fn(policy)`, deletes it. */
 async function withPolicy(doc, fn, token = gw.adminToken) {

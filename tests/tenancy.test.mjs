@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { final, mcpPost, startGateway, startOidcProvider, startPyServer } from "./harness.mjs";
+import { final, mcpPost, startGateway, startOidcProvider, startPyServer, requestAs, expectStatus } from "./harness.mjs";
 
 const SECRET = `org-a-secret-${randomBytes(8).toString("hex")}`;
 const SECRET2 = `org-a-second-${randomBytes(8).toString("hex")}`;
@@ -20,25 +20,9 @@ const attackerLog = join(dir, "attacker-headers.jsonl");
 let gw, keyed, keyed2, attacker, op;
 const ids = {};
 
-/** A call of the admin API with a principal's own key. */
-async function as(key, method, path, body) {
-  const res = await gw.fetch(path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+const as = (key, method, path, body) => requestAs(gw, key, method, path, body);
 
-const ok = (r, status = 201) => {
-  assert.equal(r.status, status, r.text);
-  return r.body;
-};
+const ok = expectStatus;
 
 before(async () => {
   // The Python upstreams one after another: started together on a busy machine, each can
