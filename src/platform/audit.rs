@@ -24,44 +24,43 @@ const SEND_BACKOFF_MS: u64 = 100;
 /// its captured arguments, which are replaced by a note of their size.
 const MAX_MESSAGE_BYTES: usize = 120 * 1024;
 
-/// Puts each event on the `AUDIT` queue under `spawn` (the Worker's `waitUntil`, a local task
-/// in a Durable Object), off the response path.
-pub struct QueueSink {
-    queue: Rc<Queue>,
-    spawn: Spawn,
-}
-
-/// The sink, if the deployment binds the queue.
-pub fn sink(env: &Env, spawn: &Spawn) -> Option<Rc<dyn EventSink>> {
+/// The isolate's queue, if the deployment binds it (bindings are fixed for an isolate's life,
+/// like the configuration).
+pub fn queue(env: &Env) -> Option<Rc<Queue>> {
     let Ok(queue) = env.queue(AUDIT_BINDING) else {
         tracing::warn!("no AUDIT queue binding: the audit trail records nothing");
         return None;
     };
-    Some(Rc::new(QueueSink {
-        queue: Rc::new(queue),
-        spawn: spawn.clone(),
-    }))
+    Some(Rc::new(queue))
+}
+
+/// One request's sink: puts each event on the `AUDIT` queue under `spawn` (the Worker's
+/// `waitUntil`, a local task in a Durable Object), off the response path.
+pub struct QueueSink {
+    pub queue: Rc<Queue>,
+    pub spawn: Spawn,
 }
 
 impl EventSink for QueueSink {
-    fn emit(&self, event: Event) {
-        let queue = self.queue.clone();
-        (self.spawn)(Box::pin(async move { send(&queue, event).await }));
+    fn emit_shared(&self, event: &Rc<Event>) {
+        let (queue, event) = (self.queue.clone(), event.clone());
+        (self.spawn)(Box::pin(async move { send(&queue, &event).await }));
     }
 }
 
 /// The event as a queue message: its JSON, without the captured arguments if too large.
-fn message(mut event: Event) -> String {
-    let body = serde_json::to_string(&event).unwrap_or_default();
+fn message(event: &Event) -> String {
+    let body = serde_json::to_string(event).unwrap_or_default();
     if body.len() <= MAX_MESSAGE_BYTES {
         return body;
     }
-    event.arguments = Some(serde_json::json!({ "truncated_bytes": body.len() }));
-    serde_json::to_string(&event).unwrap_or_default()
+    let mut cut = event.clone();
+    cut.arguments = Some(serde_json::json!({ "truncated_bytes": body.len() }));
+    serde_json::to_string(&cut).unwrap_or_default()
 }
 
-async fn send(queue: &Queue, event: Event) {
-    let id = event.id.clone();
+async fn send(queue: &Queue, event: &Event) {
+    let id = &event.id;
     let body = message(event);
     let mut pause = SEND_BACKOFF_MS;
     for attempt in 1..=SEND_ATTEMPTS {
