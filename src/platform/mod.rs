@@ -230,7 +230,7 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
 /// deployment configures it.
 struct IsolateSinks {
     analytics: Option<Rc<dyn EventSink>>,
-    audit: Option<Rc<worker::Queue>>,
+    audit: Option<Rc<crate::observe::outbox::Outbox>>,
     otlp: Option<Rc<otlp::Exporter>>,
 }
 
@@ -252,15 +252,15 @@ fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn EventSink> {
             }
             IsolateSinks {
                 analytics: analytics::sink(env),
-                audit: audit::queue(env),
+                audit: audit::outbox(env),
                 otlp: otlp::exporter(cfg),
             }
         });
         let mut sinks: Vec<Rc<dyn EventSink>> = Vec::with_capacity(3);
         sinks.extend(s.analytics.clone());
-        if let Some(queue) = &s.audit {
+        if let Some(outbox) = &s.audit {
             sinks.push(Rc::new(audit::QueueSink {
-                queue: queue.clone(),
+                outbox: outbox.clone(),
                 spawn: spawn.clone(),
             }));
         }
