@@ -75,28 +75,33 @@ impl EventSink for QueueSink {
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let messages: Vec<_> = batch.raw_iter().collect();
     let mut events = Vec::new();
+    // Positions of the messages that are not events.
     let mut bad = Vec::new();
-    for m in &messages {
+    for (i, m) in messages.iter().enumerate() {
         match m
             .body()
             .as_string()
             .and_then(|b| serde_json::from_str::<Event>(&b).ok())
         {
             Some(e) => events.push(e),
-            None => bad.push(m.id()),
+            None => bad.push(i),
         }
     }
     let store = D1Store::new(env.d1(DB_BINDING)?);
     match store.append(&events).await {
         Ok(n) => {
             tracing::debug!(received = events.len(), stored = n, "audit batch appended");
-            for m in &messages {
-                if bad.contains(&m.id()) {
-                    // Not an event: nothing could ever store it; it ends in the dead-letter queue.
-                    tracing::error!(message_id = %m.id(), "audit queue message is not an event");
-                    m.retry();
-                } else {
-                    m.ack();
+            if bad.is_empty() {
+                batch.ack_all();
+            } else {
+                for (i, m) in messages.iter().enumerate() {
+                    if bad.contains(&i) {
+                        // Not an event: nothing could ever store it; it ends in the dead-letter queue.
+                        tracing::error!(message_id = %m.id(), "audit queue message is not an event");
+                        m.retry();
+                    } else {
+                        m.ack();
+                    }
                 }
             }
         }
