@@ -16,6 +16,7 @@
 // Then: a soak (many legacy sessions calling for a while, on build-bench/ without delay, for its
 // /__bench/memory route), the first request after a fresh isolate, and the release wasm size.
 // Every answer is checked; failures are counted and printed, and make the exit code 1.
+// BENCH_ONLY=record runs only the rows of the record-cost comparison and the soak (its audit count).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -64,6 +65,14 @@ if (LIST_SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(`bench: BENCH_LIST_SIZES must be positive integers, got ${process.env.BENCH_LIST_SIZES}`);
   process.exit(2);
 }
+// BENCH_ONLY=record: only what the record-cost comparison needs (direct, floor, the bench build with
+// its event sinks on and off, and the soak with its audit count): a few minutes instead of the run.
+const ONLY = process.env.BENCH_ONLY || "";
+if (ONLY !== "" && ONLY !== "record") {
+  console.error(`bench: BENCH_ONLY must be "record" or unset, got ${JSON.stringify(ONLY)}`);
+  process.exit(2);
+}
+const RECORD_ONLY = ONLY === "record";
 const BENCH_BUILD = join(ROOT, "build-bench");
 const TOOLS_PER_SERVER = 10; // bench/upstreams/ten_tools.py
 const SLUG = "tt";
@@ -145,7 +154,7 @@ function gitHead() {
 // --- main ----------------------------------------------------------------------------------------
 async function main() {
   const started = performance.now();
-  for (const b of [BUILD, BENCH_BUILD]) {
+  for (const b of RECORD_ONLY ? [BENCH_BUILD] : [BUILD, BENCH_BUILD]) {
     if (!existsSync(join(b, "index_bg.wasm"))) throw new Error(`${b}/index_bg.wasm missing — run scripts/bench.sh (it builds both)`);
   }
   const load0 = loadavg();
@@ -155,30 +164,32 @@ async function main() {
   console.log(
     `NOTE: the cores are shared with whatever else runs (other builds and tests): the figures are noisy when the load is high.`,
   );
-  console.log(`knobs: ${Object.entries(K).map(([k, v]) => `${k}=${v}`).join(" ")} LIST_SIZES=${LIST_SIZES.join(",")}${QUICK ? " (BENCH_QUICK)" : ""}\n`);
+  console.log(`knobs: ${Object.entries(K).map(([k, v]) => `${k}=${v}`).join(" ")} LIST_SIZES=${LIST_SIZES.join(",")}${QUICK ? " (BENCH_QUICK)" : ""}${RECORD_ONLY ? " BENCH_ONLY=record" : ""}\n`);
 
   const up = await startUpstream();
   console.log(`bench: upstream ${up.url} (Python SDK, ${TOOLS_PER_SERVER} tools, pid ${up.pid})`);
   const direct = await listAll(up.url, null);
   if (direct.length !== TOOLS_PER_SERVER) throw new Error(`the upstream lists ${direct.length} tools, want ${TOOLS_PER_SERVER}`);
 
-  const main = await startOne("main");
-  await register(main, [SLUG], up.url);
-  const delay = await startOne("delay", { build: BENCH_BUILD, vars: { STORAGE_DELAY_MS: String(K.DELAY_MS) } });
+  const main = RECORD_ONLY ? null : await startOne("main");
+  if (main) await register(main, [SLUG], up.url);
+  const delay = RECORD_ONLY ? null : await startOne("delay", { build: BENCH_BUILD, vars: { STORAGE_DELAY_MS: String(K.DELAY_MS) } });
   // What recording events costs a call: the same bench build with its sinks on and off.
   const evOn = await startOne("events", { build: BENCH_BUILD });
   await register(evOn, [SLUG], up.url);
   const evOff = await startOne("noevents", { build: BENCH_BUILD, vars: { BENCH_NO_EVENTS: "1" } });
   await register(evOff, [SLUG], up.url);
-  // The delay gateway's D1 and KV calls so far (its bench route counts them).
-  delay.counter = async () => (await (await fetch(`${delay.url}/__bench/memory`)).json()).storage_calls;
   const [floorGw, floorPid] = await withNewWorkerd(() => startFloor(up.url));
   running.add(floorGw);
   const floor = { name: "floor", url: floorGw.url, pid: floorPid };
-  const tDelayReg = await register(delay, [SLUG], up.url);
-  console.log(`bench: gateway main ${main.url} (workerd ${main.pid}); delay ${delay.url} (workerd ${delay.pid}, registering 1 server took ${ms(tDelayReg, 1)} s)`);
+  if (delay) {
+    // The delay gateway's D1 and KV calls so far (its bench route counts them).
+    delay.counter = async () => (await (await fetch(`${delay.url}/__bench/memory`)).json()).storage_calls;
+    const tDelayReg = await register(delay, [SLUG], up.url);
+    console.log(`bench: gateway main ${main.url} (workerd ${main.pid}); delay ${delay.url} (workerd ${delay.pid}, registering 1 server took ${ms(tDelayReg, 1)} s)`);
+  }
   const lists = [];
-  for (const size of LIST_SIZES) {
+  for (const size of RECORD_ONLY ? [] : LIST_SIZES) {
     const g = size === 1 ? main : await startOne(`l${size}`);
     const slugs = slugsFor(size);
     const took = size === 1 ? 0 : await register(g, slugs, up.url);
@@ -200,8 +211,8 @@ async function main() {
     { key: "direct", g: null, opts: call, label: "direct, modern 2026-07-28", prepare: () => modernCall(up.url) },
     { key: "floor", g: floor, opts: call, label: "workerd floor: plain JS Worker, pass-through", prepare: () => modernCall(`${floor.url}/mcp`) },
     { key: "floor-do", g: floor, opts: call, label: "workerd floor through a Durable Object", prepare: () => modernCall(`${floor.url}/do/mcp`) },
-    ...callRows(main, "", call),
-    ...callRows(delay, "+delay", slow),
+    ...(main ? callRows(main, "", call) : []),
+    ...(delay ? callRows(delay, "+delay", slow) : []),
     { key: "slug+events", g: evOn, opts: call, label: "gateway /mcp/{slug}, modern, events recorded (bench build)", prepare: () => modernCall(`${evOn.url}/mcp/${SLUG}`, evOn.key) },
     { key: "slug-events", g: evOff, opts: call, label: "gateway /mcp/{slug}, modern, no event sinks (bench build)", prepare: () => modernCall(`${evOff.url}/mcp/${SLUG}`, evOff.key) },
     ...lists.map(({ size, g, slugs }) => ({
@@ -244,8 +255,11 @@ async function main() {
   sk.audit = await auditedCalls(soakGw, sk.calls);
   await soakGw.gw.stop();
   running.delete(soakGw.gw);
-  console.log(`bench: cold start — ${K.COLD} fresh gateways on persisted state ...`);
-  const cold = await coldStart({ samples: K.COLD, upstreamUrl: up.url, slug: SLUG, track });
+  let cold = null;
+  if (!RECORD_ONLY) {
+    console.log(`bench: cold start — ${K.COLD} fresh gateways on persisted state ...`);
+    cold = await coldStart({ samples: K.COLD, upstreamUrl: up.url, slug: SLUG, track });
+  }
 
   // --- report ------------------------------------------------------------------------------------
   const load1 = loadavg();
@@ -299,10 +313,12 @@ async function main() {
         ];
       }),
     );
-  console.log(`\n== tools/call echo (medians of ${K.ROUNDS} rounds; CPU in ms per request, /proc, ${1000 / CLK_TCK} ms ticks) ==\n`);
-  console.log(callTable(["direct", "floor", "floor-do", "slug", "legacy", "agg"]));
-  console.log(`\n== the same with every D1 and KV call ${K.DELAY_MS} ms slower (build-bench/, STORAGE_DELAY_MS=${K.DELAY_MS}; fewer samples: BENCH_DELAY_N/TOTAL) ==\n`);
-  console.log(callTable(["direct", "floor", "floor-do", "slug+delay", "legacy+delay", "agg+delay"], true));
+  if (!RECORD_ONLY) {
+    console.log(`\n== tools/call echo (medians of ${K.ROUNDS} rounds; CPU in ms per request, /proc, ${1000 / CLK_TCK} ms ticks) ==\n`);
+    console.log(callTable(["direct", "floor", "floor-do", "slug", "legacy", "agg"]));
+    console.log(`\n== the same with every D1 and KV call ${K.DELAY_MS} ms slower (build-bench/, STORAGE_DELAY_MS=${K.DELAY_MS}; fewer samples: BENCH_DELAY_N/TOTAL) ==\n`);
+    console.log(callTable(["direct", "floor", "floor-do", "slug+delay", "legacy+delay", "agg+delay"], true));
+  }
   const evRec = byKey["slug+events"];
   const evNo = byKey["slug-events"];
   const recordP50 = median(evRec.results.map((x, i) => x.p50 - evNo.results[i].p50));
@@ -318,16 +334,18 @@ async function main() {
       ` D1+KV calls/req = the delay gateway's storage calls over the timed phases / their requests (background revalidation included).`,
   );
 
-  console.log(`\n== tools/list on /mcp (modern), first page, by registered servers (${TOOLS_PER_SERVER} tools each; the same upstream URL under many slugs) ==\n`);
-  console.log(
-    table(
-      ["servers", "tools", "first page", "p50 ms", "p99 ms", "req/s", "workerd CPU/req", "errors/requests"],
-      lists.map(({ size, firstPage }) => {
-        const r = byKey[`list${size}`];
-        return [size, size * TOOLS_PER_SERVER, firstPage, ms(med(r, (x) => x.p50)), ms(med(r, (x) => x.p99)), int(med(r, (x) => x.rps)), ms(cpuW(r)), `${errs(r)}/${reqs(r)}`];
-      }),
-    ),
-  );
+  if (lists.length) {
+    console.log(`\n== tools/list on /mcp (modern), first page, by registered servers (${TOOLS_PER_SERVER} tools each; the same upstream URL under many slugs) ==\n`);
+    console.log(
+      table(
+        ["servers", "tools", "first page", "p50 ms", "p99 ms", "req/s", "workerd CPU/req", "errors/requests"],
+        lists.map(({ size, firstPage }) => {
+          const r = byKey[`list${size}`];
+          return [size, size * TOOLS_PER_SERVER, firstPage, ms(med(r, (x) => x.p50)), ms(med(r, (x) => x.p99)), int(med(r, (x) => x.rps)), ms(cpuW(r)), `${errs(r)}/${reqs(r)}`];
+        }),
+      ),
+    );
+  }
 
   console.log(`\n== soak: ${sk.sessions} concurrent legacy sessions on /mcp/${SLUG}, tools/call echo for ${ms(sk.seconds, 1)} s ==\n`);
   console.log(
@@ -355,19 +373,21 @@ async function main() {
     ),
   );
 
-  console.log(`\n== first request after a fresh isolate (median of ${cold.samples} new gateways on persisted state) ==\n`);
-  console.log(
-    table(
-      ["start to ready ms", "first tools/call ms", "second ms", "warm p50 ms", "first - warm ms"],
-      [[ms(cold.ready, 0), ms(cold.first), ms(cold.second), ms(cold.warm), signedMs(cold.first - cold.warm)]],
-    ),
-  );
-  console.log(`(first calls: ${cold.firsts.map((x) => ms(x, 1)).join(", ")} ms)`);
+  if (cold) {
+    console.log(`\n== first request after a fresh isolate (median of ${cold.samples} new gateways on persisted state) ==\n`);
+    console.log(
+      table(
+        ["start to ready ms", "first tools/call ms", "second ms", "warm p50 ms", "first - warm ms"],
+        [[ms(cold.ready, 0), ms(cold.first), ms(cold.second), ms(cold.warm), signedMs(cold.first - cold.warm)]],
+      ),
+    );
+    console.log(`(first calls: ${cold.firsts.map((x) => ms(x, 1)).join(", ")} ms)`);
 
-  const wasm = readFileSync(join(BUILD, "index_bg.wasm"));
-  const gz = gzipSync(wasm, { level: 9 });
-  console.log("\n== release wasm (build/index_bg.wasm) ==\n");
-  console.log(table(["", "bytes", "size"], [["raw", wasm.length, mib(wasm.length)], ["gzip -9", gz.length, mib(gz.length)]]));
+    const wasm = readFileSync(join(BUILD, "index_bg.wasm"));
+    const gz = gzipSync(wasm, { level: 9 });
+    console.log("\n== release wasm (build/index_bg.wasm) ==\n");
+    console.log(table(["", "bytes", "size"], [["raw", wasm.length, mib(wasm.length)], ["gzip -9", gz.length, mib(gz.length)]]));
+  }
 
   let total = 0;
   for (const r of rows) {

@@ -6,7 +6,11 @@
 //   bash scripts/build.sh --out-dir build-prof --no-opt
 // then: node bench/profile.mjs [row]   row: slug | legacy | agg | list (default slug)
 // Knobs: PROFILE_BUILD (build-prof), PROFILE_N (calls, 2000), PROFILE_SERVERS (list row, 100),
-// PROFILE_TOP (rows printed, 40), PROFILE_OUT (where the .cpuprofile goes, for DevTools).
+// PROFILE_TOP (rows printed, 40), PROFILE_OUT (where the .cpuprofile goes, for DevTools),
+// PROFILE_VARS (extra Worker vars, `K=V,K2=V2`; e.g. BENCH_NO_EVENTS=1 on a build with the
+// bench-storage-delay feature, to profile the same row without event sinks), PROFILE_TARGET (the
+// isolate to profile, by inspector id: default the gateway, `core:user:`; Miniflare's own
+// services are others, e.g. `queues:queue:mcp-gateway-audit`, the audit queue's entry).
 
 import { existsSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -21,6 +25,13 @@ const N = Number(process.env.PROFILE_N || 2000);
 const SERVERS = Number(process.env.PROFILE_SERVERS || 100);
 const TOP = Number(process.env.PROFILE_TOP || 40);
 const OUT = process.env.PROFILE_OUT || `/tmp/gateway-${ROW}.cpuprofile`;
+const TARGET = process.env.PROFILE_TARGET || "";
+const VARS = Object.fromEntries(
+  (process.env.PROFILE_VARS || "")
+    .split(",")
+    .filter((kv) => kv.includes("="))
+    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -97,7 +108,7 @@ async function main() {
   const upP = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0"], { readyLine: /READY (\d+)/ });
   const upUrl = `http://127.0.0.1:${Number(upP.match[1])}/mcp`;
   const inspectorPort = await freePort();
-  const gw = await startGateway({ build: BUILD, inspectorPort });
+  const gw = await startGateway({ build: BUILD, inspectorPort, vars: VARS });
   try {
     const k = await gw.admin("POST", "/admin/v1/api-keys", { name: "profile" });
     const key = k.body.key;
@@ -117,7 +128,10 @@ async function main() {
     for (let i = 0; i < 100; i++) await call();
 
     const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
-    const target = targets.find((t) => /mcp-gateway/.test(t.title || t.id || t.url || "")) || targets[0];
+    // Miniflare names the user's Worker `core:user:{name}`; its own services (the queue broker,
+    // D1, KV, …) are isolates of their own, selectable by id with PROFILE_TARGET.
+    const target = targets.find((t) => (TARGET ? t.id === TARGET : t.id.startsWith("core:user:")));
+    if (!target) throw new Error(`no inspector target ${TARGET || "core:user:*"}; have ${targets.map((t) => t.id).join(", ")}`);
     const c = await cdp(target.webSocketDebuggerUrl || `ws://127.0.0.1:${inspectorPort}/${target.id}`);
     await c.send("Profiler.enable");
     await c.send("Profiler.setSamplingInterval", { interval: 100 });
@@ -130,6 +144,7 @@ async function main() {
     writeFileSync(OUT, JSON.stringify(profile));
     const { self, incl, total } = fold(profile);
     const idle = (self.get("(idle)") || 0) + (self.get("(program)") || 0);
+    console.log(`isolate ${target.id}`);
     console.log(`row ${ROW}: ${N} sequential calls in ${(wall / 1000).toFixed(1)} s (${(wall / N).toFixed(2)} ms each); profile ${OUT}`);
     console.log(`isolate busy ${((total - (self.get("(idle)") || 0)) / N / 1000).toFixed(3)} ms per call (of which (program) ${((self.get("(program)") || 0) / N / 1000).toFixed(3)}, GC ${((self.get("(garbage collector)") || 0) / N / 1000).toFixed(3)}); idle ${((self.get("(idle)") || 0) / N / 1000).toFixed(3)} ms`);
     void idle;

@@ -162,8 +162,8 @@ struct RecordingHooks;
 #[derive(Default)]
 pub struct Recorded(pub RefCell<Vec<Event>>);
 impl EventSink for Recorded {
-    fn emit(&self, e: Event) {
-        self.0.borrow_mut().push(e);
+    fn emit_shared(&self, e: &Rc<Event>) {
+        self.0.borrow_mut().push(Event::clone(e));
     }
 }
 

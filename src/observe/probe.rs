@@ -11,7 +11,13 @@ use super::trace::new_span_id;
 /// Where finished events go (the platform: Analytics Engine, the audit queue, OTLP). `emit` must
 /// not block the response: sinks that do I/O schedule it beside the request.
 pub trait EventSink {
-    fn emit(&self, event: Event);
+    /// Takes a finished event. It is shared: every sink of a deployment is given the same one
+    /// (`Fanout`), and one that needs it later keeps the `Rc`, never a copy.
+    fn emit_shared(&self, event: &Rc<Event>);
+    /// Emits an event built elsewhere (an admin write).
+    fn emit(&self, event: Event) {
+        self.emit_shared(&Rc::new(event));
+    }
     /// Whether events go anywhere: `false` lets the request skip filling what nobody would read
     /// (captured arguments and their settings); the event is still built and emitted.
     fn active(&self) -> bool {
@@ -22,21 +28,19 @@ pub trait EventSink {
 /// Drops every event (native tests that do not look at them, and builds without sinks).
 pub struct NoSink;
 impl EventSink for NoSink {
-    fn emit(&self, _: Event) {}
+    fn emit_shared(&self, _: &Rc<Event>) {}
     fn active(&self) -> bool {
         false
     }
 }
 
-/// Every sink of the deployment, each given every event (the platform lists them).
+/// Every sink of the deployment, each given every event (the platform lists them): the one
+/// event, shared.
 pub struct Fanout(pub Vec<Rc<dyn EventSink>>);
 impl EventSink for Fanout {
-    fn emit(&self, event: Event) {
-        if let Some((last, rest)) = self.0.split_last() {
-            for s in rest {
-                s.emit(event.clone());
-            }
-            last.emit(event);
+    fn emit_shared(&self, event: &Rc<Event>) {
+        for s in &self.0 {
+            s.emit_shared(event);
         }
     }
     fn active(&self) -> bool {
@@ -184,10 +188,10 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Keep(RefCell<Vec<Event>>);
+    struct Keep(RefCell<Vec<Rc<Event>>>);
     impl EventSink for Keep {
-        fn emit(&self, e: Event) {
-            self.0.borrow_mut().push(e);
+        fn emit_shared(&self, e: &Rc<Event>) {
+            self.0.borrow_mut().push(e.clone());
         }
     }
 
@@ -217,6 +221,20 @@ mod tests {
         assert_eq!(got[0].upstream_ms, 4.5);
         assert_eq!(got[0].time_ms, 1000);
         assert!(got[0].id.starts_with("ev_"));
+    }
+
+    #[test]
+    fn a_fanout_gives_every_sink_the_same_event() {
+        let (a, b) = (Rc::new(Keep::default()), Rc::new(Keep::default()));
+        let fan = Fanout(vec![a.clone(), b.clone()]);
+        fan.emit(Event {
+            id: "ev_1".into(),
+            ..Event::default()
+        });
+        let (a, b) = (a.0.borrow(), b.0.borrow());
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert!(Rc::ptr_eq(&a[0], &b[0]), "shared, not copied");
+        assert_eq!(a[0].id, "ev_1");
     }
 
     #[test]

@@ -13,15 +13,16 @@ pub const USAGE_BINDING: &str = "USAGE";
 
 pub struct AnalyticsSink(AnalyticsEngineDataset);
 
-/// The sink, when the deployment binds a `USAGE` dataset.
+/// The sink, when the deployment binds a `USAGE` dataset. It holds nothing of a request, so one
+/// serves the isolate.
 pub fn sink(env: &Env) -> Option<Rc<dyn EventSink>> {
     let dataset = env.analytics_engine(USAGE_BINDING).ok()?;
     Some(Rc::new(AnalyticsSink(dataset)))
 }
 
 impl EventSink for AnalyticsSink {
-    fn emit(&self, event: Event) {
-        let p = DataPoint::from_event(&event);
+    fn emit_shared(&self, event: &Rc<Event>) {
+        let p = DataPoint::from_event(event);
         let written = AnalyticsEngineDataPointBuilder::new()
             .indexes([p.index.as_str()])
             .blobs(p.blobs)

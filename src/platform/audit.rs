@@ -1,12 +1,19 @@
 //! The audit trail's plumbing on Cloudflare: the sink that puts every event on the `AUDIT`
-//! queue beside the response, the queue consumer that appends each batch to D1 (where the
-//! hash chain is computed, in storage order), and the daily cron that applies retention
+//! queue beside the response (through the isolate's outbox, `observe::outbox`: the events of a
+//! short window go in one `sendBatch`), the queue consumer that appends each batch to D1 (where
+//! the hash chain is computed, in storage order), and the daily cron that applies retention
 //! (docs/observability.md, *Audit trail*; docs/storage.md).
 use std::rc::Rc;
 
-use worker::{event, Context, Env, MessageBatch, MessageExt, Queue, ScheduleContext, ScheduledEvent};
+use futures_util::future::LocalBoxFuture;
+use wasm_bindgen::JsValue;
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Queue, QueueContentType, RawMessageBuilder, ScheduleContext,
+    ScheduledEvent,
+};
 
 use super::{d1::D1Store, Spawn, DB_BINDING};
+use crate::observe::outbox::{BatchQueue, Outbox, LIMITS};
 use crate::observe::{Event, EventSink};
 use crate::store::AuditStore;
 
@@ -17,64 +24,47 @@ pub const RETENTION_VAR: &str = "AUDIT_RETENTION_DAYS";
 pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 const DAY_MS: u64 = 86_400_000;
 
-/// Sends of one event before giving up, and the first pause between them (doubled each time).
-const SEND_ATTEMPTS: u32 = 4;
-const SEND_BACKOFF_MS: u64 = 100;
-/// Largest message body sent (a queue message holds at most 128 KB): an event over it loses
-/// its captured arguments, which are replaced by a note of their size.
-const MAX_MESSAGE_BYTES: usize = 120 * 1024;
+/// The queue's side of the outbox: `sendBatch` of text messages (the event's JSON as it is, not
+/// encoded again), and the Workers timer.
+struct AuditQueue(Queue);
 
-/// Puts each event on the `AUDIT` queue under `spawn` (the Worker's `waitUntil`, a local task
-/// in a Durable Object), off the response path.
-pub struct QueueSink {
-    queue: Rc<Queue>,
-    spawn: Spawn,
+impl BatchQueue for AuditQueue {
+    fn send_batch<'a>(&'a self, bodies: &'a [String]) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let messages: Vec<_> = bodies
+                .iter()
+                .map(|b| RawMessageBuilder::new(JsValue::from_str(b)).build_with_content_type(QueueContentType::Text))
+                .collect();
+            self.0.send_raw_batch(messages).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
+    }
 }
 
-/// The sink, if the deployment binds the queue.
-pub fn sink(env: &Env, spawn: &Spawn) -> Option<Rc<dyn EventSink>> {
+/// The isolate's outbox, if the deployment binds the queue (bindings are fixed for an isolate's
+/// life, like the configuration).
+pub fn outbox(env: &Env) -> Option<Rc<Outbox>> {
     let Ok(queue) = env.queue(AUDIT_BINDING) else {
         tracing::warn!("no AUDIT queue binding: the audit trail records nothing");
         return None;
     };
-    Some(Rc::new(QueueSink {
-        queue: Rc::new(queue),
-        spawn: spawn.clone(),
-    }))
+    Some(Outbox::new(Rc::new(AuditQueue(queue)), LIMITS))
+}
+
+/// One request's sink: each event joins the isolate's outbox, and its task (which lasts until
+/// the event was queued) runs under the request's `spawn` (the Worker's `waitUntil`, a local
+/// task in a Durable Object), off the response path.
+pub struct QueueSink {
+    pub outbox: Rc<Outbox>,
+    pub spawn: Spawn,
 }
 
 impl EventSink for QueueSink {
-    fn emit(&self, event: Event) {
-        let queue = self.queue.clone();
-        (self.spawn)(Box::pin(async move { send(&queue, event).await }));
-    }
-}
-
-/// The event as a queue message: its JSON, without the captured arguments if too large.
-fn message(mut event: Event) -> String {
-    let body = serde_json::to_string(&event).unwrap_or_default();
-    if body.len() <= MAX_MESSAGE_BYTES {
-        return body;
-    }
-    event.arguments = Some(serde_json::json!({ "truncated_bytes": body.len() }));
-    serde_json::to_string(&event).unwrap_or_default()
-}
-
-async fn send(queue: &Queue, event: Event) {
-    let id = event.id.clone();
-    let body = message(event);
-    let mut pause = SEND_BACKOFF_MS;
-    for attempt in 1..=SEND_ATTEMPTS {
-        match queue.send(body.clone()).await {
-            Ok(()) => return,
-            Err(e) if attempt < SEND_ATTEMPTS => {
-                tracing::warn!(event_id = %id, attempt, error = %e, "audit event not queued, retrying");
-                worker::Delay::from(std::time::Duration::from_millis(pause)).await;
-                pause *= 2;
-            }
-            // Ids only: the body stays out of the log.
-            Err(e) => tracing::error!(event_id = %id, error = %e, "audit event lost: the queue refused it"),
-        }
+    fn emit_shared(&self, event: &Rc<Event>) {
+        (self.spawn)(self.outbox.add(event.clone()));
     }
 }
 
@@ -85,28 +75,33 @@ async fn send(queue: &Queue, event: Event) {
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let messages: Vec<_> = batch.raw_iter().collect();
     let mut events = Vec::new();
+    // Positions of the messages that are not events.
     let mut bad = Vec::new();
-    for m in &messages {
+    for (i, m) in messages.iter().enumerate() {
         match m
             .body()
             .as_string()
             .and_then(|b| serde_json::from_str::<Event>(&b).ok())
         {
             Some(e) => events.push(e),
-            None => bad.push(m.id()),
+            None => bad.push(i),
         }
     }
     let store = D1Store::new(env.d1(DB_BINDING)?);
     match store.append(&events).await {
         Ok(n) => {
             tracing::debug!(received = events.len(), stored = n, "audit batch appended");
-            for m in &messages {
-                if bad.contains(&m.id()) {
-                    // Not an event: nothing could ever store it; it ends in the dead-letter queue.
-                    tracing::error!(message_id = %m.id(), "audit queue message is not an event");
-                    m.retry();
-                } else {
-                    m.ack();
+            if bad.is_empty() {
+                batch.ack_all();
+            } else {
+                for (i, m) in messages.iter().enumerate() {
+                    if bad.contains(&i) {
+                        // Not an event: nothing could ever store it; it ends in the dead-letter queue.
+                        tracing::error!(message_id = %m.id(), "audit queue message is not an event");
+                        m.retry();
+                    } else {
+                        m.ack();
+                    }
                 }
             }
         }

@@ -31,6 +31,7 @@ use crate::gateway::endpoint::{self, Routed};
 use crate::gateway::live::LiveDeps;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::mcp::transport;
+use crate::observe::{EventSink, Fanout};
 
 /// Binding names (wrangler.toml).
 pub const DB_BINDING: &str = "DB";
@@ -252,18 +253,53 @@ fn deps(env: &Env, cfg: &Config, spawn: Spawn, cache_reads: bool) -> Result<Rc<L
     }))
 }
 
-/// Observability's sinks, each given every event (docs/observability.md).
-fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn crate::observe::EventSink> {
-    if delay::events_off(env) {
-        return Rc::new(crate::observe::Fanout(Vec::new()));
-    }
-    // One line per sink, each present only when the deployment configures it.
-    let sinks: Vec<Rc<dyn crate::observe::EventSink>> =
-        [analytics::sink(env), audit::sink(env, spawn), otlp::sink(cfg, spawn)]
-            .into_iter()
-            .flatten()
-            .collect();
-    Rc::new(crate::observe::Fanout(sinks))
+/// What the event sinks share across an isolate's requests: found once, like the configuration
+/// (bindings and vars are fixed for an isolate's life). Each is present only when the
+/// deployment configures it.
+struct IsolateSinks {
+    analytics: Option<Rc<dyn EventSink>>,
+    audit: Option<Rc<crate::observe::outbox::Outbox>>,
+    otlp: Option<Rc<otlp::Exporter>>,
+}
+
+thread_local! {
+    static SINKS: std::cell::OnceCell<IsolateSinks> = const { std::cell::OnceCell::new() };
+}
+
+/// Observability's sinks for one request, each given every event (docs/observability.md): the
+/// isolate's, with the request's `spawn` for the work that outlives the response.
+fn event_sinks(env: &Env, cfg: &Config, spawn: &Spawn) -> Rc<dyn EventSink> {
+    SINKS.with(|s| {
+        let s = s.get_or_init(|| {
+            if delay::events_off(env) {
+                return IsolateSinks {
+                    analytics: None,
+                    audit: None,
+                    otlp: None,
+                };
+            }
+            IsolateSinks {
+                analytics: analytics::sink(env),
+                audit: audit::outbox(env),
+                otlp: otlp::exporter(cfg),
+            }
+        });
+        let mut sinks: Vec<Rc<dyn EventSink>> = Vec::with_capacity(3);
+        sinks.extend(s.analytics.clone());
+        if let Some(outbox) = &s.audit {
+            sinks.push(Rc::new(audit::QueueSink {
+                outbox: outbox.clone(),
+                spawn: spawn.clone(),
+            }));
+        }
+        if let Some(exporter) = &s.otlp {
+            sinks.push(Rc::new(otlp::OtlpSink {
+                exporter: exporter.clone(),
+                spawn: spawn.clone(),
+            }));
+        }
+        Rc::new(Fanout(sinks)) as Rc<dyn EventSink>
+    })
 }
 
 /// Adds headers to a response (copying them: a response from a Durable Object has immutable ones).

@@ -12,51 +12,65 @@ use crate::outbound::{HttpClient, OutboundRequest, UpstreamError};
 use super::fetch::FetchClient;
 use super::Spawn;
 
-pub struct OtlpSink {
-    config: Rc<OtlpConfig>,
-    spawn: Spawn,
+/// What every export of the isolate shares, built once from the configuration.
+pub struct Exporter {
+    config: OtlpConfig,
+    resource: Resource,
+    /// The configured headers and the content type.
+    headers: Headers,
 }
 
-/// The sink, when an OTLP endpoint is configured.
-pub fn sink(cfg: &Config, spawn: &Spawn) -> Option<Rc<dyn EventSink>> {
-    let config = Rc::new(cfg.otlp.clone()?);
-    Some(Rc::new(OtlpSink {
+/// The isolate's exporter, when an OTLP endpoint is configured.
+pub fn exporter(cfg: &Config) -> Option<Rc<Exporter>> {
+    let config = cfg.otlp.clone()?;
+    let resource = Resource {
+        service_name: config.service_name.clone(),
+        service_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut headers = Headers::default();
+    for (k, v) in &config.headers.0 {
+        headers.set(k, v);
+    }
+    headers.set("content-type", "application/json");
+    Some(Rc::new(Exporter {
         config,
-        spawn: spawn.clone(),
+        resource,
+        headers,
     }))
 }
 
+/// One request's sink: the isolate's exporter and the request's `spawn`.
+pub struct OtlpSink {
+    pub exporter: Rc<Exporter>,
+    pub spawn: Spawn,
+}
+
 impl EventSink for OtlpSink {
-    fn emit(&self, event: Event) {
-        let config = self.config.clone();
+    fn emit_shared(&self, event: &Rc<Event>) {
+        let (exporter, event) = (self.exporter.clone(), event.clone());
         // The spans are built beside the request too: nothing here delays the response.
-        (self.spawn)(Box::pin(async move {
-            let resource = Resource {
-                service_name: config.service_name.clone(),
-                service_version: env!("CARGO_PKG_VERSION").into(),
-            };
-            let Some(body) = export_request(&event, &resource) else {
-                return;
-            };
-            let mut headers = Headers::default();
-            for (k, v) in &config.headers.0 {
-                headers.set(k, v);
-            }
-            headers.set("content-type", "application/json");
-            let req = OutboundRequest {
-                method: Method::Post,
-                url: config.traces_url.clone(),
-                headers,
-                body: Some(body.to_string().into_bytes()),
-                timeout_ms: config.timeout_ms,
-            };
-            // Neither the URL nor the error text is logged: either may carry a credential.
-            match FetchClient.send(req).await {
-                Ok(r) if (200..300).contains(&r.status) => {}
-                Ok(r) => tracing::warn!(status = r.status, "OTLP export refused"),
-                Err(e) => tracing::warn!(cause = cause(&e), "OTLP export failed"),
-            }
-        }));
+        (self.spawn)(Box::pin(async move { exporter.export(&event).await }));
+    }
+}
+
+impl Exporter {
+    async fn export(&self, event: &Event) {
+        let Some(body) = export_request(event, &self.resource) else {
+            return;
+        };
+        let req = OutboundRequest {
+            method: Method::Post,
+            url: self.config.traces_url.clone(),
+            headers: self.headers.clone(),
+            body: Some(body.to_string().into_bytes()),
+            timeout_ms: self.config.timeout_ms,
+        };
+        // Neither the URL nor the error text is logged: either may carry a credential.
+        match FetchClient.send(req).await {
+            Ok(r) if (200..300).contains(&r.status) => {}
+            Ok(r) => tracing::warn!(status = r.status, "OTLP export refused"),
+            Err(e) => tracing::warn!(cause = cause(&e), "OTLP export failed"),
+        }
     }
 }
 
