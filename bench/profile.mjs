@@ -2,8 +2,8 @@
 // (through Miniflare's inspector) while one bench row runs, folded by function. Not a test and
 // not part of bench.sh: a tool for finding hot spots (docs/benchmarks.md, "Profiling").
 //
-// Build a variant that keeps function names first (wasm-opt strips them):
-//   bash scripts/build.sh --out-dir build-prof --no-opt
+// Build a variant that keeps function names first (the release profile strips them):
+//   CARGO_PROFILE_RELEASE_STRIP=debuginfo bash scripts/build.sh --out-dir build-prof --no-opt
 // then: node bench/profile.mjs [row]   row: slug | legacy | agg | list (default slug)
 // Knobs: PROFILE_BUILD (build-prof), PROFILE_N (calls, 2000), PROFILE_SERVERS (list row, 100),
 // PROFILE_TOP (rows printed, 40), PROFILE_OUT (where the .cpuprofile goes, for DevTools),
@@ -104,7 +104,7 @@ function print(title, map, total, perCall) {
 }
 
 async function main() {
-  if (!existsSync(join(BUILD, "index_bg.wasm"))) throw new Error(`${BUILD} missing: bash scripts/build.sh --out-dir build-prof --no-opt`);
+  if (!existsSync(join(BUILD, "index_bg.wasm"))) throw new Error(`${BUILD} missing: CARGO_PROFILE_RELEASE_STRIP=debuginfo bash scripts/build.sh --out-dir build-prof --no-opt`);
   const upP = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0"], { readyLine: /READY (\d+)/ });
   const upUrl = `http://127.0.0.1:${Number(upP.match[1])}/mcp`;
   const inspectorPort = await freePort();
