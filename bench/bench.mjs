@@ -27,7 +27,7 @@ import { gzipSync } from "node:zlib";
 import { BUILD, ROOT, startGateway, startProcess } from "../tests/harness.mjs";
 import { coldStart } from "./lib/cold.mjs";
 import { startFloor } from "./lib/floor.mjs";
-import { legacySession, listAll, listFirstPage, measureBlock, median, modernCall, shuffled } from "./lib/measure.mjs";
+import { legacySession, listAll, listFirstPage, measureBlock, measurePaired, median, modernCall, shuffled } from "./lib/measure.mjs";
 import { CLK_TCK, loadavg, withNewWorkerd } from "./lib/procs.mjs";
 import { int, kib, mib, ms, ratio, signedMs, table } from "./lib/report.mjs";
 import { soak } from "./lib/soak.mjs";
@@ -57,6 +57,8 @@ const K = {
   SOAK_SESSIONS: num("BENCH_SOAK_SESSIONS", 200, 50),
   SOAK_S: num("BENCH_SOAK_S", 60, 10),
   COLD: num("BENCH_COLD", 5, 2),
+  RECORD_N: num("BENCH_RECORD_N", 2000, 1000),
+  RECORD_S: num("BENCH_RECORD_S", 60, 30),
   REGISTER_CONCURRENCY: num("BENCH_REGISTER_CONCURRENCY", 8, 8),
   TIMEOUT_S: num("BENCH_TIMEOUT_S", 2400, 900),
 };
@@ -247,6 +249,21 @@ async function main() {
     }
   }
 
+  // --- the record cost, paired ------------------------------------------------------------------
+  // The rows above measure the two event gateways in separate blocks, so load that changes
+  // between blocks shows in their difference. Here their calls alternate one by one instead;
+  // CPU is read until the audit queue's consumer has had the calls' events (its batch timeout
+  // is 2 s), since locally it runs in the same workerd process.
+  console.log(`\nbench: record cost, paired — ${K.RECORD_N} calls each, alternating between the event gateways ...`);
+  const paired = await measurePaired(modernCall(`${evOn.url}/mcp/${SLUG}`, evOn.key), modernCall(`${evOff.url}/mcp/${SLUG}`, evOff.key), {
+    warmup: K.WARMUP,
+    n: K.RECORD_N,
+    maxS: K.RECORD_S,
+    pidsA: [evOn.pid],
+    pidsB: [evOff.pid],
+    settleMs: 2500,
+  });
+
   // --- soak, cold start --------------------------------------------------------------------------
   console.log(`\nbench: soak — ${K.SOAK_SESSIONS} legacy sessions calling for ${K.SOAK_S} s (build-bench/, no delay) ...`);
   const soakGw = await startOne("soak", { build: BENCH_BUILD });
@@ -328,6 +345,12 @@ async function main() {
     `\nrecord cost p50 = median over rounds of (events p50 - no-events p50 of the same round): ${signedMs(recordP50)} ms;` +
       ` CPU per call ${ms(cpuW(evRec))} vs ${ms(cpuW(evNo))} ms (Analytics Engine data point and audit queue send; no OTLP endpoint configured).`,
   );
+  const [pOn, pOff] = paired.sides;
+  console.log(
+    `record cost p50, paired (${paired.rounds} calls each, alternating): ${signedMs(pOn.p50 - pOff.p50)} ms` +
+      ` (p50 ${ms(pOn.p50)} vs ${ms(pOff.p50)}, p99 ${ms(pOn.p99)} vs ${ms(pOff.p99)});` +
+      ` workerd CPU per call ${ms(pOn.cpuPerReq[0])} vs ${ms(pOff.cpuPerReq[0])} ms (${signedMs(pOn.cpuPerReq[0] - pOff.cpuPerReq[0])}), the audit consumer's work included.`,
+  );
   console.log(
     `\nadded p50 = median over rounds of (row p50 - direct p50 of the same round); over floor = the same against the floor row` +
       ` (legacy: the floor through a Durable Object; what the gateway adds beyond workerd's own pass-through); x direct = the same as added p50 for req/s (at ${K.CONCURRENCY} in flight);` +
@@ -396,6 +419,8 @@ async function main() {
       for (const [m, n] of x.errors) console.log(`error (${r.key}) x${n}: ${m}`);
     }
   }
+  total += paired.errorCount;
+  for (const [m, n] of paired.errors) console.log(`error (record, paired) x${n}: ${m}`);
   for (const [what, n, map] of [["soak open", sk.openErrors.size, sk.openErrors], ["soak", sk.errorCount, sk.errors]]) {
     if (!n) continue;
     for (const [m, c] of map) console.log(`error (${what}) x${c}: ${m}`);

@@ -206,6 +206,50 @@ export async function measureBlock(call, { warmup, n, total, concurrency, maxS, 
   };
 }
 
+/**
+ * Two calls measured side by side: `n` rounds, each one call of `a` and one of `b` (in turns
+ * first), so that load and drift reach both alike: p50 and p99 of each, and the CPU of each
+ * side's processes (`pidsA`, `pidsB`) per call, read from before the calls until `settleMs`
+ * after them (work a call leaves behind, such as a queue's consumer, is counted).
+ */
+export async function measurePaired(a, b, { warmup, n, maxS, pidsA = [], pidsB = [], settleMs = 0 }) {
+  const rec = recorder();
+  for (let i = 0; i < warmup; i++) {
+    await rec.once(a);
+    await rec.once(b);
+  }
+  if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+  const cpu0 = [pidsA.map(cpuMs), pidsB.map(cpuMs)];
+  const sides = [
+    { call: a, samples: [] },
+    { call: b, samples: [] },
+  ];
+  const stopAt = performance.now() + maxS * 1000;
+  let rounds = 0;
+  for (; rounds < n && performance.now() < stopAt; rounds++) {
+    for (const side of rounds % 2 ? sides : [...sides].reverse()) {
+      const t = performance.now();
+      if (await rec.once(side.call)) side.samples.push(performance.now() - t);
+    }
+  }
+  if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+  const cpu1 = [pidsA.map(cpuMs), pidsB.map(cpuMs)];
+  return {
+    rounds,
+    sides: sides.map(({ samples }, i) => {
+      samples.sort((x, y) => x - y);
+      const pids = i ? pidsB : pidsA;
+      return {
+        p50: pct(samples, 50),
+        p99: pct(samples, 99),
+        cpuPerReq: pids.map((_, j) => (cpu1[i][j] - cpu0[i][j]) / Math.max(1, rounds)),
+      };
+    }),
+    errorCount: rec.errorCount,
+    errors: rec.errors,
+  };
+}
+
 /** A fresh random order (Fisher–Yates). */
 export function shuffled(xs) {
   const a = [...xs];

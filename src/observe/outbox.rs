@@ -27,7 +27,10 @@ pub trait BatchQueue {
 /// The outbox's bounds; `LIMITS` are the deployment's.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// How long the first event of a batch waits for others before the batch is sent.
+    /// How long the first event of a batch waits for others before the batch is sent: what
+    /// an event's request holds its `waitUntil` open for at most, beyond the send. Each send
+    /// costs a round trip to the queue whatever it carries; an isolate serving 100 calls a
+    /// second sends about 10 a batch.
     pub window_ms: u64,
     /// Messages per batch (a queue `sendBatch` takes at most 100).
     pub max_messages: usize,
@@ -47,7 +50,7 @@ pub struct Limits {
 }
 
 pub const LIMITS: Limits = Limits {
-    window_ms: 50,
+    window_ms: 100,
     max_messages: 100,
     max_batch_bytes: 224 * 1024,
     max_message_bytes: 120 * 1024,
@@ -479,6 +482,20 @@ mod tests {
         fake.advance(LIMITS.window_ms);
         pool.run_until_stalled();
         assert_eq!(fake.ids()[1], vec!["y"], "a new batch, with a sender of its own");
+    }
+
+    #[test]
+    fn nothing_is_kept_once_sent() {
+        let mut r = Run::new(LIMITS);
+        let kept = event("ev_1");
+        let weak = Rc::downgrade(&kept);
+        let task = r.outbox.add(kept);
+        r.pool.spawner().spawn_local(task).unwrap();
+        r.emit(&["ev_2"]);
+        r.advance(LIMITS.window_ms);
+        assert_eq!(r.fake.ids(), vec![vec!["ev_1", "ev_2"]]);
+        assert!(weak.upgrade().is_none(), "the event is dropped once sent");
+        assert!(r.outbox.open.borrow().is_none(), "no batch is left open");
     }
 
     #[test]
