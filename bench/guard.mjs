@@ -26,6 +26,35 @@ const ARGUMENT = `${SENTENCE.repeat(Math.ceil(4096 / SENTENCE.length))}`.slice(0
 
 const DEFAULT_SET = ["email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret", "prompt_injection"];
 
+/** The default guardrail set: every detector, redact, on arguments and results (scope: all). */
+export const GUARD_POLICY = {
+  name: "default-guardrails",
+  scope: {},
+  mode: "enforce",
+  rules: [{ kind: "guardrail", on: ["arguments", "results"], detect: DEFAULT_SET, action: "redact" }],
+};
+
+/**
+ * One `tools/call` of `padded` (the 4 KB argument, a 16 KB result) at `url`, checked: the result
+ * must be whole, and redacted exactly when `redacted` (default: true).
+ */
+export function guardedCall(url, key, redacted = true) {
+  let id = 1;
+  return async () => {
+    const n = id++;
+    const msg = {
+      jsonrpc: "2.0", id: n, method: "tools/call",
+      params: { name: "padded", arguments: { message: ARGUMENT, size: RESULT_BYTES }, _meta: modernMeta() },
+    };
+    const headers = { authorization: `Bearer ${key}`, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "padded" };
+    const result = rpcResult(await post(url, headers, msg), n);
+    const text = result.content?.[0]?.text ?? "";
+    if (text.length < RESULT_BYTES) throw new Error(`short result: ${text.length} bytes`);
+    const found = text.includes("[EMAIL]") && !text.includes("ops.lead@example.com");
+    if (found !== redacted) throw new Error(`${url}: redaction ${found ? "applied" : "missing"}`);
+  };
+}
+
 async function main() {
   console.log(`guardrail bench — load ${loadavg()}; ${ROUNDS} rounds × ${N} sequential calls per row`);
   const up = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0", "--padded"], {
@@ -38,28 +67,10 @@ async function main() {
       const r = await gw.admin("POST", "/admin/v1/servers", { slug, name: slug, url });
       if (r.status !== 201) throw new Error(`register ${slug}: ${r.text}`);
     }
-    const policy = await gw.admin("POST", "/admin/v1/policies", {
-      name: "default-guardrails",
-      scope: { server: "guarded" },
-      mode: "enforce",
-      rules: [{ kind: "guardrail", on: ["arguments", "results"], detect: DEFAULT_SET, action: "redact" }],
-    });
+    const policy = await gw.admin("POST", "/admin/v1/policies", { ...GUARD_POLICY, scope: { server: "guarded" } });
     if (policy.status !== 201) throw new Error(`policy: ${policy.text}`);
     const key = (await gw.admin("POST", "/admin/v1/api-keys", { name: "bench" })).body.key;
-    let id = 1;
-    const caller = (slug) => async () => {
-      const n = id++;
-      const msg = {
-        jsonrpc: "2.0", id: n, method: "tools/call",
-        params: { name: "padded", arguments: { message: ARGUMENT, size: RESULT_BYTES }, _meta: modernMeta() },
-      };
-      const headers = { authorization: `Bearer ${key}`, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "padded" };
-      const result = rpcResult(await post(`${gw.url}/mcp/${slug}`, headers, msg), n);
-      const text = result.content?.[0]?.text ?? "";
-      if (text.length < RESULT_BYTES) throw new Error(`short result: ${text.length} bytes`);
-      const redacted = text.includes("[EMAIL]") && !text.includes("ops.lead@example.com");
-      if (redacted !== (slug === "guarded")) throw new Error(`${slug}: redaction ${redacted ? "applied" : "missing"}`);
-    };
+    const caller = (slug) => guardedCall(`${gw.url}/mcp/${slug}`, key, slug === "guarded");
     const rows = { plain: caller("plain"), guarded: caller("guarded") };
     const per = { plain: [], guarded: [] };
     for (let r = 0; r < ROUNDS; r++) {
@@ -93,7 +104,9 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -4,7 +4,9 @@
 //
 // Build a variant that keeps function names first (the release profile strips them):
 //   CARGO_PROFILE_RELEASE_STRIP=debuginfo bash scripts/build.sh --out-dir build-prof --no-opt
-// then: node bench/profile.mjs [row]   row: slug | legacy | agg | list (default slug)
+// then: node bench/profile.mjs [row]   row: slug | legacy | agg | list | guard | guardplain
+// (default slug; `guard` is bench/guard.mjs's guarded call — every detector, redact, a 4 KB
+// argument and a 16 KB result — and `guardplain` the same call with no policy)
 // Knobs: PROFILE_BUILD (build-prof), PROFILE_N (calls, 2000), PROFILE_SERVERS (list row, 100),
 // PROFILE_TOP (rows printed, 40), PROFILE_OUT (where the .cpuprofile goes, for DevTools),
 // PROFILE_VARS (extra Worker vars, `K=V,K2=V2`; e.g. BENCH_NO_EVENTS=1 on a build with the
@@ -17,6 +19,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ROOT, startGateway, startProcess } from "../tests/harness.mjs";
+import { GUARD_POLICY, guardedCall } from "./guard.mjs";
 import { legacySession, listFirstPage, modernCall } from "./lib/measure.mjs";
 
 const ROW = process.argv[2] || "slug";
@@ -105,7 +108,9 @@ function print(title, map, total, perCall) {
 
 async function main() {
   if (!existsSync(join(BUILD, "index_bg.wasm"))) throw new Error(`${BUILD} missing: CARGO_PROFILE_RELEASE_STRIP=debuginfo bash scripts/build.sh --out-dir build-prof --no-opt`);
-  const upP = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0"], { readyLine: /READY (\d+)/ });
+  const guard = ROW === "guard" || ROW === "guardplain";
+  const upArgs = ["bench/upstreams/ten_tools.py", "--port", "0", ...(guard ? ["--padded"] : [])];
+  const upP = await startProcess(join(ROOT, ".venv/bin/python"), upArgs, { readyLine: /READY (\d+)/ });
   const upUrl = `http://127.0.0.1:${Number(upP.match[1])}/mcp`;
   const inspectorPort = await freePort();
   const gw = await startGateway({ build: BUILD, inspectorPort, vars: VARS });
@@ -117,8 +122,13 @@ async function main() {
       const r = await gw.admin("POST", "/admin/v1/servers", { slug, name: slug, url: upUrl });
       if (r.status !== 201) throw new Error(`registering ${slug}: ${r.status} ${r.text}`);
     }
-    const call =
-      ROW === "slug"
+    if (ROW === "guard") {
+      const p = await gw.admin("POST", "/admin/v1/policies", GUARD_POLICY);
+      if (p.status !== 201) throw new Error(`policy: ${p.status} ${p.text}`);
+    }
+    const call = guard
+      ? guardedCall(`${gw.url}/mcp/tt`, key, ROW === "guard")
+      : ROW === "slug"
         ? modernCall(`${gw.url}/mcp/tt`, key)
         : ROW === "agg"
           ? modernCall(`${gw.url}/mcp`, key, "tt__echo")

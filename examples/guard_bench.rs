@@ -11,7 +11,9 @@
 //!       `structuredContent` table, with a handful of findings);
 //!   (c) the same two without any finding (the common case: nothing to rewrite);
 //!   (d) `set.applicable(..)` itself (scope matching over the set);
-//!   (e) the first check of an isolate, which compiles the built-in detectors (once).
+//!   (e) the first check of an isolate, which compiles the built-in detectors (once);
+//!   (f) bench/guard.mjs's call: a 4 KB prose argument with one address, and the ~20 KB text the
+//!       Python SDK's upstream answers with, twice (`content` text and `structuredContent`).
 //! Knobs (env): GUARD_RUNS (2000); GUARD_DETAIL=1 adds one row per detector on (b).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -133,6 +135,25 @@ fn result(pii: bool) -> Value {
     })
 }
 
+/// bench/guard.mjs's argument: 4 KB of one repeated sentence, then an address.
+fn bench_argument() -> String {
+    let sentence = "Please summarise the attached notes from the planning meeting for the platform team. ";
+    let mut s = sentence.repeat(4096 / sentence.len() + 1);
+    s.truncate(4096 - 40);
+    s.push_str(" Reply to ops.lead@example.com.");
+    s
+}
+
+/// bench/guard.mjs's upstream answer (`padded`, 16 KB of filler after the echo), as the Python
+/// SDK sends it: text content and the same string as structured content.
+fn bench_result() -> Value {
+    let filler = "The quarterly report lists revenue by region and product line. ";
+    let mut pad = filler.repeat(16384 / filler.len() + 1);
+    pad.truncate(16384);
+    let text = format!("echo: {} {pad}", bench_argument());
+    json!({"content": [{"type": "text", "text": text}], "structuredContent": {"result": text}, "isError": false})
+}
+
 const DETECTORS: [&str; 8] = [
     "email",
     "phone",
@@ -222,6 +243,12 @@ fn main() {
         false,
     );
     measure("(c') check_result, 16 KB result, nothing found", result(false), true);
+    measure(
+        "(f)  check_call, bench/guard.mjs's argument",
+        json!({"message": bench_argument(), "size": 16384}),
+        false,
+    );
+    measure("(f') check_result, bench/guard.mjs's result", bench_result(), true);
 
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {

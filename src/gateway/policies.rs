@@ -132,10 +132,11 @@ impl PolicyHooks {
         if applicable.is_empty() {
             return Ok(Admitted::default());
         }
+        // The arguments as the client sent them (`None`: a method without arguments).
         let sent = ARGUMENT_METHODS
             .contains(&call.method.as_str())
-            .then(|| call.params.get("arguments").cloned().unwrap_or(Value::Null));
-        let mut args = sent.clone().unwrap_or(Value::Null);
+            .then(|| call.params.get("arguments").unwrap_or(&Value::Null));
+        let mut args = sent.cloned().unwrap_or(Value::Null);
         let verdict = applicable.check_call(&mut args);
         note(probe, &verdict.decisions);
         match &verdict.outcome {
@@ -143,14 +144,16 @@ impl PolicyHooks {
                 return Err(denied(policy_id, rule, "the call was blocked by a policy"))
             }
             Outcome::RequireApproval { policy_id, rule } => {
-                self.approval(call, probe, sent.as_ref(), policy_id, rule).await?;
+                self.approval(call, probe, sent, policy_id, rule).await?;
             }
             Outcome::Proceed => {}
         }
         self.count(call, probe, &verdict.limits).await?;
         let filter = answer_filter(set.clone(), call, annotations, probe.cloned());
         Ok(Admitted {
-            arguments: (sent.is_some() && Some(&args) != sent.as_ref()).then_some(args),
+            arguments: sent
+                .is_some_and(|sent| verdict.rewrote && args != *sent)
+                .then_some(args),
             answer: Some(filter),
         })
     }

@@ -72,11 +72,11 @@ pub(crate) struct Span {
     pub kind: Kind,
 }
 
-/// One regex of a detector: the capture group that is the finding (0: the whole match) and
-/// the check a candidate must pass.
+/// One regex of a detector: its source, the capture group that is the finding (0: the whole
+/// match) and the check a candidate must pass.
 struct Matcher {
     detector: Detector,
-    regex: Regex,
+    source: &'static str,
     group: usize,
     check: Check,
 }
@@ -108,45 +108,59 @@ pub(crate) const INVISIBLE: &str =
 /// How many regexes the detectors have.
 const MATCHERS: usize = 17;
 
+/// Every detector regex, in the order of `builtin().set`.
+const TABLE: [Matcher; MATCHERS] = {
+    use Detector::*;
+    const fn m(detector: Detector, source: &'static str, group: usize, check: Check) -> Matcher {
+        Matcher {
+            detector,
+            source,
+            group,
+            check,
+        }
+    }
+    [
+        m(Email, EMAIL, 0, checks::email),
+        m(Phone, PHONE_INTL, 0, checks::phone),
+        m(Phone, PHONE_NATIONAL, 0, checks::phone),
+        m(CreditCard, CARD, 0, checks::card),
+        m(Iban, IBAN, 0, checks::iban),
+        m(UsSsn, US_SSN, 0, checks::us_ssn),
+        m(IpAddress, IPV4, 0, checks::ipv4),
+        m(IpAddress, IPV6, 0, checks::ipv6),
+        m(Secret, PEM_KEY, 0, checks::any),
+        m(Secret, AWS_KEY_ID, 0, checks::any),
+        m(Secret, GITHUB_TOKEN, 0, checks::any),
+        m(Secret, SLACK_TOKEN, 0, checks::any),
+        m(Secret, JWT, 0, checks::any),
+        m(Secret, ASSIGNMENT, 1, checks::assigned_secret),
+        m(Secret, BEARER, 1, checks::any),
+        m(PromptInjection, INJECTION, 0, checks::any),
+        m(PromptInjection, INVISIBLE, 0, checks::invisible),
+    ]
+};
+
 struct Builtin {
-    matchers: [Matcher; MATCHERS],
-    /// Every matcher's regex, in `matchers` order: one pass of their union says which of them
-    /// match a text at all, and only those run on it.
+    /// The union of every matcher's regex: one pass says which of them match a text at all, and
+    /// only those run on it.
     set: RegexSet,
+    /// Each matcher's own regex, compiled the first time a text holds one of its matches: an
+    /// isolate pays only for the detectors its traffic meets (each costs milliseconds to build
+    /// in wasm, the set alone a fraction of all of them).
+    regexes: [OnceLock<Regex>; MATCHERS],
 }
 
 fn builtin() -> &'static Builtin {
     static BUILTIN: OnceLock<Builtin> = OnceLock::new();
-    BUILTIN.get_or_init(|| {
-        use Detector::*;
-        let m = |detector: Detector, src: &str, group: usize, check: Check| Matcher {
-            detector,
-            regex: Regex::new(src).expect("built-in detector regex"),
-            group,
-            check,
-        };
-        let matchers = [
-            m(Email, EMAIL, 0, checks::email),
-            m(Phone, PHONE_INTL, 0, checks::phone),
-            m(Phone, PHONE_NATIONAL, 0, checks::phone),
-            m(CreditCard, CARD, 0, checks::card),
-            m(Iban, IBAN, 0, checks::iban),
-            m(UsSsn, US_SSN, 0, checks::us_ssn),
-            m(IpAddress, IPV4, 0, checks::ipv4),
-            m(IpAddress, IPV6, 0, checks::ipv6),
-            m(Secret, PEM_KEY, 0, checks::any),
-            m(Secret, AWS_KEY_ID, 0, checks::any),
-            m(Secret, GITHUB_TOKEN, 0, checks::any),
-            m(Secret, SLACK_TOKEN, 0, checks::any),
-            m(Secret, JWT, 0, checks::any),
-            m(Secret, ASSIGNMENT, 1, checks::assigned_secret),
-            m(Secret, BEARER, 1, checks::any),
-            m(PromptInjection, INJECTION, 0, checks::any),
-            m(PromptInjection, INVISIBLE, 0, checks::invisible),
-        ];
-        let set = RegexSet::new(matchers.iter().map(|m| m.regex.as_str())).expect("built-in detector set");
-        Builtin { matchers, set }
+    BUILTIN.get_or_init(|| Builtin {
+        set: RegexSet::new(TABLE.iter().map(|m| m.source)).expect("built-in detector set"),
+        regexes: [const { OnceLock::new() }; MATCHERS],
     })
+}
+
+/// Matcher `i`'s regex.
+fn regex(i: usize) -> &'static Regex {
+    builtin().regexes[i].get_or_init(|| Regex::new(TABLE[i].source).expect("built-in detector regex"))
 }
 
 /// Appends what `detectors` find in `text` to `out`.
@@ -154,18 +168,14 @@ pub(crate) fn find(detectors: &[Detector], text: &str, out: &mut Vec<Span>) {
     if detectors.is_empty() || text.is_empty() {
         return;
     }
-    let b = builtin();
     let mut hits = [false; MATCHERS];
-    if !b.set.matches_read_at(&mut hits, text, 0) {
+    if !builtin().set.matches_read_at(&mut hits, text, 0) {
         return;
     }
-    for (m, _) in b
-        .matchers
-        .iter()
-        .zip(hits)
-        .filter(|(m, hit)| *hit && detectors.contains(&m.detector))
-    {
-        push_matches(&m.regex, m.group, m.check, Kind::Detector(m.detector), text, out);
+    for (i, m) in TABLE.iter().enumerate() {
+        if hits[i] && detectors.contains(&m.detector) {
+            push_matches(regex(i), m.group, m.check, Kind::Detector(m.detector), text, out);
+        }
     }
 }
 
@@ -191,12 +201,12 @@ pub(crate) fn push_matches(regex: &Regex, group: usize, check: Check, kind: Kind
 /// tool-poisoning scan.
 pub(crate) fn injection_regexes() -> (&'static Regex, &'static Regex) {
     let of = |src: &str| {
-        &builtin()
-            .matchers
-            .iter()
-            .find(|m| m.regex.as_str() == src)
-            .expect("prompt_injection matcher")
-            .regex
+        regex(
+            TABLE
+                .iter()
+                .position(|m| m.source == src)
+                .expect("prompt_injection matcher"),
+        )
     };
     (of(INJECTION), of(INVISIBLE))
 }

@@ -189,6 +189,7 @@ impl Applicable<'_> {
                     d.count = Some(count);
                     v.decisions.push(d);
                 }
+                v.rewrote |= found && apply.rewrite;
                 if found && g.action == GuardAction::Block && mode == Mode::Enforce {
                     v.escalate(Outcome::Deny {
                         policy_id: p.input.id.clone(),

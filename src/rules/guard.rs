@@ -43,6 +43,14 @@ const SECRET_KEYS: &[&str] = &[
 /// Findings per kind (`Kind::index`).
 pub(crate) type Counts = [u32; KINDS];
 
+/// Bytes either side of a placeholder that a rewriting pass after the first scans again (see
+/// `Apply::string`): more than any finding glued to a replaced one reaches into in practice.
+pub const RESCAN_MARGIN: usize = 256;
+
+/// Strings at least this long are scanned once per value even when they occur several times
+/// (the MCP SDKs send a tool's text answer both as `content` text and in `structuredContent`).
+const MEMO_MIN_BYTES: usize = 512;
+
 /// How the guardrail treats its findings here: rewrite them (enforce-mode redact/hash) or only
 /// count them.
 pub(crate) struct Apply<'a> {
@@ -51,12 +59,50 @@ pub(crate) struct Apply<'a> {
     pub hash_key: &'a [u8; 32],
 }
 
+/// A long string already scanned in this value: what it became and what was found in it.
+struct Seen {
+    original: String,
+    key_is_secret: bool,
+    output: Option<String>,
+    counts: Counts,
+}
+
 impl Apply<'_> {
-    /// Scans (and maybe rewrites) every string `walk` reaches in `v`.
+    /// Scans (and maybe rewrites) every string `walk` reaches in `v`. A long string that occurs
+    /// again is given the first one's outcome without a second scan (and its findings counted
+    /// again, as if scanned).
     pub(crate) fn value(&self, v: &mut Value, phase: Phase) -> Counts {
         let mut counts = [0; KINDS];
         let mut spans = Vec::new();
-        walk(v, phase, &mut |key, s| self.string(s, key, &mut spans, &mut counts));
+        let mut seen: Vec<Seen> = Vec::new();
+        walk(v, phase, &mut |key, s| {
+            if s.len() < MEMO_MIN_BYTES {
+                self.string(s, key, &mut spans, &mut counts);
+                return;
+            }
+            let key_is_secret = key.is_some_and(is_secret_key);
+            if let Some(hit) = seen
+                .iter()
+                .find(|m| m.key_is_secret == key_is_secret && m.original == *s)
+            {
+                add(&mut counts, &hit.counts);
+                if let Some(out) = &hit.output {
+                    out.clone_into(s);
+                }
+                return;
+            }
+            let original = s.clone();
+            let mut own = [0; KINDS];
+            self.string(s, key, &mut spans, &mut own);
+            add(&mut counts, &own);
+            let output = (*s != original).then(|| s.clone());
+            seen.push(Seen {
+                original,
+                key_is_secret,
+                output,
+                counts: own,
+            });
+        });
         counts
     }
 
@@ -73,10 +119,12 @@ impl Apply<'_> {
     /// Rewriting runs again on its own output until nothing more is found (at most
     /// `MAX_REWRITE_PASSES`): a placeholder has other neighbours than the text it replaced, so
     /// a finding glued to another shows on the next pass — and a second redaction of the
-    /// output then finds nothing.
+    /// output then finds nothing. Only the first pass reads the whole string; the later ones
+    /// read `RESCAN_MARGIN` bytes around the placeholders just written, where such a finding
+    /// can be (and the whole string again if a finding there runs to a window's edge).
     fn string(&self, s: &mut String, key: Option<&str>, spans: &mut Vec<Span>, counts: &mut Counts) {
+        scan(self.guard, s, key, spans);
         for pass in 1..=MAX_REWRITE_PASSES {
-            scan(self.guard, s, key, spans);
             if spans.is_empty() {
                 return;
             }
@@ -86,10 +134,56 @@ impl Apply<'_> {
             if !self.rewrite {
                 return;
             }
-            *s = rewrite(s, spans, self.guard.action, self.hash_key);
+            let (out, marks) = rewrite(s, spans, self.guard.action, self.hash_key);
+            *s = out;
             if pass == MAX_REWRITE_PASSES {
                 return;
             }
+            rescan_near(self.guard, s, &marks, spans);
+        }
+    }
+}
+
+fn add(total: &mut Counts, more: &Counts) {
+    for (t, m) in total.iter_mut().zip(more) {
+        *t += m;
+    }
+}
+
+/// The spans of `text` found within `RESCAN_MARGIN` bytes of the byte ranges `marks` (sorted,
+/// non-overlapping). The windows around the marks are scanned on their own; a finding that
+/// reaches a window's edge (other than the text's) may be cut short there, so then the whole
+/// text is scanned instead.
+fn rescan_near(g: &Guardrail, text: &str, marks: &[(usize, usize)], spans: &mut Vec<Span>) {
+    spans.clear();
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    for &(s, e) in marks {
+        let mut start = s.saturating_sub(RESCAN_MARGIN);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (e + RESCAN_MARGIN).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        match windows.last_mut() {
+            Some(last) if start <= last.1 => last.1 = end,
+            _ => windows.push((start, end)),
+        }
+    }
+    let mut found = Vec::new();
+    for &(start, end) in &windows {
+        scan(g, &text[start..end], None, &mut found);
+        for sp in &found {
+            if (sp.start == 0 && start > 0) || (sp.end == end - start && end < text.len()) {
+                scan(g, text, None, spans);
+                return;
+            }
+            spans.push(Span {
+                start: sp.start + start,
+                end: sp.end + start,
+                kind: sp.kind,
+            });
         }
     }
 }
@@ -171,12 +265,15 @@ pub(crate) fn placeholder_starts_at(text: &str, at: usize) -> bool {
     placeholder().find(&text[at..]).is_some_and(|m| m.start() == 0)
 }
 
-/// `text` with each span replaced (redact: `[LABEL]`; hash: `[LABEL:token]`).
-fn rewrite(text: &str, spans: &[Span], action: GuardAction, key: &[u8; 32]) -> String {
+/// `text` with each span replaced (redact: `[LABEL]`; hash: `[LABEL:token]`), and where each
+/// replacement is in the new text.
+fn rewrite(text: &str, spans: &[Span], action: GuardAction, key: &[u8; 32]) -> (String, Vec<(usize, usize)>) {
     let mut out = String::with_capacity(text.len() + spans.len() * 16);
+    let mut marks = Vec::with_capacity(spans.len());
     let mut at = 0;
     for sp in spans {
         out.push_str(&text[at..sp.start]);
+        let start = out.len();
         out.push('[');
         out.push_str(sp.kind.label());
         if action == GuardAction::Hash {
@@ -184,10 +281,11 @@ fn rewrite(text: &str, spans: &[Span], action: GuardAction, key: &[u8; 32]) -> S
             out.push_str(&token(key, sp.kind, &text[sp.start..sp.end]));
         }
         out.push(']');
+        marks.push((start, out.len()));
         at = sp.end;
     }
     out.push_str(&text[at..]);
-    out
+    (out, marks)
 }
 
 /// The keyed token of a found value: HMAC-SHA256 of its normal form (card, IBAN, phone and SSN

@@ -100,6 +100,8 @@ pub struct Verdict {
     pub decisions: Vec<crate::observe::Decision>,
     pub outcome: Outcome,
     pub limits: Vec<LimitCheck>,
+    /// A guardrail rewrote something it scanned (redact or hash in enforce mode found text).
+    pub rewrote: bool,
 }
 
 impl Verdict {

@@ -317,6 +317,44 @@ fn redacting_twice_changes_nothing() {
 }
 
 #[test]
+fn a_long_string_seen_twice_is_rewritten_alike_and_counted_twice() {
+    let s = guard("redact", &["results"], &["email"]);
+    let long = format!("{} write to a@b.io", "filler text ".repeat(60));
+    let (res, v) = result(
+        &s,
+        json!({"content": [{"type": "text", "text": long}], "structuredContent": {"result": long, "password": long}}),
+    );
+    let redacted = long.replace("a@b.io", "[EMAIL]");
+    assert_eq!(res["content"][0]["text"], redacted.as_str());
+    assert_eq!(res["structuredContent"]["result"], redacted.as_str());
+    // Under a secret's key the same string is a secret as a whole: not the memo's outcome, but
+    // only the `email` detector runs here, so it is rewritten like the others.
+    assert_eq!(res["structuredContent"]["password"], redacted.as_str());
+    assert_eq!(v.decisions[0].count, Some(3));
+    let s = guard("redact", &["results"], &["email", "secret"]);
+    let (res, _) = result(&s, json!({"a": long, "password": long}));
+    assert_eq!(res["a"], redacted.as_str());
+    assert_eq!(res["password"], "[SECRET]");
+}
+
+#[test]
+fn later_passes_read_around_the_placeholders_far_into_a_text() {
+    // Findings 2 KB into a text, after which the later passes read only windows: all replaced,
+    // and a second redaction of the output finds nothing.
+    let s = guard("redact", &["arguments"], &["email", "credit_card", "ip_address"]);
+    let text = format!(
+        "{}a@b.io 10.0.0.1 4111111111111111 end",
+        "words and more words ".repeat(100)
+    );
+    let (args, _) = call(&s, json!({"t": text}));
+    let once = args["t"].as_str().expect("string").to_string();
+    assert!(once.ends_with("[EMAIL] [IP_ADDRESS] [CREDIT_CARD] end"), "{once}");
+    let (twice, v) = call(&s, args.clone());
+    assert_eq!(twice, args);
+    assert!(v.decisions.is_empty());
+}
+
+#[test]
 fn scan_texts_uses_the_same_guardrails() {
     let s = guard("redact", &["arguments"], &["email"]);
     let who = user();
