@@ -111,6 +111,8 @@ describe("the admin contract", () => {
       [{ ...NO_PII, rules: [{ ...NO_PII.rules[0], detect: ["email", "foo"] }] }, /rules\[0\]\.detect\[1\]/],
       [{ ...NO_PII, mode: "sometimes" }, /mode/],
       [{ ...NO_PII, rules: [{ kind: "guardrail", on: ["arguments"], patterns: ["(unclosed"], action: "redact" }] }, /rules\[0\]\.patterns\[0\]/],
+      // Unicode property classes are not compiled into the Worker (docs/policies.md, *Regex dialect*).
+      [{ ...NO_PII, rules: [{ kind: "guardrail", on: ["arguments"], patterns: ["\\p{Greek}+"], action: "redact" }] }, /rules\[0\]\.patterns\[0\]: invalid regex: Unicode property not found/],
       [{ ...NO_PII, rules: [{ kind: "rate_limit", per: "principal", limit: 0, window_s: 60 }] }, /rules\[0\]\.limit/],
       [{ ...NO_PII, surprise: true }, /surprise/],
     ];

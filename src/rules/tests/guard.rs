@@ -369,3 +369,20 @@ fn scan_texts_uses_the_same_guardrails() {
         "a guardrail on arguments only does not scan completions"
     );
 }
+
+/// Admin patterns and deny words are Unicode-aware: Perl classes, word boundaries and `(?i)`
+/// follow Unicode, as the regex crate's defaults do (docs/policies.md, *Regex dialect*).
+#[test]
+fn patterns_and_deny_words_are_unicode_aware() {
+    let s = set(&[(
+        "p",
+        "org_a",
+        json!({"name": "g", "rules": [{"kind": "guardrail", "on": ["arguments"],
+        "patterns": ["(?i)ärger\\s+\\d+", "\\bkund\\w+"], "deny_words": ["Müller"], "action": "redact"}]}),
+    )]);
+    let (args, _) = call(
+        &s,
+        json!({"q": "ÄRGER\u{a0}٣ mit kundin_ü; MÜLLER, not Müllerstraße or müllerß"}),
+    );
+    assert_eq!(args["q"], "[PATTERN] mit [PATTERN]; [DENY_WORD], not Müllerstraße or müllerß");
+}

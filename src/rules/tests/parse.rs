@@ -252,5 +252,7 @@ fn limits_are_enforced() {
     assert!(error(g("deny_words", json!(vec!["w"; MAX_DENY_WORDS + 1]))).ends_with("may hold at most 256 entries"));
     // A pattern that compiles to more than the size limit.
     assert!(error(g("patterns", json!(["(?:\\w{50}){50}"]))).contains("regex too large"));
+    // `\p{..}` is refused in the Worker only (docs/policies.md, *Regex dialect*): native test
+    // builds get regex-syntax's Unicode tables through proptest, so tests/policies.test.mjs checks it.
     assert!(error(json!({"name": "n".repeat(101), "rules": []})).starts_with("name: longer than 100"));
 }
