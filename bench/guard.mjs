@@ -7,7 +7,8 @@
 // upstream's, redacted where a policy applies).
 //
 // Usage: node bench/guard.mjs (after scripts/build.sh). Knobs: GUARD_ROUNDS (5), GUARD_N (200),
-// GUARD_WARMUP (20).
+// GUARD_WARMUP (20), GUARD_BUILD (the Worker build to run, default build/; e.g. an older
+// commit's, built with `scripts/build.sh --out-dir`, for a before/after at the same load).
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { MODERN, ROOT, modernMeta, startGateway, startProcess } from "../tests/harness.mjs";
@@ -56,11 +57,12 @@ export function guardedCall(url, key, redacted = true) {
 }
 
 async function main() {
-  console.log(`guardrail bench — load ${loadavg()}; ${ROUNDS} rounds × ${N} sequential calls per row`);
+  console.log(`guardrail bench — ${process.env.GUARD_BUILD || "build"}/, load ${loadavg()}; ${ROUNDS} rounds × ${N} sequential calls per row`);
   const up = await startProcess(join(ROOT, ".venv/bin/python"), ["bench/upstreams/ten_tools.py", "--port", "0", "--padded"], {
     readyLine: /READY (\d+)/,
   });
-  const [gw, pid] = await withNewWorkerd(() => startGateway());
+  const build = process.env.GUARD_BUILD ? join(ROOT, process.env.GUARD_BUILD) : undefined;
+  const [gw, pid] = await withNewWorkerd(() => startGateway(build ? { build } : {}));
   try {
     const url = `http://127.0.0.1:${up.match[1]}/mcp`;
     for (const slug of ["plain", "guarded"]) {
