@@ -7,7 +7,16 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 step() { local t=$SECONDS; echo "==> $*"; "$@"; echo "==> $* ok ($((SECONDS - t)) s)"; }
+# The committed lock files are what a fresh install uses and leaves as they are (setup.sh runs
+# `npm ci`): a run that changed one means the lock no longer matches package.json.
+locks=(package-lock.json tests/llm-gateways/package-lock.json)
+locks_before=$(sha256sum "${locks[@]}")
 step bash scripts/setup.sh
+if [[ "$(sha256sum "${locks[@]}")" != "$locks_before" ]]; then
+  echo "test: setup changed a package-lock.json; commit the lock that matches package.json" >&2
+  git diff --stat -- "${locks[@]}" 2>/dev/null || true
+  exit 1
+fi
 step cargo test
 step bash scripts/build.sh
 step bash scripts/build.sh --out-dir build-conformance --features store-conformance

@@ -3,6 +3,8 @@
 //! modern era statelessly, and hands legacy-era requests to their session.
 use std::rc::Rc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -51,6 +53,20 @@ pub struct SessionCtx {
 }
 
 impl SessionCtx {
+    /// The context as the value of the Worker → Durable Object header: base64url (unpadded) of
+    /// its JSON. Header values must be ASCII, and names, descriptions and instructions need not
+    /// be; this keeps the header valid whatever they hold (the raw JSON drew the runtime's
+    /// non-ASCII header warning and is not guaranteed to pass through intact).
+    pub fn to_header(&self) -> Result<String, serde_json::Error> {
+        Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(self)?))
+    }
+
+    /// The context back from `to_header`'s value; `None` for anything else.
+    pub fn from_header(value: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Re-establishes the permit inside the session's Durable Object (same rule, same proof).
     pub fn permit(&self) -> Result<Permit, GatewayError> {
         let server = self.server.as_ref().ok_or(GatewayError::UnknownServer)?;
@@ -359,5 +375,35 @@ mod tests {
         assert_eq!(Target::from_path("/mcp/a/b"), None);
         assert_eq!(Target::from_path("/mcpx"), None);
         assert_eq!(Target::from_path("/admin"), None);
+    }
+
+    #[test]
+    fn session_context_header_is_ascii_and_round_trips() {
+        let principal: Principal = serde_json::from_value(json!({
+            "key_id": "k1", "key_name": "clé ☃",
+            "identity": { "principal_id": "Zoë", "kind": "user", "org_id": "o1",
+                          "workspace_ids": ["w—1"], "team_ids": [] },
+            "access": { "grants": [] }
+        }))
+        .unwrap_or_else(|e| panic!("principal fixture: {e}"));
+        let ctx = SessionCtx {
+            principal,
+            target: Target::Server("démo".into()),
+            server: None,
+            initialize: true,
+            event: Event::default(),
+        };
+        let h = ctx.to_header().unwrap();
+        assert!(
+            h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{h}"
+        );
+        let back = SessionCtx::from_header(&h).expect("decodes");
+        assert_eq!(back.principal, ctx.principal);
+        assert!(back.initialize);
+        assert!(matches!(back.target, Target::Server(ref s) if s == "démo"));
+        // Raw JSON (the old form) and garbage are refused, not half-read.
+        assert!(SessionCtx::from_header(&serde_json::to_string(&ctx).unwrap()).is_none());
+        assert!(SessionCtx::from_header("not base64!").is_none());
     }
 }
