@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh — the whole check: install what is missing (setup.sh), native Rust unit tests,
-# release Worker build (build.sh) and the test-only store-conformance variant (into
+# test.sh — the whole check: install what is missing (setup.sh; the lock files must come out of
+# it unchanged), native Rust unit tests, release Worker build (build.sh), a dry-run deployment
+# (deploy.sh --dry-run), the test-only store-conformance variant (into
 # build-conformance/, see docs/storage.md), then the integration tests under Miniflare on Node 22.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ if [[ "$(sha256sum "${locks[@]}")" != "$locks_before" ]]; then
 fi
 step cargo test
 step bash scripts/build.sh
+# The deployment's bundle and configuration are valid (`wrangler deploy --dry-run`; its [build]
+# step finds build/ current and does nothing).
+step bash scripts/deploy.sh --dry-run
 step bash scripts/build.sh --out-dir build-conformance --features store-conformance
 # Node 22 takes globs, not directories ("tests/" fails with MODULE_NOT_FOUND).
 step node --test --test-concurrency=1 'tests/**/*.test.mjs'
