@@ -89,14 +89,17 @@ if ! admin GET /admin/v1/servers/demo | grep -q '"slug":"demo"'; then
   admin POST /admin/v1/servers "{\"slug\":\"demo\",\"name\":\"Demo server\",\"url\":\"http://127.0.0.1:$DEMO_PORT/mcp\",\"owner\":\"platform\"}" >/dev/null
 fi
 
-# The demo key of the last run, if the gateway still takes it (a ping over MCP: 200, not 401).
+# The demo key of the last run, if the gateway still takes it: a stateless (2026-07-28)
+# tools/list on /mcp, answered from the catalog without reaching an upstream — 200, not 401.
+MODERN_META='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"dev.sh","version":"1"}}'
 key_works() {
   [[ -n "$1" ]] || return 1
   local code
-  code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$GW/mcp/demo" \
+  code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$GW/mcp" \
     -H "authorization: Bearer $1" -H 'content-type: application/json' \
     -H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28' \
-    -H 'mcp-method: ping' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' 2>/dev/null || true)
+    -H 'mcp-method: tools/list' -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{$MODERN_META}}" \
+    2>/dev/null || true)
   [[ "$code" == 200 ]]
 }
 KEY=$(cat "$KEY_FILE" 2>/dev/null || true)
