@@ -5,8 +5,8 @@
 #
 # A build whose inputs have not changed since the last one into the same directory is skipped:
 # build.sh records a fingerprint of them (Cargo.toml, Cargo.lock, src/**, this script, its
-# arguments, RUSTFLAGS and the versions of rustc, worker-build and wasm-bindgen) in
-# <out-dir>/.build-fingerprint. That makes `wrangler dev` / `wrangler deploy`, which run this as
+# arguments, RUSTFLAGS / CARGO_PROFILE_* / CARGO_BUILD_*, the versions of rustc, worker-build and
+# wasm-bindgen) in <out-dir>/.build-fingerprint. That makes `wrangler dev` / `wrangler deploy`, which run this as
 # their [build] command, cheap after scripts/dev.sh or scripts/test.sh has built. BUILD_FORCE=1
 # builds regardless.
 set -euo pipefail
@@ -20,7 +20,9 @@ for i in "${!args[@]}"; do
 done
 fingerprint() {
   {
-    printf '%s\n' "$*" "${RUSTFLAGS:-}"
+    printf '%s\n' "$*"
+    # The environment that changes what cargo builds (e.g. CARGO_PROFILE_RELEASE_STRIP for profiles).
+    env | grep -E '^(RUSTFLAGS|CARGO_ENCODED_RUSTFLAGS|CARGO_PROFILE_|CARGO_BUILD_)' | LC_ALL=C sort || true
     rustc -V
     worker-build --version 2>/dev/null || true
     "${WASM_BINDGEN_BIN:-wasm-bindgen}" --version 2>/dev/null || true
