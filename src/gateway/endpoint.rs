@@ -74,6 +74,18 @@ impl SessionCtx {
     }
 }
 
+/// The server record a session request carries to its Durable Object: what the client sees,
+/// less what only `initialize` answers with (the upstream's instructions and server info, which
+/// can be long) on every later request.
+fn session_server(server: &ServerRecord, initialize: bool) -> ServerRecord {
+    let mut s = server.clone().for_client(Era::Legacy);
+    if !initialize {
+        s.instructions = None;
+        s.server_info = None;
+    }
+    s
+}
+
 /// Entry point for every MCP endpoint. Every request gets one event: emitted here when the
 /// answer is complete or its stream ends, or handed to the session that serves it.
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Routed {
@@ -135,7 +147,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         ctx: Box::new(SessionCtx {
             principal: principal.clone(),
             target: target.clone(),
-            server: permit.as_ref().map(|p| p.server().clone().for_client(Era::Legacy)),
+            server: permit.as_ref().map(|p| session_server(p.server(), initialize)),
             initialize,
             event: Event::default(),
         }),
@@ -375,6 +387,26 @@ mod tests {
         assert_eq!(Target::from_path("/mcp/a/b"), None);
         assert_eq!(Target::from_path("/mcpx"), None);
         assert_eq!(Target::from_path("/admin"), None);
+    }
+
+    #[test]
+    fn only_initialize_carries_instructions_and_server_info() {
+        let mut server: ServerRecord = serde_json::from_value(json!({
+            "slug": "démo", "name": "Démo", "url": "https://s.example/mcp", "description": null,
+            "owner": null, "status": "active", "era": "legacy", "protocol_version": "2025-11-25",
+            "timeout_ms": null, "server_info": null, "capabilities": null, "instructions": null,
+            "last_synced_at": null, "last_sync_error": null, "new_tool_policy": "approve",
+            "created_at": "", "updated_at": "",
+        }))
+        .unwrap_or_else(|e| panic!("server fixture: {e}"));
+        server.instructions = Some("Lisez d'abord ☃".repeat(200));
+        server.server_info = Some(json!({ "name": "up", "version": "1" }));
+        let first = session_server(&server, true);
+        assert_eq!(first.instructions, server.instructions);
+        assert_eq!(first.server_info, server.server_info);
+        let later = session_server(&server, false);
+        assert_eq!((later.instructions, later.server_info), (None, None));
+        assert_eq!((later.slug, later.url), (server.slug, server.url));
     }
 
     #[test]
