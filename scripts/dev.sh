@@ -12,9 +12,8 @@
 # Ctrl-C stops everything it started.
 #
 # Environment:
-#   GATEWAY_PORT  port of the gateway (default 8787). The console and the admin API are on it too.
-#                 ALLOWED_ORIGINS in wrangler.toml lists 8787 only: with another port, browsers
-#                 calling /mcp from that origin are refused (agents without an Origin are not).
+#   GATEWAY_PORT  port of the gateway (default 8787). The console and the admin API are on it
+#                 too, and ALLOWED_ORIGINS follows it (wrangler.toml's value names 8787).
 #   DEMO_PORT     port of the demo upstream MCP server (default 8788).
 # Logs: .wrangler/logs/dev-YYYYmmdd-HHMMSS.log (wrangler: the gateway's output) and
 #       .wrangler/logs/demo-YYYYmmdd-HHMMSS.log (the demo upstream), one pair per run.
@@ -70,7 +69,8 @@ trap cleanup INT TERM EXIT
 .venv/bin/python tests/upstreams/py_server.py --host 127.0.0.1 --port "$DEMO_PORT" >"$DEMO_LOG" 2>&1 &
 pids+=($!)
 # build/ is current (above), so wrangler's [build] command (scripts/build.sh) returns at once.
-WRANGLER_SEND_METRICS=false wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --local >"$GW_LOG" 2>&1 &
+WRANGLER_SEND_METRICS=false wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --local \
+  --var "ALLOWED_ORIGINS:http://localhost:$GATEWAY_PORT,http://127.0.0.1:$GATEWAY_PORT" >"$GW_LOG" 2>&1 &
 pids+=($!)
 
 wait_for() { # url, what, seconds
