@@ -12,8 +12,9 @@
 # Ctrl-C stops everything it started.
 #
 # Environment:
-#   GATEWAY_PORT  port of the gateway (default 8787). The console and the admin API are on it
-#                 too, and ALLOWED_ORIGINS follows it (wrangler.toml's value names 8787).
+#   GATEWAY_PORT  port of the gateway (default 8787); the console and the admin API are on it
+#                 too. Browsers on a loopback origin may call /mcp whatever the port (locally,
+#                 without PUBLIC_ORIGIN, every loopback origin is allowed).
 #   DEMO_PORT     port of the demo upstream MCP server (default 8788).
 # Logs: .wrangler/logs/dev-YYYYmmdd-HHMMSS.log (wrangler: the gateway's output) and
 #       .wrangler/logs/demo-YYYYmmdd-HHMMSS.log (the demo upstream), one pair per run.
@@ -69,8 +70,7 @@ trap cleanup INT TERM EXIT
 .venv/bin/python tests/upstreams/py_server.py --host 127.0.0.1 --port "$DEMO_PORT" >"$DEMO_LOG" 2>&1 &
 pids+=($!)
 # build/ is current (above), so wrangler's [build] command (scripts/build.sh) returns at once.
-WRANGLER_SEND_METRICS=false wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --local \
-  --var "ALLOWED_ORIGINS:http://localhost:$GATEWAY_PORT,http://127.0.0.1:$GATEWAY_PORT" >"$GW_LOG" 2>&1 &
+WRANGLER_SEND_METRICS=false wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" --local >"$GW_LOG" 2>&1 &
 pids+=($!)
 
 wait_for() { # url, what, seconds
