@@ -52,8 +52,8 @@ DLQ=$(toml_value dead_letter_queue)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-json() { # JS expression over `d` (stdin parsed as JSON) — prints the result
-  node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s);const r=('"$1"');if(r!==undefined&&r!==null)console.log(r)})'
+json() { # JS expression over `d` (stdin's JSON array, after any banner line) — prints the result
+  node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const d=JSON.parse(s.slice(s.indexOf("[")));const r=('"$1"');if(r!==undefined&&r!==null)console.log(r)})'
 }
 
 # The configuration for this deployment: wrangler.toml with the account's ids and origins.
@@ -110,7 +110,9 @@ echo "deploy: KV namespace $KV_TITLE: $kv_id"
 
 queues=$(wrangler queues list 2>/dev/null || true)
 for q in "$DLQ" "$QUEUE"; do
-  if grep -qw -- "$q" <<<"$queues"; then
+  # Exact names: the table's cells split on anything a queue name cannot hold (so the audit
+  # queue is not taken for present because its dead-letter queue is).
+  if tr -c 'A-Za-z0-9_-' '\n' <<<"$queues" | grep -qx -- "$q"; then
     echo "deploy: queue $q: present"
   else
     echo "deploy: creating queue $q"
@@ -135,7 +137,10 @@ echo "deploy: configuration in $cfg (PUBLIC_ORIGIN $origin)"
 wrangler d1 migrations apply DB --remote --config "$cfg"
 
 # 4. Secrets the Worker lacks (none before its first deployment), then the deployment.
-have=$(wrangler secret list --config "$cfg" --format json 2>/dev/null | json 'd.map(x=>x.name).join(" ")' || true)
+have=
+if listed=$(wrangler secret list --config "$cfg" --format json 2>/dev/null); then
+  have=$(json 'd.map(x=>x.name).join(" ")' <<<"$listed")
+fi
 random() { head -c "$1" /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 generate() { # name
   case "$1" in
