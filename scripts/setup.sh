@@ -34,15 +34,17 @@ cargo_tool() { # crate version — install unless `cargo install --list` has tha
 cargo_tool worker-build "$WORKER_BUILD_VERSION"
 cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
 
-# npm: `npm ci` fails here (lock lacks other platforms' optional deps), so `npm install`;
-# skip it when node_modules was installed from this exact package.json + lock file.
+# npm: `npm ci` installs exactly the committed lock file and never rewrites it (the lock holds
+# every platform's optional packages, so a fresh clone stays clean; scripts/test.sh checks).
+# Skipped when node_modules was installed from this exact package.json + lock file. After adding
+# a devDependency (exact version), commit the lock `npm install` wrote with it.
 stamp=node_modules/.setup-stamp
 npm_hash() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1; }
 if [[ -x node_modules/.bin/node && -f "$stamp" && "$(cat "$stamp")" == "$(npm_hash)" ]]; then
   echo "setup: npm packages: up to date"
 else
-  echo "setup: npm packages: installing"
-  npm install --no-audit --no-fund --loglevel=error
+  echo "setup: npm packages: installing (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
   npm_hash >"$stamp"
 fi
 
@@ -72,6 +74,6 @@ if [[ -f "$gw_stamp" && "$(cat "$gw_stamp")" == "$(gw_hash)" ]]; then
   echo "setup: npm tests/llm-gateways (@portkey-ai/gateway): up to date"
 else
   echo "setup: npm tests/llm-gateways (@portkey-ai/gateway): installing"
-  (cd tests/llm-gateways && PATH="$PWD/../../node_modules/.bin:$PATH" npm install --no-audit --no-fund --loglevel=error)
+  (cd tests/llm-gateways && PATH="$PWD/../../node_modules/.bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
   gw_hash >"$gw_stamp"
 fi

@@ -32,14 +32,16 @@ const LOG = !!process.env.HARNESS_LOG;
  * @param {{ vars?: Record<string, string>, d1Database?: string, build?: string }} [opts]
  *   vars: extra/overriding plain-text bindings (ADMIN_TOKEN defaults to "test-admin-token");
  *   build: the directory of the built Worker (default build/; a feature build lives apart);
- *   inspectorPort: open the V8 inspector on that port (CPU profiles, bench/profile.mjs).
+ *   inspectorPort: open the V8 inspector on that port (CPU profiles, bench/profile.mjs);
+ *   onLog: called with (level, message) for every line of the Worker's console and runtime
+ *   output, whatever HARNESS_LOG says (tests that assert on warnings).
  * @returns {Promise<{ url: string, mf: Miniflare, adminToken: string,
  *   fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   admin: (method: string, path: string, body?: unknown) =>
  *     Promise<{ status: number, headers: Headers, body: any, text: string }>,
  *   stop: () => Promise<void> }>}
  */
-export async function startGateway({ vars = {}, d1Database = "DB", persist, build = BUILD, inspectorPort } = {}) {
+export async function startGateway({ vars = {}, d1Database = "DB", persist, build = BUILD, inspectorPort, onLog } = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
     if (!existsSync(join(build, f))) throw new Error(`${build}/${f} missing — run scripts/build.sh`);
   }
@@ -68,6 +70,7 @@ export async function startGateway({ vars = {}, d1Database = "DB", persist, buil
       log: new Log(LOG ? LogLevel.DEBUG : LogLevel.WARN),
       // The Worker's console output: errors/warnings (e.g. Rust panics) always, the rest with HARNESS_LOG=1.
       handleStructuredLogs: ({ level, message }) => {
+        onLog?.(level, message);
         if (LOG || level === "error" || level === "warn") process.stderr.write(`[worker:${level}] ${message}\n`);
       },
       // Without `persist`, D1 / KV / Durable Objects live in a temp dir that dispose() removes,

@@ -3,6 +3,8 @@
 //! modern era statelessly, and hands legacy-era requests to their session.
 use std::rc::Rc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -51,11 +53,37 @@ pub struct SessionCtx {
 }
 
 impl SessionCtx {
+    /// The context as the value of the Worker → Durable Object header: base64url (unpadded) of
+    /// its JSON. Header values must be ASCII, and names, descriptions and instructions need not
+    /// be; this keeps the header valid whatever they hold (the raw JSON drew the runtime's
+    /// non-ASCII header warning and is not guaranteed to pass through intact).
+    pub fn to_header(&self) -> Result<String, serde_json::Error> {
+        Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(self)?))
+    }
+
+    /// The context back from `to_header`'s value; `None` for anything else.
+    pub fn from_header(value: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Re-establishes the permit inside the session's Durable Object (same rule, same proof).
     pub fn permit(&self) -> Result<Permit, GatewayError> {
         let server = self.server.as_ref().ok_or(GatewayError::UnknownServer)?;
         policy::authorize_server(&self.principal, server).ok_or(GatewayError::UnknownServer)
     }
+}
+
+/// The server record a session request carries to its Durable Object: what the client sees,
+/// less what only `initialize` answers with (the upstream's instructions and server info, which
+/// can be long) on every later request.
+fn session_server(server: &ServerRecord, initialize: bool) -> ServerRecord {
+    let mut s = server.clone().for_client(Era::Legacy);
+    if !initialize {
+        s.instructions = None;
+        s.server_info = None;
+    }
+    s
 }
 
 /// Entry point for every MCP endpoint. Every request gets one event: emitted here when the
@@ -119,7 +147,7 @@ async fn route(svc: &Services<'_>, req: &HttpRequest, target: Target) -> Result<
         ctx: Box::new(SessionCtx {
             principal: principal.clone(),
             target: target.clone(),
-            server: permit.as_ref().map(|p| p.server().clone().for_client(Era::Legacy)),
+            server: permit.as_ref().map(|p| session_server(p.server(), initialize)),
             initialize,
             event: Event::default(),
         }),
@@ -359,5 +387,55 @@ mod tests {
         assert_eq!(Target::from_path("/mcp/a/b"), None);
         assert_eq!(Target::from_path("/mcpx"), None);
         assert_eq!(Target::from_path("/admin"), None);
+    }
+
+    #[test]
+    fn only_initialize_carries_instructions_and_server_info() {
+        let mut server: ServerRecord = serde_json::from_value(json!({
+            "slug": "démo", "name": "Démo", "url": "https://s.example/mcp", "description": null,
+            "owner": null, "status": "active", "era": "legacy", "protocol_version": "2025-11-25",
+            "timeout_ms": null, "server_info": null, "capabilities": null, "instructions": null,
+            "last_synced_at": null, "last_sync_error": null, "new_tool_policy": "approve",
+            "created_at": "", "updated_at": "",
+        }))
+        .unwrap_or_else(|e| panic!("server fixture: {e}"));
+        server.instructions = Some("Lisez d'abord ☃".repeat(200));
+        server.server_info = Some(json!({ "name": "up", "version": "1" }));
+        let first = session_server(&server, true);
+        assert_eq!(first.instructions, server.instructions);
+        assert_eq!(first.server_info, server.server_info);
+        let later = session_server(&server, false);
+        assert_eq!((later.instructions, later.server_info), (None, None));
+        assert_eq!((later.slug, later.url), (server.slug, server.url));
+    }
+
+    #[test]
+    fn session_context_header_is_ascii_and_round_trips() {
+        let principal: Principal = serde_json::from_value(json!({
+            "key_id": "k1", "key_name": "clé ☃",
+            "identity": { "principal_id": "Zoë", "kind": "user", "org_id": "o1",
+                          "workspace_ids": ["w—1"], "team_ids": [] },
+            "access": { "grants": [] }
+        }))
+        .unwrap_or_else(|e| panic!("principal fixture: {e}"));
+        let ctx = SessionCtx {
+            principal,
+            target: Target::Server("démo".into()),
+            server: None,
+            initialize: true,
+            event: Event::default(),
+        };
+        let h = ctx.to_header().unwrap();
+        assert!(
+            h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{h}"
+        );
+        let back = SessionCtx::from_header(&h).expect("decodes");
+        assert_eq!(back.principal, ctx.principal);
+        assert!(back.initialize);
+        assert!(matches!(back.target, Target::Server(ref s) if s == "démo"));
+        // Raw JSON (the old form) and garbage are refused, not half-read.
+        assert!(SessionCtx::from_header(&serde_json::to_string(&ctx).unwrap()).is_none());
+        assert!(SessionCtx::from_header("not base64!").is_none());
     }
 }

@@ -61,7 +61,7 @@ pub async fn forward(env: &Env, req: &HttpRequest, session_id: &str, ctx: &Sessi
     for (k, v) in req.headers.iter() {
         headers.append(k, v)?;
     }
-    headers.set(CTX_HEADER, &serde_json::to_string(ctx)?)?;
+    headers.set(CTX_HEADER, &ctx.to_header()?)?;
     headers.set(SESSION_HEADER, session_id)?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::from(req.method.as_str().to_string()))
@@ -395,11 +395,7 @@ impl DurableObject for McpSession {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let mut ctx: SessionCtx = match req
-            .headers()
-            .get(CTX_HEADER)?
-            .and_then(|h| serde_json::from_str(&h).ok())
-        {
+        let mut ctx: SessionCtx = match req.headers().get(CTX_HEADER)?.and_then(|h| SessionCtx::from_header(&h)) {
             Some(c) => c,
             None => return Response::error("missing session context", 400),
         };
