@@ -7,18 +7,21 @@
 // upstream's, redacted where a policy applies).
 //
 // Usage: node bench/guard.mjs (after scripts/build.sh). Knobs: GUARD_ROUNDS (5), GUARD_N (200),
-// GUARD_WARMUP (20), GUARD_BUILD (the Worker build to run, default build/; e.g. an older
+// GUARD_WARMUP (20), GUARD_PAIRED_N (1000 calls each side, alternating one by one, after the
+// rounds) and GUARD_PAIRED_S (its time bound, 120), GUARD_BUILD (the Worker build to run, default build/; e.g. an older
 // commit's, built with `scripts/build.sh --out-dir`, for a before/after at the same load).
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { MODERN, ROOT, modernMeta, startGateway, startProcess } from "../tests/harness.mjs";
-import { median, pct, post, rpcResult, shuffled } from "./lib/measure.mjs";
+import { measurePaired, median, pct, post, rpcResult, shuffled } from "./lib/measure.mjs";
 import { cpuMs, loadavg, withNewWorkerd } from "./lib/procs.mjs";
 import { ms, table } from "./lib/report.mjs";
 
 const ROUNDS = Number(process.env.GUARD_ROUNDS || 5);
 const N = Number(process.env.GUARD_N || 200);
 const WARMUP = Number(process.env.GUARD_WARMUP || 20);
+const PAIRED_N = Number(process.env.GUARD_PAIRED_N || 1000);
+const PAIRED_MAX_S = Number(process.env.GUARD_PAIRED_S || 120);
 const RESULT_BYTES = 16 * 1024;
 
 // A 4 KB argument of ordinary prose with one e-mail address in it.
@@ -99,6 +102,17 @@ async function main() {
     );
     console.log(`guardrails added p50: ${ms(median(added), 3)} ms (per round: ${added.map((x) => x.toFixed(3)).join(", ")})`);
     console.log(`guardrails added CPU: ${ms(median(cpuAdded), 3)} ms per call`);
+    // Paired: the two rows alternate call by call, so load and drift reach both alike (the
+    // rounds above compare blocks run seconds apart, which on a loaded machine differ by more
+    // than what is measured).
+    const paired = await measurePaired(rows.guarded, rows.plain, { warmup: WARMUP, n: PAIRED_N, maxS: PAIRED_MAX_S });
+    for (const [m, n] of paired.errors) console.log(`error (paired) x${n}: ${m}`);
+    if (paired.errorCount) throw new Error(`${paired.errorCount} paired calls failed`);
+    const [g, p] = paired.sides;
+    console.log(
+      `guardrails added p50, paired (${paired.rounds} calls each, alternating): ${ms(g.p50 - p.p50, 3)} ms ` +
+        `(guarded ${ms(g.p50, 3)}, plain ${ms(p.p50, 3)}; p99 ${ms(g.p99)} / ${ms(p.p99)})`,
+    );
     console.log(`load at end ${loadavg()}`);
   } finally {
     await gw.stop();
