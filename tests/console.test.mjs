@@ -167,21 +167,38 @@ describe("as an admin", () => {
   });
 
   test("approves a quarantined tool from its diff beside the approved definition", async () => {
+    // A rug pull: `echo` is approved at registration, then its description changes upstream.
+    let up = await startPyServer();
     const { context, page } = await signedIn(ADMIN_TOKEN);
     try {
-      await open(page, "#/servers/crm", "CRM");
-      const card = page.getByRole("region", { name: "Quarantined tool add_notes" });
+      ok(await gw.admin("POST", "/admin/v1/servers", { slug: "files", name: "Files", url: up.url }));
+      const port = up.port;
+      await up.stop();
+      up = await startPyServer({ port, variants: ["changed"] });
+      ok(await gw.admin("POST", "/admin/v1/servers/files/sync"), 200);
+      await open(page, "#/servers/files", "Files");
+      const card = page.getByRole("region", { name: "Quarantined tool echo" });
       await card.waitFor();
-      assert.match(await card.innerText(), /tool poisoning/);
-      assert.match(await card.innerText(), /New definition \(quarantined\)/);
+      const text = await card.innerText();
+      assert.match(text, /definition changed since it was approved/);
+      assert.match(text, /Approved definition/);
+      assert.match(text, /New definition \(quarantined\)/);
+      assert.ok((await card.locator(".line.del").count()) > 0 && (await card.locator(".line.add").count()) > 0, "the changed lines are marked");
       await axe(page, "server detail");
       await shot(page, "server-detail");
-      await card.getByRole("button", { name: "Approve add_notes" }).click();
-      await page.getByText("add_notes approved").waitFor();
-      const tools = ok(await gw.admin("GET", "/admin/v1/servers/crm/tools"), 200).tools;
-      assert.equal(tools.find((t) => t.name === "add_notes").status, "active");
+      await card.getByRole("button", { name: "Approve echo" }).click();
+      await page.getByText("echo approved").waitFor();
+      const tools = ok(await gw.admin("GET", "/admin/v1/servers/files/tools"), 200).tools;
+      assert.equal(tools.find((t) => t.name === "echo").status, "active");
+      // The poisoned tools of another server are shown with their reason, never approved before.
+      await open(page, "#/servers/crm", "CRM");
+      const poisoned = page.getByRole("region", { name: "Quarantined tool add_notes" });
+      assert.match(await poisoned.innerText(), /tool poisoning/);
+      assert.match(await poisoned.innerText(), /Never approved/);
     } finally {
       await context.close();
+      await up.stop();
+      ok(await gw.admin("DELETE", "/admin/v1/servers/files"), 204);
     }
   });
 

@@ -32,7 +32,8 @@ export function table(caption, headers, rows, empty = "Nothing here yet.") {
   if (!rows.length) return h("p", { class: "muted" }, empty);
   return h(
     "div",
-    { class: "table-wrap" },
+    // Focusable and named: a table wider than the screen scrolls, and keyboards must reach it.
+    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     h(
       "table",
       {},
@@ -75,5 +76,5 @@ export function notice(text, kind = "ok") {
 
 /** Pretty JSON in a <pre>. */
 export function json(v) {
-  return h("pre", { class: "json" }, JSON.stringify(v, null, 2));
+  return h("pre", { class: "json", tabindex: "0" }, JSON.stringify(v, null, 2));
 }

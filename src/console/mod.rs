@@ -73,15 +73,15 @@ async fn whoami(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
         Err(e) => return signed_out(e),
     };
     let id = session::session_id(&req.headers).unwrap_or("");
-    let name = match permit.is_super_admin() {
-        true => Some("bootstrap admin".to_string()),
-        false => svc
-            .directory
+    let name = if permit.is_super_admin() {
+        Some("bootstrap admin".to_string())
+    } else {
+        svc.directory
             .get_entity(&s.principal_id)
             .await
             .ok()
             .flatten()
-            .map(|e| e.email.unwrap_or(e.name)),
+            .map(|e| e.email.unwrap_or(e.name))
     };
     let roles: Vec<Value> = permit
         .roles()

@@ -135,7 +135,7 @@ pub async fn current(svc: &AuthCtx<'_>, headers: &Headers) -> Result<ConsoleSess
 /// The admin permit of a session's principal, as of now (roles are read on every request, so a
 /// removed role takes effect at once).
 pub async fn permit_of(svc: &AuthCtx<'_>, s: &ConsoleSession) -> Result<AdminPermit, AuthError> {
-    if let Some(_hash) = s.principal_id.strip_prefix(BOOTSTRAP) {
+    if s.principal_id.starts_with(BOOTSTRAP) {
         let token = svc.config.admin_token.as_deref().ok_or(AuthError::AdminDisabled)?;
         return if crypto::hashes_equal(&s.principal_id, &bootstrap_principal(token)) {
             Ok(AdminPermit::super_admin().acting_as(super::roles::SUPER_ADMIN_PRINCIPAL, "console"))
@@ -182,6 +182,112 @@ pub async fn authorize_admin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::config::Config;
+    use crate::http::HttpResponse;
+    use crate::outbound::{HttpClient, OutboundRequest, UpstreamError};
+    use crate::store::memory::MemoryStore;
+    use crate::store::OAuthStore;
+    use futures_executor::block_on;
+
+    struct NoHttp;
+    #[async_trait::async_trait(?Send)]
+    impl HttpClient for NoHttp {
+        async fn send(&self, _: OutboundRequest) -> Result<HttpResponse, UpstreamError> {
+            Err(UpstreamError::Unreachable("no network in this test".into()))
+        }
+    }
+
+    fn ctx<'a>(store: &'a MemoryStore, config: &'a Config, now_ms: u64) -> AuthCtx<'a> {
+        AuthCtx {
+            keys: store,
+            directory: store,
+            oauth: store,
+            http: &NoHttp,
+            config,
+            now_ms,
+        }
+    }
+
+    fn with_cookie(id: &str) -> Headers {
+        Headers::new().with("cookie", format!("{COOKIE}={id}"))
+    }
+
+    #[test]
+    fn session_lifecycle_deadlines_and_token_rotation() {
+        let store = MemoryStore::with_defaults();
+        let config = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "root".to_string()));
+        let t0 = 1_000_000;
+        let s = block_on(create(&ctx(&store, &config, t0), &bootstrap_principal("root"), "key")).unwrap();
+        let stored = block_on(store.get_console_session(&crypto::hash_secret(&s.id))).unwrap().unwrap();
+        assert_ne!(stored.hash, s.id, "only the hash is stored");
+        assert_eq!(s.csrf, csrf_token(&s.id));
+        // Used within the idle bound, the session lives on, past the first idle hour.
+        let mut now = t0;
+        for _ in 0..3 {
+            now += SESSION_IDLE_MS - 1000;
+            let live = block_on(current(&ctx(&store, &config, now), &with_cookie(&s.id))).unwrap();
+            assert!(block_on(permit_of(&ctx(&store, &config, now), &live)).unwrap().is_super_admin());
+        }
+        // A rotated bootstrap token no longer signs this session in.
+        let rotated = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "new".to_string()));
+        let live = block_on(current(&ctx(&store, &rotated, now), &with_cookie(&s.id))).unwrap();
+        assert_eq!(
+            block_on(permit_of(&ctx(&store, &rotated, now), &live)).unwrap_err(),
+            AuthError::Revoked
+        );
+        // Idle for an hour: gone, and deleted.
+        let idle = now + SESSION_IDLE_MS;
+        assert_eq!(
+            block_on(current(&ctx(&store, &config, idle), &with_cookie(&s.id))).unwrap_err(),
+            AuthError::Expired
+        );
+        assert_eq!(
+            block_on(current(&ctx(&store, &config, idle), &with_cookie(&s.id))).unwrap_err(),
+            AuthError::Invalid
+        );
+        // The absolute deadline holds however busy the session is.
+        let s2 = block_on(create(&ctx(&store, &config, t0), "usr_x", "oidc")).unwrap();
+        let mut now = t0;
+        while now + SESSION_IDLE_MS / 2 < t0 + SESSION_TTL_MS {
+            now += SESSION_IDLE_MS / 2;
+            block_on(current(&ctx(&store, &config, now), &with_cookie(&s2.id))).unwrap();
+        }
+        let late = t0 + SESSION_TTL_MS;
+        assert_eq!(
+            block_on(current(&ctx(&store, &config, late), &with_cookie(&s2.id))).unwrap_err(),
+            AuthError::Expired
+        );
+        // Sign-out ends a session at once; no cookie is no session.
+        let s3 = block_on(create(&ctx(&store, &config, t0), "usr_x", "oidc")).unwrap();
+        block_on(end(&ctx(&store, &config, t0), &with_cookie(&s3.id))).unwrap();
+        assert_eq!(
+            block_on(current(&ctx(&store, &config, t0), &with_cookie(&s3.id))).unwrap_err(),
+            AuthError::Invalid
+        );
+        assert_eq!(
+            block_on(current(&ctx(&store, &config, t0), &Headers::new())).unwrap_err(),
+            AuthError::Missing
+        );
+    }
+
+    #[test]
+    fn a_principal_without_admin_roles_gets_no_permit() {
+        let store = MemoryStore::with_defaults();
+        let config = Config::from_lookup(|_| None);
+        let s = block_on(create(&ctx(&store, &config, 5), crate::store::DEFAULT_AGENT, "key")).unwrap();
+        let live = block_on(current(&ctx(&store, &config, 5), &with_cookie(&s.id))).unwrap();
+        assert_eq!(
+            block_on(permit_of(&ctx(&store, &config, 5), &live)).unwrap_err(),
+            AuthError::NotAdmin
+        );
+        let gone = block_on(create(&ctx(&store, &config, 5), "usr_gone", "oidc")).unwrap();
+        let live = block_on(current(&ctx(&store, &config, 5), &with_cookie(&gone.id))).unwrap();
+        assert_eq!(
+            block_on(permit_of(&ctx(&store, &config, 5), &live)).unwrap_err(),
+            AuthError::Revoked
+        );
+    }
 
     #[test]
     fn cookie_is_found_among_others() {

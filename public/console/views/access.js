@@ -63,14 +63,17 @@ export default async function access(main, ctx, [mode, a, b]) {
       );
     } else if (mode === "tool" && a && b) {
       const r = await api("GET", `/servers/${encodeURIComponent(a)}/tools/${encodeURIComponent(b)}/principals`);
-      const list = r.principals || r.who || [];
+      const list = r.principals || [];
       replace(
         out,
         h("h2", {}, `Who can use ${a} / ${b}`),
         table(
           `Principals who can use ${b}`,
-          ["Principal", "Kind", "Organization"],
-          list.map((p) => [h("code", {}, p.principal_id || p.id), p.kind || "—", p.org_id || "—"]),
+          ["Principal", "Kind"],
+          list.map((p) => [
+            h("a", { href: `#/access/principal/${encodeURIComponent(p.id)}` }, h("code", {}, p.id)),
+            p.kind || "—",
+          ]),
           "Nobody: no grant reaches this tool.",
         ),
       );

@@ -49,7 +49,7 @@ function diffView(t) {
       h("figcaption", {}, label),
       h(
         "pre",
-        { class: "diff" },
+        { class: "diff", tabindex: "0" },
         lines
           .filter((l) => kinds.includes(l.kind))
           .map((l) =>
