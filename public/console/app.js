@@ -139,7 +139,15 @@ function signIn(info, refused) {
       { class: "cards" },
       h(
         "form",
-        { class: "card", method: "get", action: "/console/login" },
+        {
+          class: "card",
+          // A navigation, not a form submission: the CSP's form-action 'self' would also govern
+          // the redirect on to the identity provider.
+          onsubmit: (e) => {
+            e.preventDefault();
+            location.assign(`/console/login?org=${encodeURIComponent(e.target.elements.org.value.trim())}`);
+          },
+        },
         h("h2", {}, "Sign in with your organization"),
         h("p", { class: "muted" }, "Through your organization's identity provider (OpenID Connect)."),
         h("label", { for: "org-id" }, "Organization id"),

@@ -13,7 +13,7 @@ export default async function policies(main, ctx) {
       {
         type: "button",
         class: "small",
-        "aria-label": `Switch ${p.name} to ${next}`,
+        "aria-label": `Switch to ${next}: ${p.name}`,
         onclick: async (e) => {
           e.target.disabled = true;
           try {
