@@ -78,7 +78,7 @@ function header() {
   replace(
     who,
     orgSelect,
-    h("span", { class: "me" }, me.name || me.principal_id, h("span", { class: "muted" }, ` (${roles})`)),
+    h("span", { class: "me" }, me.name || me.principal_id, me.super_admin ? null : h("span", { class: "muted" }, ` (${roles})`)),
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"),
   );
   nav.hidden = false;

@@ -74,6 +74,14 @@ export function notice(text, kind = "ok") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
+/** Shows the outcome of an action under the view's heading. */
+export function announce(main, text, kind = "ok") {
+  const n = notice(text, kind);
+  const h1 = main.querySelector("h1");
+  if (h1) h1.after(n);
+  else main.prepend(n);
+}
+
 /** Pretty JSON in a <pre>. */
 export function json(v) {
   return h("pre", { class: "json", tabindex: "0" }, JSON.stringify(v, null, 2));

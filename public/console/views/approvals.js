@@ -1,6 +1,6 @@
 // Approvals queue: tool calls held for a person's decision, with approve / deny for those who
 // decide (org admins, approvers, the bootstrap admin).
-import { h, replace, table, badge, when, notice, json } from "../dom.js";
+import { h, replace, announce, table, badge, when, notice, json } from "../dom.js";
 import { api, qs } from "../api.js";
 
 const STATUSES = ["pending", "approved", "denied", "expired", "consumed"];
@@ -20,7 +20,7 @@ export default async function approvals(main, ctx, [status = "pending"]) {
           try {
             await api("POST", `/approvals/${encodeURIComponent(a.id)}/${verb}`);
             await approvals(main, ctx, [status]);
-            main.prepend(notice(`Call of ${a.tool} ${verb === "approve" ? "approved: the agent's retry will go through" : "denied"}.`));
+            announce(main, `Call of ${a.tool} ${verb === "approve" ? "approved: the agent's retry will go through" : "denied"}.`);
           } catch (err) {
             replace(msg, notice(err.message, "error"));
             e.target.disabled = false;

@@ -25,7 +25,7 @@ export default async function audit(main, ctx, [query = ""]) {
   const chain = verify.ok
     ? notice(`Chain verified: ${verify.checked} records, none altered.`, "ok")
     : notice(`Chain broken at record ${verify.first_broken?.seq}: ${verify.first_broken?.reason}`, "error");
-  const link = (t) => (t ? h("a", { href: `#/audit/${encodeURIComponent(`trace_id=${t}`)}`, title: "All records of this trace" }, h("code", {}, t.slice(0, 16)), "…") : "—");
+  const link = (t) => (t ? h("a", { href: `#/audit/${encodeURIComponent(`trace_id=${t}`)}`, title: "All records of this trace" }, h("code", {}, t.slice(0, 8)), "…") : "—");
   const form = h(
     "form",
     {

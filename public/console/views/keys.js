@@ -1,5 +1,5 @@
 // Keys: the organization's API keys; writers issue one (shown once) and revoke them.
-import { h, replace, table, badge, when, ago, notice } from "../dom.js";
+import { h, replace, announce, table, badge, when, ago, notice } from "../dom.js";
 import { api } from "../api.js";
 
 export default async function keys(main, ctx) {
@@ -17,7 +17,7 @@ export default async function keys(main, ctx) {
           try {
             await api("DELETE", `/api-keys/${encodeURIComponent(k.id)}`);
             await keys(main, ctx);
-            main.prepend(notice(`Key ${k.name} revoked: it fails from the next request on.`));
+            announce(main, `Key ${k.name} revoked: it fails from the next request on.`);
           } catch (err) {
             replace(msg, notice(err.message, "error"));
             e.target.disabled = false;
@@ -32,7 +32,7 @@ export default async function keys(main, ctx) {
     try {
       const k = await api("POST", "/api-keys", { name });
       await keys(main, ctx);
-      main.prepend(
+      main.querySelector("h1").after(
         h(
           "section",
           { class: "card secret", role: "status", "aria-label": "New key" },

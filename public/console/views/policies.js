@@ -1,6 +1,6 @@
 // Policies: the organization's policies with their mode (writers switch monitor / enforce), and
 // the dry-run form that evaluates a call without making it.
-import { h, replace, table, badge, notice, json } from "../dom.js";
+import { h, replace, announce, table, badge, notice, json } from "../dom.js";
 import { api, qs } from "../api.js";
 
 export default async function policies(main, ctx) {
@@ -19,7 +19,7 @@ export default async function policies(main, ctx) {
           try {
             await api("PATCH", `/policies/${encodeURIComponent(p.id)}`, { mode: next });
             await policies(main, ctx);
-            main.prepend(notice(`${p.name} now in ${next} mode.`));
+            announce(main, `${p.name} now in ${next} mode.`);
           } catch (err) {
             replace(msg, notice(err.message, "error"));
             e.target.disabled = false;

@@ -1,6 +1,6 @@
 // Registry: every server the admin sees, with its owner, era, status, tool count, use figures, an
 // idle badge and sync errors in plain words; writers may sync a server.
-import { h, replace, table, badge, ago, notice } from "../dom.js";
+import { h, replace, announce, table, badge, ago, notice } from "../dom.js";
 import { api } from "../api.js";
 
 /** Sync errors as a person reads them. */
@@ -32,8 +32,8 @@ export default async function registry(main, ctx) {
               e.target.disabled = true;
               try {
                 await api("POST", `/servers/${encodeURIComponent(s.slug)}/sync`);
-                replace(msg, notice(`${s.slug} synced.`));
-                registry(main, ctx);
+                await registry(main, ctx);
+                announce(main, `${s.slug} synced.`);
               } catch (err) {
                 replace(msg, notice(`${s.slug}: ${plainError(err.message)}`, "error"));
                 e.target.disabled = false;

@@ -1,6 +1,6 @@
 // Server detail: the server's settings, its tools with their annotations, and each quarantined
 // definition shown as a diff beside the approved one, with an approve button for writers.
-import { h, replace, table, badge, when, notice, json } from "../dom.js";
+import { h, replace, announce, table, badge, when, notice, json } from "../dom.js";
 import { api } from "../api.js";
 import { diffLines } from "./diff.js";
 import { plainError } from "./registry.js";
@@ -81,7 +81,7 @@ export default async function server(main, ctx, [slug]) {
           try {
             await api("POST", `/servers/${enc}/tools/${encodeURIComponent(t.name)}/approve`);
             await server(main, ctx, [slug]);
-            main.prepend(notice(`${t.name} approved: it is served again.`));
+            announce(main, `${t.name} approved: it is served again.`);
           } catch (err) {
             replace(msg, notice(err.message, "error"));
             e.target.disabled = false;
