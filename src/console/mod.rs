@@ -22,7 +22,12 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> Option<HttpRespons
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "console sign-in could not start");
-                console_login::page(502, "Sign-in unavailable", "the identity provider could not be reached", None)
+                console_login::page(
+                    502,
+                    "Sign-in unavailable",
+                    "the identity provider could not be reached",
+                    None,
+                )
             }
         },
         (Method::Get, SESSION_PATH) => whoami(svc, req).await,

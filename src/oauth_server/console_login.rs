@@ -40,7 +40,11 @@ pub fn page(status: u16, title: &str, message: &str, refresh_to: Option<&str>) -
         m = esc(message),
         home = CONSOLE_HOME,
     );
-    secure(HttpResponse::typed(status, "text/html; charset=utf-8", html.into_bytes()))
+    secure(HttpResponse::typed(
+        status,
+        "text/html; charset=utf-8",
+        html.into_bytes(),
+    ))
 }
 
 /// Adds the console's security headers to a response.
@@ -65,7 +69,12 @@ pub async fn start(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
     )
     .await?;
     let Some(idp_authorize) = discovery.get("authorization_endpoint").and_then(Value::as_str) else {
-        return Ok(page(502, "Sign-in unavailable", "the identity provider has no authorization endpoint", None));
+        return Ok(page(
+            502,
+            "Sign-in unavailable",
+            "the identity provider has no authorization endpoint",
+            None,
+        ));
     };
     let pending_id = crypto::random_token::<32>();
     let verifier = crypto::random_token::<32>();
@@ -93,13 +102,23 @@ pub async fn start(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
 /// page (the IdP's) started, but is on this page's own navigation.
 pub(super) async fn finish(svc: &Services<'_>, p: &Value, code: Option<&str>, origin: &str) -> HttpResponse {
     let Some(code) = code else {
-        return page(403, "Sign-in refused", "the identity provider did not sign you in", None);
+        return page(
+            403,
+            "Sign-in refused",
+            "the identity provider did not sign you in",
+            None,
+        );
     };
     let user = match login(svc, p, code, origin).await {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "console login at the identity provider failed");
-            return page(403, "Sign-in refused", "the identity provider's answer could not be verified", None);
+            return page(
+                403,
+                "Sign-in refused",
+                "the identity provider's answer could not be verified",
+                None,
+            );
         }
     };
     let session = async {

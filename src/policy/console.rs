@@ -82,7 +82,10 @@ pub fn clear_cookie() -> String {
 /// The principal a session of the bootstrap admin token records: a hash of the token, so a
 /// rotated token no longer matches.
 pub fn bootstrap_principal(admin_token: &str) -> String {
-    format!("{BOOTSTRAP}{}", crypto::hash_secret(&format!("console-bootstrap\0{admin_token}")))
+    format!(
+        "{BOOTSTRAP}{}",
+        crypto::hash_secret(&format!("console-bootstrap\0{admin_token}"))
+    )
 }
 
 /// Starts a session for `principal_id` (already authenticated and holding an admin role).
@@ -219,7 +222,9 @@ mod tests {
         let config = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "root".to_string()));
         let t0 = 1_000_000;
         let s = block_on(create(&ctx(&store, &config, t0), &bootstrap_principal("root"), "key")).unwrap();
-        let stored = block_on(store.get_console_session(&crypto::hash_secret(&s.id))).unwrap().unwrap();
+        let stored = block_on(store.get_console_session(&crypto::hash_secret(&s.id)))
+            .unwrap()
+            .unwrap();
         assert_ne!(stored.hash, s.id, "only the hash is stored");
         assert_eq!(s.csrf, csrf_token(&s.id));
         // Used within the idle bound, the session lives on, past the first idle hour.
@@ -227,7 +232,9 @@ mod tests {
         for _ in 0..3 {
             now += SESSION_IDLE_MS - 1000;
             let live = block_on(current(&ctx(&store, &config, now), &with_cookie(&s.id))).unwrap();
-            assert!(block_on(permit_of(&ctx(&store, &config, now), &live)).unwrap().is_super_admin());
+            assert!(block_on(permit_of(&ctx(&store, &config, now), &live))
+                .unwrap()
+                .is_super_admin());
         }
         // A rotated bootstrap token no longer signs this session in.
         let rotated = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "new".to_string()));

@@ -52,7 +52,7 @@ export default async function audit(main, ctx, [query = ""]) {
         when(e.time_ms),
         e.kind,
         h("code", {}, e.principal_id || "—"),
-        [e.server || "", e.tool ? ` / ${e.tool}` : e.admin ? `${e.admin.method || ""} ${e.admin.path || ""}` : ""],
+        h("span", { class: "wrap" }, e.server || "", e.tool ? ` / ${e.tool}` : e.admin ? `${e.admin.method || ""} ${e.admin.path || ""}` : ""),
         badge(e.outcome, e.outcome === "ok" ? "ok" : e.outcome === "denied" ? "warn" : e.outcome === "error" ? "bad" : ""),
         e.latency_ms !== undefined ? `${Math.round(e.latency_ms)} ms` : "—",
         link(traceOf(e)),
