@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
-import { ROOT, ADMIN_TOKEN, expectStatus, final, mcpPost, requestAs, startGateway, startOidcProvider, startPyServer } from "./harness.mjs";
+import { ROOT, ADMIN_TOKEN, browse, expectStatus, final, mcpPost, requestAs, startGateway, startOidcProvider, startPyServer } from "./harness.mjs";
 
 const ok = expectStatus;
 const ARTIFACTS = join(ROOT, "test-artifacts", "console");
@@ -418,5 +418,18 @@ describe("sign-in through the organization's identity provider", () => {
     } finally {
       await context.close();
     }
+  });
+
+  test("a sign-in finished in another browser than the one that started it is refused (login CSRF)", async () => {
+    const start = await gw.fetch("/console/login?org=org_default", { redirect: "manual" });
+    assert.equal(start.status, 302);
+    const binding = start.headers.getSetCookie().find((c) => c.startsWith("__Host-mcpgw_login="));
+    assert.match(binding, /HttpOnly; Secure; SameSite=Lax; Path=\//);
+    // The IdP's login, up to the redirect back to the gateway (not followed).
+    const callback = await browse(start.headers.get("location"), `${gw.url}/oauth/callback`, "mallory");
+    const res = await gw.fetch(callback.slice(gw.url.length), { redirect: "manual" });
+    assert.equal(res.status, 403);
+    assert.match(await res.text(), /not started in this browser/);
+    assert.ok(!res.headers.getSetCookie().some((c) => c.startsWith("__Host-mcpgw_console=")), "no session");
   });
 });

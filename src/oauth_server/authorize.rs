@@ -176,7 +176,7 @@ pub(super) async fn callback(svc: &Services<'_>, req: &HttpRequest, origin: &str
         ));
     };
     if p.get("console").and_then(Value::as_bool) == Some(true) {
-        return Ok(super::console_login::finish(svc, &p, param(&q, "code"), origin).await);
+        return Ok(super::console_login::finish(svc, req, &p, origin).await);
     }
     let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut back = url::Url::parse(&field("redirect_uri")).map_err(|_| AuthError::Invalid)?;

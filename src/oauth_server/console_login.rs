@@ -79,7 +79,11 @@ pub async fn start(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
     let pending_id = crypto::random_token::<32>();
     let verifier = crypto::random_token::<32>();
     let nonce = crypto::random_token::<16>();
-    let pending = json!({ "console": true, "idp": idp.id, "verifier": verifier, "nonce": nonce });
+    let binding = crypto::random_token::<32>();
+    let pending = json!({
+        "console": true, "idp": idp.id, "verifier": verifier, "nonce": nonce,
+        "binding": crypto::hash_secret(&binding),
+    });
     svc.oauth
         .put_pending(&pending_id, &pending, svc.now_ms + PENDING_TTL_MS)
         .await?;
@@ -93,15 +97,39 @@ pub async fn start(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
         .append_pair("nonce", &nonce)
         .append_pair("code_challenge", &s256(&verifier))
         .append_pair("code_challenge_method", "S256");
-    Ok(secure(redirect(u.as_str())))
+    let mut r = secure(redirect(u.as_str()));
+    r.headers.0.push((
+        "set-cookie".into(),
+        console::login_cookie(&binding, PENDING_TTL_MS / 1000),
+    ));
+    Ok(r)
 }
 
 /// The console half of `/oauth/callback`: the user, verified and provisioned, gets a session if
 /// it holds an admin role (403 page otherwise). The cookie is set on a page that then moves to
 /// the console: a `SameSite=Strict` cookie is not sent on a redirect chain that a cross-site
 /// page (the IdP's) started, but is on this page's own navigation.
-pub(super) async fn finish(svc: &Services<'_>, p: &Value, code: Option<&str>, origin: &str) -> HttpResponse {
-    let Some(code) = code else {
+pub(super) async fn finish(svc: &Services<'_>, req: &HttpRequest, p: &Value, origin: &str) -> HttpResponse {
+    let mut r = finish_login(svc, req, p, origin).await;
+    // The binding is single use, like the pending sign-in it names.
+    r.headers.0.push(("set-cookie".into(), console::login_cookie("", 0)));
+    r
+}
+
+async fn finish_login(svc: &Services<'_>, req: &HttpRequest, p: &Value, origin: &str) -> HttpResponse {
+    let q = query(req);
+    let bound = console::cookie(&req.headers, console::LOGIN_COOKIE)
+        .zip(p.get("binding").and_then(Value::as_str))
+        .is_some_and(|(c, h)| crypto::hashes_equal(&crypto::hash_secret(c), h));
+    if !bound {
+        return page(
+            403,
+            "Sign-in refused",
+            "this sign-in was not started in this browser: start again from the console",
+            None,
+        );
+    }
+    let Some(code) = param(&q, "code") else {
         return page(
             403,
             "Sign-in refused",

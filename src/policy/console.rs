@@ -49,15 +49,30 @@ pub struct NewSession {
     pub csrf: String,
 }
 
-/// The session id in a request's `Cookie` header, if any.
-pub fn session_id(headers: &Headers) -> Option<&str> {
+/// The cookie that ties an IdP sign-in to the browser that started it (login CSRF: without it,
+/// another site could finish a sign-in it started itself in a victim's browser). `SameSite=Lax`:
+/// it must come back on the IdP's top-level redirect to `/oauth/callback`.
+pub const LOGIN_COOKIE: &str = "__Host-mcpgw_login";
+
+/// A cookie's value in a request's `Cookie` header, if any.
+pub fn cookie<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     headers
         .get("cookie")?
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty())
+}
+
+/// The session id in a request's `Cookie` header, if any.
+pub fn session_id(headers: &Headers) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The `Set-Cookie` value of a sign-in's binding, good for `max_age_s` (0 removes it).
+pub fn login_cookie(value: &str, max_age_s: u64) -> String {
+    format!("{LOGIN_COOKIE}={value}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age_s}")
 }
 
 /// The CSRF token of a session: derived from its id (so nothing more is stored), and not the id
