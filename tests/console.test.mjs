@@ -281,6 +281,11 @@ describe("as an admin", () => {
       await page.getByLabel("Server and tool").selectOption({ label: "crm / lookup_contact" });
       await page.getByRole("button", { name: "Show who" }).click();
       await page.getByRole("heading", { name: "Who can use crm / lookup_contact" }).waitFor();
+      assert.ok(await page.getByRole("link", { name: "agt_default" }).isVisible(), "the default agent's grant reaches it");
+      await page.getByLabel("Agent or user").selectOption("agt_default");
+      await page.getByRole("button", { name: "Show access" }).click();
+      await page.getByRole("heading", { name: "What agt_default can use" }).waitFor();
+      assert.match(await page.getByRole("table").innerText(), /crm[\s\S]*lookup_contact/);
       await axe(page, "access");
       await shot(page, "access");
 
@@ -357,11 +362,12 @@ describe("as a viewer", () => {
       await open(page, "#/servers/archive", "Archive");
       await page.getByRole("heading", { name: /^Quarantined tools/ }).waitFor();
       assert.equal(await page.getByRole("button", { name: /^Approve/ }).count(), 0);
+      await axe(page, "server detail as a viewer");
+      await shot(page, "viewer-server-detail");
       await open(page, "#/keys", "API keys");
       assert.equal(await page.getByRole("button", { name: /Issue key|Revoke/ }).count(), 0);
       await open(page, "#/policies", "Policies");
       assert.equal(await page.getByRole("button", { name: /Switch|Evaluate/ }).count(), 0);
-      await shot(page, "viewer-keys");
       const forged = await page.evaluate(async () => {
         const { csrf_token } = await (await fetch("/console/api/session")).json();
         const r = await fetch("/admin/v1/servers/archive/tools/weather/approve", { method: "POST", headers: { "x-csrf-token": csrf_token } });
