@@ -302,6 +302,14 @@ describe("as an admin", () => {
         await page.getByRole("button", { name: "Switch to enforce: watch-notes" }).click();
         await page.getByText("watch-notes now in enforce mode").waitFor();
         assert.equal(ok(await gw.admin("GET", `/admin/v1/policies/${p.id}`), 200).mode, "enforce");
+        // The dry run: evaluated, not called.
+        await page.getByLabel("Principal id").fill("agt_default");
+        await page.getByLabel("Server").fill("crm");
+        await page.getByLabel("Tool").fill("store_note");
+        await page.getByLabel("Arguments (JSON)").fill('{"text": "mail ada@example.com"}');
+        await page.getByRole("button", { name: "Evaluate" }).click();
+        await page.getByRole("heading", { name: "Outcome: proceed" }).waitFor();
+        assert.doesNotMatch(await page.locator("pre.json").innerText(), /ada@example\.com/, "the guardrail's redaction is shown");
         await axe(page, "policies");
         await shot(page, "policies");
       } finally {

@@ -37,7 +37,10 @@ export default async function policies(main, ctx) {
       const body = { principal: f.principal.value, server: f.server.value, tool: f.tool.value };
       if (f.arguments.value.trim()) body.arguments = JSON.parse(f.arguments.value);
       const r = await api("POST", "/policies/test", body);
-      replace(result, h("h3", {}, `Outcome: ${r.call.outcome}`), json(r));
+      const o = r.call.outcome;
+      const word = typeof o === "string" ? o : o.outcome;
+      const why = o && o.policy_id ? ` (${o.policy_id} ${o.rule})` : "";
+      replace(result, h("h3", {}, `Outcome: ${String(word).replace(/_/g, " ")}${why}`), json(r));
     } catch (err) {
       replace(result, notice(err.message, "error"));
     }
