@@ -77,3 +77,15 @@ else
   (cd tests/llm-gateways && PATH="$PWD/../../node_modules/.bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
   gw_hash >"$gw_stamp"
 fi
+
+# Debian's Chromium for the web console's browser tests (tests/console.test.mjs drives it with
+# playwright-core, an npm devDependency; Playwright's own browser downloads are not used).
+if [[ -x /usr/bin/chromium ]]; then
+  echo "setup: chromium: present"
+else
+  echo "setup: chromium: installing"
+  if ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod crypto;
 pub mod gateway;

@@ -21,6 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["gateway"],
     &["oauth_server"],
     &["admin"],
+    // The web console's sign-in and session endpoints (its pages are static assets).
+    &["console"],
     // Native end-to-end tests of the core, which drive the admin API and the gateway together.
     &["e2e_tests"],
     &["platform"],

@@ -64,14 +64,11 @@ pub type ApiResult = Result<HttpResponse, ApiError>;
 /// Entry point for every path under `/admin/v1`. Every write that succeeds is recorded in the
 /// audit trail here, with the resource as the API shows it before and after (`audit`).
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
-    let permit = match policy::authorize_admin(&svc.auth(), &req.headers).await {
-        Ok(p) => p,
-        Err(AuthError::NotAdmin) => {
-            return error::problem(&ApiError::Forbidden("this principal holds no admin role".into()))
-        }
-        Err(e) => return error::problem(&ApiError::Unauthorized(e)),
-    };
     let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete);
+    let permit = match authorize(svc, req).await {
+        Ok(p) => p,
+        Err(e) => return error::problem(&e),
+    };
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
     // Approval decisions are checked by their handler: approvers make them, and write nothing else.
     if req.method != Method::Get && !permit.may_write_anything() && !approvals::covers(req) {
@@ -90,6 +87,30 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
         audit::record(svc, &permit, req, &resp, before).await;
     }
     resp
+}
+
+/// Who calls: a bearer (the bootstrap token, a principal's key or token) or, without one, the
+/// web console's session cookie, whose every request other than a read must pass the CSRF
+/// check (docs/console.md).
+async fn authorize(svc: &Services<'_>, req: &HttpRequest) -> Result<policy::AdminPermit, ApiError> {
+    use policy::console::{self, SessionError};
+    let not_admin = || ApiError::Forbidden("this principal holds no admin role".into());
+    if policy::auth::bearer(&req.headers).is_none() && console::session_id(&req.headers).is_some() {
+        let write = req.method != Method::Get;
+        return match console::authorize_admin(&svc.auth(), &req.headers, write, svc.origin).await {
+            Ok(p) => Ok(p),
+            Err(SessionError::Csrf) => Err(ApiError::Forbidden(
+                "a console write needs the session's CSRF token and the console's own origin".into(),
+            )),
+            Err(SessionError::Auth(AuthError::NotAdmin)) => Err(not_admin()),
+            Err(SessionError::Auth(e)) => Err(ApiError::Unauthorized(e)),
+        };
+    }
+    match policy::authorize_admin(&svc.auth(), &req.headers).await {
+        Ok(p) => Ok(p),
+        Err(AuthError::NotAdmin) => Err(not_admin()),
+        Err(e) => Err(ApiError::Unauthorized(e)),
+    }
 }
 
 /// Routes an authorized request to its handler.

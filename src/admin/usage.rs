@@ -164,6 +164,15 @@ pub async fn servers(
         None => None,
     };
     let uses = Uses::load(svc, permit).await?;
+    // The registry view's tool counts, from one read of every catalog.
+    let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+    for t in svc.registry.list_all_tools().await? {
+        let c = counts.entry(t.server_slug.clone()).or_default();
+        c.0 += 1;
+        if !t.is_active() {
+            c.1 += 1;
+        }
+    }
     let since = idle_days.map(|d| svc.now_ms.saturating_sub(d * DAY_MS));
     let mut servers = Vec::new();
     let mut idle_tools = Vec::new();
@@ -182,6 +191,9 @@ pub async fn servers(
         }
         let mut doc = serde_json::to_value(&s).map_err(|e| ApiError::Validation(e.to_string()))?;
         uses.annotate(&mut doc, &s.slug, None);
+        let (tools, quarantined) = counts.get(&s.slug).copied().unwrap_or_default();
+        doc["tool_count"] = json!(tools);
+        doc["quarantined_count"] = json!(quarantined);
         servers.push(doc);
     }
     match idle_days {

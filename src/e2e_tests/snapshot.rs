@@ -300,6 +300,22 @@ impl OAuthStore for Counting {
         self.hit("revoke_family");
         self.inner.revoke_family(f).await
     }
+    async fn put_console_session(&self, c: &crate::store::ConsoleSession) -> StoreResult<()> {
+        self.hit("put_console_session");
+        self.inner.put_console_session(c).await
+    }
+    async fn get_console_session(&self, h: &str) -> StoreResult<Option<crate::store::ConsoleSession>> {
+        self.hit("get_console_session");
+        self.inner.get_console_session(h).await
+    }
+    async fn touch_console_session(&self, h: &str, at: u64) -> StoreResult<bool> {
+        self.hit("touch_console_session");
+        self.inner.touch_console_session(h, at).await
+    }
+    async fn delete_console_session(&self, h: &str, now: u64) -> StoreResult<bool> {
+        self.hit("delete_console_session");
+        self.inner.delete_console_session(h, now).await
+    }
 }
 
 #[async_trait(?Send)]

@@ -17,7 +17,7 @@ use crate::policy::tokens::*;
 use crate::policy::AuthError;
 use crate::store::OAuthToken;
 
-pub(super) fn s256(verifier: &str) -> String {
+pub(crate) fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
@@ -112,7 +112,7 @@ pub(super) async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &st
 /// organization); the `org` parameter of the authorization request (an organization id); the
 /// only organization that offers login. Its first provider with a `login_client_id` is used.
 /// `Err`: why no provider could be chosen (shown to the client as `invalid_request`).
-async fn login_provider(
+pub(super) async fn login_provider(
     svc: &Services<'_>,
     org_param: Option<&str>,
     resource_path: &str,
@@ -175,6 +175,9 @@ pub(super) async fn callback(svc: &Services<'_>, req: &HttpRequest, origin: &str
             "unknown or expired authorization state",
         ));
     };
+    if p.get("console").and_then(Value::as_bool) == Some(true) {
+        return Ok(super::console_login::finish(svc, req, &p, origin).await);
+    }
     let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut back = url::Url::parse(&field("redirect_uri")).map_err(|_| AuthError::Invalid)?;
     let Some(code) = param(&q, "code") else {
@@ -224,7 +227,7 @@ pub(super) async fn callback(svc: &Services<'_>, req: &HttpRequest, origin: &str
 
 /// The IdP half of `/oauth/callback`: exchanges the IdP's code, verifies the ID token (issuer,
 /// the gateway's login client as audience, signature, expiry, nonce) and provisions the user.
-async fn login(svc: &Services<'_>, p: &Value, code: &str, origin: &str) -> Result<String, AuthError> {
+pub(super) async fn login(svc: &Services<'_>, p: &Value, code: &str, origin: &str) -> Result<String, AuthError> {
     let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let idp = svc
         .directory

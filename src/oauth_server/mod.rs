@@ -7,6 +7,7 @@
 //! whole grant.
 mod authorize;
 mod clients;
+pub mod console_login;
 mod token;
 
 use serde_json::{json, Value};

@@ -141,6 +141,9 @@ async fn route(
         }
         return convert::response(r);
     }
+    if let Some(r) = crate::console::handle(&svc, core_req).await {
+        return convert::response(r);
+    }
     let resp = if path == crate::admin::PREFIX || path.starts_with("/admin/v1/") {
         crate::admin::handle(&svc, core_req).await
     } else if let Some(flavor) = crate::gateway::guardrail_api::Flavor::from_path(path) {

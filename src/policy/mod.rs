@@ -2,6 +2,7 @@
 //! Pure functions over loaded state; storage comes in through the store traits.
 pub mod access;
 pub mod auth;
+pub mod console;
 pub mod oidc;
 pub mod roles;
 pub mod tokens;

@@ -54,6 +54,11 @@ impl AdminPermit {
         self
     }
 
+    /// The admin roles the caller holds (none for the bootstrap admin, who holds every power).
+    pub fn roles(&self) -> &[RoleAssignment] {
+        &self.roles
+    }
+
     /// Who acts: `(principal id, key id)`; the bootstrap token is `SUPER_ADMIN_PRINCIPAL`.
     pub fn actor(&self) -> (&str, &str) {
         (&self.principal_id, &self.key_id)

@@ -476,6 +476,23 @@ impl<S: OAuthStore> OAuthStore for CachedStore<S> {
         let r = self.inner.revoke_family(family).await;
         self.through().wrote(r, always).await
     }
+
+    /// Console sessions are never cached: sign-out must end a session at once everywhere.
+    async fn put_console_session(&self, c: &crate::store::ConsoleSession) -> StoreResult<()> {
+        self.inner.put_console_session(c).await
+    }
+
+    async fn get_console_session(&self, hash: &str) -> StoreResult<Option<crate::store::ConsoleSession>> {
+        self.inner.get_console_session(hash).await
+    }
+
+    async fn touch_console_session(&self, hash: &str, last_seen_ms: u64) -> StoreResult<bool> {
+        self.inner.touch_console_session(hash, last_seen_ms).await
+    }
+
+    async fn delete_console_session(&self, hash: &str, now_ms: u64) -> StoreResult<bool> {
+        self.inner.delete_console_session(hash, now_ms).await
+    }
 }
 
 /// Keys under these prefixes are always read from storage: a user's upstream tokens rotate

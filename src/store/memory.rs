@@ -19,6 +19,7 @@ pub struct MemoryStore {
     pending: RefCell<BTreeMap<String, (serde_json::Value, u64)>>,
     tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,
     revoked_families: RefCell<Vec<String>>,
+    console_sessions: RefCell<BTreeMap<String, ConsoleSession>>,
     secrets: RefCell<BTreeMap<String, String>>,
     /// Policies by id (`policies.rs` implements the trait).
     pub(super) policies: RefCell<BTreeMap<String, PolicyRecord>>,
@@ -424,6 +425,31 @@ impl OAuthStore for MemoryStore {
     async fn revoke_family(&self, family: &str) -> StoreResult<()> {
         self.revoked_families.borrow_mut().push(family.to_string());
         Ok(())
+    }
+
+    async fn put_console_session(&self, c: &ConsoleSession) -> StoreResult<()> {
+        insert_new(&self.console_sessions, &c.hash, c)
+    }
+
+    async fn get_console_session(&self, hash: &str) -> StoreResult<Option<ConsoleSession>> {
+        Ok(self.console_sessions.borrow().get(hash).cloned())
+    }
+
+    async fn touch_console_session(&self, hash: &str, last_seen_ms: u64) -> StoreResult<bool> {
+        Ok(match self.console_sessions.borrow_mut().get_mut(hash) {
+            Some(c) => {
+                c.last_seen_ms = last_seen_ms;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete_console_session(&self, hash: &str, now_ms: u64) -> StoreResult<bool> {
+        let mut all = self.console_sessions.borrow_mut();
+        let gone = all.remove(hash).is_some();
+        all.retain(|_, c| c.expires_at_ms > now_ms);
+        Ok(gone)
     }
 }
 

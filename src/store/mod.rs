@@ -451,6 +451,31 @@ pub trait OAuthStore {
     /// Revokes every token of a family, including tokens stored in it afterwards (a refresh
     /// racing the replay that revoked it); idempotent.
     async fn revoke_family(&self, family: &str) -> StoreResult<()>;
+    /// A new web console session (D1 table `console_sessions`); `Conflict` if the hash exists.
+    async fn put_console_session(&self, s: &ConsoleSession) -> StoreResult<()>;
+    /// The session with this id hash, expired or not (expiry is the caller's check).
+    async fn get_console_session(&self, hash: &str) -> StoreResult<Option<ConsoleSession>>;
+    /// Records activity on a session (its idle deadline moves); `false` if it is gone.
+    async fn touch_console_session(&self, hash: &str, last_seen_ms: u64) -> StoreResult<bool>;
+    /// Ends a session (sign-out, expiry); `false` if it was gone already. Also drops every
+    /// session whose absolute deadline passed before `now_ms`.
+    async fn delete_console_session(&self, hash: &str, now_ms: u64) -> StoreResult<bool>;
+}
+
+/// A signed-in web console session (docs/console.md), stored only by the SHA-256 of its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the session id (the id itself lives only in the browser's cookie).
+    pub hash: String,
+    /// The principal the session acts as, or `bootstrap:{hash}` for the bootstrap admin token
+    /// (a hash of the token, so rotating `ADMIN_TOKEN` ends those sessions).
+    pub principal_id: String,
+    /// How it signed in: `oidc` or `key`.
+    pub via: String,
+    pub created_at_ms: u64,
+    pub last_seen_ms: u64,
+    /// The absolute deadline.
+    pub expires_at_ms: u64,
 }
 
 /// Key–value storage for sealed secrets and their metadata (Workers KV). Values under `cred:`

@@ -102,4 +102,71 @@ impl crate::store::OAuthStore for D1Store {
             .await?;
         Ok(())
     }
+
+    async fn put_console_session(&self, c: &crate::store::ConsoleSession) -> StoreResult<()> {
+        let ms = |v: u64| JsValue::from_f64(v as f64);
+        self.run(
+            "INSERT INTO console_sessions (hash, principal_id, via, created_at_ms, last_seen_ms, expires_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                text(&c.hash),
+                text(&c.principal_id),
+                text(&c.via),
+                ms(c.created_at_ms),
+                ms(c.last_seen_ms),
+                ms(c.expires_at_ms),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_console_session(&self, hash: &str) -> StoreResult<Option<crate::store::ConsoleSession>> {
+        #[derive(Deserialize)]
+        struct R {
+            hash: String,
+            principal_id: String,
+            via: String,
+            created_at_ms: f64,
+            last_seen_ms: f64,
+            expires_at_ms: f64,
+        }
+        let row: Option<R> = self
+            .first(
+                "SELECT hash, principal_id, via, created_at_ms, last_seen_ms, expires_at_ms \
+                 FROM console_sessions WHERE hash = ?1",
+                &[text(hash)],
+            )
+            .await?;
+        Ok(row.map(|r| crate::store::ConsoleSession {
+            hash: r.hash,
+            principal_id: r.principal_id,
+            via: r.via,
+            created_at_ms: r.created_at_ms as u64,
+            last_seen_ms: r.last_seen_ms as u64,
+            expires_at_ms: r.expires_at_ms as u64,
+        }))
+    }
+
+    async fn touch_console_session(&self, hash: &str, last_seen_ms: u64) -> StoreResult<bool> {
+        let n = self
+            .run(
+                "UPDATE console_sessions SET last_seen_ms = ?2 WHERE hash = ?1",
+                &[text(hash), JsValue::from_f64(last_seen_ms as f64)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn delete_console_session(&self, hash: &str, now_ms: u64) -> StoreResult<bool> {
+        let n = self
+            .run("DELETE FROM console_sessions WHERE hash = ?1", &[text(hash)])
+            .await?;
+        self.run(
+            "DELETE FROM console_sessions WHERE expires_at_ms <= ?1",
+            &[JsValue::from_f64(now_ms as f64)],
+        )
+        .await?;
+        Ok(n > 0)
+    }
 }

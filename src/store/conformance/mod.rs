@@ -182,6 +182,7 @@ suite! {
     oauth_secrets::oauth_token_round_trip_and_conflict,
     oauth_secrets::oauth_token_consumed_once,
     oauth_secrets::oauth_family_revocation,
+    oauth_secrets::console_sessions_round_trip_touch_and_sweep,
     oauth_secrets::secrets_round_trip_and_overwrite,
     oauth_secrets::secrets_listed_by_prefix_in_key_order,
     oauth_secrets::secrets_listed_beyond_one_page,

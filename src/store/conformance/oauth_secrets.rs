@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::records::*;
 use super::{same, Outcome};
-use crate::store::{OAuthClient, SecretStore, Store, StoreError};
+use crate::store::{ConsoleSession, OAuthClient, SecretStore, Store, StoreError};
 
 /// Far in the future, in milliseconds: tokens and pending entries that do not expire in a check.
 const LATER_MS: u64 = 4_102_444_800_000;
@@ -190,6 +190,72 @@ pub async fn oauth_family_revocation<S: Store + ?Sized>(s: &S, _: &dyn SecretSto
         s.get_token("tok_sc_fam_a1").await?,
         None,
         "after revoking a family again"
+    );
+    Ok(())
+}
+
+/// Console sessions: stored once by hash, read back exactly, activity recorded, deleted at
+/// sign-out, and sessions past their absolute deadline swept by any deletion.
+pub async fn console_sessions_round_trip_touch_and_sweep<S: Store + ?Sized>(s: &S, _: &dyn SecretStore) -> Outcome {
+    let live = ConsoleSession {
+        hash: "sc_console_live".into(),
+        principal_id: "usr_sc_console".into(),
+        via: "oidc".into(),
+        created_at_ms: 1_000,
+        last_seen_ms: 1_000,
+        expires_at_ms: LATER_MS,
+    };
+    s.put_console_session(&live).await?;
+    same!(
+        s.get_console_session("sc_console_live").await?,
+        Some(live.clone()),
+        "get_console_session after put"
+    );
+    same!(
+        s.put_console_session(&live).await,
+        Err(StoreError::Conflict),
+        "put_console_session with a hash that exists"
+    );
+    same!(
+        s.touch_console_session("sc_console_live", 61_000).await?,
+        true,
+        "touch of a live session"
+    );
+    same!(
+        s.get_console_session("sc_console_live").await?.map(|c| c.last_seen_ms),
+        Some(61_000),
+        "last_seen_ms after touch"
+    );
+    same!(
+        s.touch_console_session("sc_console_nobody", 1).await?,
+        false,
+        "touch of an unknown session"
+    );
+    let stale = ConsoleSession {
+        hash: "sc_console_stale".into(),
+        expires_at_ms: 5_000,
+        ..live.clone()
+    };
+    s.put_console_session(&stale).await?;
+    same!(
+        s.delete_console_session("sc_console_live", 10_000).await?,
+        true,
+        "delete of a live session"
+    );
+    same!(
+        s.get_console_session("sc_console_live").await?,
+        None,
+        "a deleted session"
+    );
+    same!(
+        s.get_console_session("sc_console_stale").await?,
+        None,
+        "a session past its deadline, swept by the deletion"
+    );
+    same!(
+        s.delete_console_session("sc_console_live", 10_000).await?,
+        false,
+        "a second delete"
     );
     Ok(())
 }
