@@ -384,5 +384,8 @@ fn patterns_and_deny_words_are_unicode_aware() {
         &s,
         json!({"q": "ÄRGER\u{a0}٣ mit kundin_ü; MÜLLER, not Müllerstraße or müllerß"}),
     );
-    assert_eq!(args["q"], "[PATTERN] mit [PATTERN]; [DENY_WORD], not Müllerstraße or müllerß");
+    assert_eq!(
+        args["q"],
+        "[PATTERN] mit [PATTERN]; [DENY_WORD], not Müllerstraße or müllerß"
+    );
 }
