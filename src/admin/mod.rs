@@ -2,6 +2,9 @@
 //! Every error leaves as an RFC 9457 problem document (mapping in `admin::error`).
 mod approvals;
 mod audit;
+mod config_api;
+mod config_diff;
+mod config_doc;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
@@ -36,6 +39,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Validation(String),
+    /// Several validation errors, each naming its path (a configuration document).
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
     /// A request the gateway refuses on principle (e.g. a server URL it will not store).
     #[error("{0}")]
     BadRequest(String),
@@ -71,7 +77,9 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
         }
         Err(e) => return error::problem(&ApiError::Unauthorized(e)),
     };
-    let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete);
+    // A configuration dry run writes nothing, so it is not recorded.
+    let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete)
+        && !config_api::is_dry_run(req);
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
     // Approval decisions are checked by their handler: approvers make them, and write nothing else.
     if req.method != Method::Get && !permit.may_write_anything() && !approvals::covers(req) {
@@ -97,6 +105,7 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        ["config", ..] => config_api::route(svc, permit, req, &parts[1..]).await,
         ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
         ["approvals", ..] => approvals::route(svc, permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {

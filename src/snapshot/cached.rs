@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::{Keeper, Tables};
 use crate::store::{
-    ApiKeyRecord, ApiKeys, Changes, Directory, Entity, EntityKind, Grant, Identity, IdentityProvider, OAuthClient, OAuthStore,
-    OAuthToken, Policies, PolicyRecord, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError, StoreResult,
-    ToolRecord, VirtualServer, VirtualServers, Write,
+    ApiKeyRecord, ApiKeys, Changes, Directory, Entity, EntityKind, Grant, Identity, IdentityProvider, OAuthClient,
+    OAuthStore, OAuthToken, Policies, PolicyRecord, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError,
+    StoreResult, ToolRecord, VirtualServer, VirtualServers, Write,
 };
 
 /// The relational stores (D1), cached.

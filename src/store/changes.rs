@@ -13,10 +13,16 @@ use super::{
 /// One write of a batch. Each means what the store method of the same name does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    CreateServer { server: ServerRecord, tools: Vec<ToolRecord> },
+    CreateServer {
+        server: ServerRecord,
+        tools: Vec<ToolRecord>,
+    },
     UpdateServer(ServerRecord),
     /// `update_server` and the whole catalog replaced (a server whose URL changed).
-    ReplaceCatalog { server: ServerRecord, tools: Vec<ToolRecord> },
+    ReplaceCatalog {
+        server: ServerRecord,
+        tools: Vec<ToolRecord>,
+    },
     DeleteServer(String),
     CreateVirtual(VirtualServer),
     UpdateVirtual(VirtualServer),
@@ -24,13 +30,23 @@ pub enum Write {
     CreateEntity(Entity),
     UpdateEntity(Entity),
     DeleteEntity(String),
-    AddMember { principal_id: String, group_id: String, at: String },
-    RemoveMember { principal_id: String, group_id: String },
+    AddMember {
+        principal_id: String,
+        group_id: String,
+        at: String,
+    },
+    RemoveMember {
+        principal_id: String,
+        group_id: String,
+    },
     CreateGrant(Grant),
     DeleteGrant(String),
     CreatePolicy(PolicyRecord),
     UpdatePolicy(PolicyRecord),
-    DeletePolicy { org_id: String, id: String },
+    DeletePolicy {
+        org_id: String,
+        id: String,
+    },
 }
 
 /// Writes applied together.
@@ -128,4 +144,3 @@ impl super::memory::MemoryStore {
         *self.policies.borrow_mut() = s.policies;
     }
 }
-

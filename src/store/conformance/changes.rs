@@ -46,13 +46,40 @@ pub async fn changes_apply_every_kind_in_order<S: Store + ?Sized>(s: &S, _: &dyn
         Write::CreatePolicy(p.clone()),
     ];
     s.apply(&writes).await?;
-    same!(s.get_entity(&team.id).await?, Some(team.clone()), "a team created in the batch");
-    same!(s.list_members(&team.id).await?, vec![agent.id.clone()], "a membership created in the batch");
-    ensure!(s.list_grants().await?.contains(&g), "a grant created in the batch is listed");
-    same!(s.get_server("sc-ch-all").await?, Some(srv.clone()), "a server created in the batch");
-    same!(s.list_tools("sc-ch-all").await?, vec![tool("sc-ch-all", "echo")], "its catalog");
-    same!(s.get_virtual("sc-ch-all-v").await?, Some(v.clone()), "a virtual server created in the batch");
-    same!(s.get_policy(org, &p.id).await?, Some(p.clone()), "a policy created in the batch");
+    same!(
+        s.get_entity(&team.id).await?,
+        Some(team.clone()),
+        "a team created in the batch"
+    );
+    same!(
+        s.list_members(&team.id).await?,
+        vec![agent.id.clone()],
+        "a membership created in the batch"
+    );
+    ensure!(
+        s.list_grants().await?.contains(&g),
+        "a grant created in the batch is listed"
+    );
+    same!(
+        s.get_server("sc-ch-all").await?,
+        Some(srv.clone()),
+        "a server created in the batch"
+    );
+    same!(
+        s.list_tools("sc-ch-all").await?,
+        vec![tool("sc-ch-all", "echo")],
+        "its catalog"
+    );
+    same!(
+        s.get_virtual("sc-ch-all-v").await?,
+        Some(v.clone()),
+        "a virtual server created in the batch"
+    );
+    same!(
+        s.get_policy(org, &p.id).await?,
+        Some(p.clone()),
+        "a policy created in the batch"
+    );
 
     // Updates, a catalog replaced, then everything removed again, children first.
     let mut renamed = agent.clone();
@@ -72,9 +99,21 @@ pub async fn changes_apply_every_kind_in_order<S: Store + ?Sized>(s: &S, _: &dyn
         Write::UpdatePolicy(p2.clone()),
     ])
     .await?;
-    same!(s.get_entity(&agent.id).await?, Some(renamed), "an entry updated in a batch");
-    same!(s.get_server("sc-ch-all").await?, Some(moved), "a server updated in a batch");
-    same!(s.list_tools("sc-ch-all").await?, vec![tool("sc-ch-all", "add")], "its catalog replaced");
+    same!(
+        s.get_entity(&agent.id).await?,
+        Some(renamed),
+        "an entry updated in a batch"
+    );
+    same!(
+        s.get_server("sc-ch-all").await?,
+        Some(moved),
+        "a server updated in a batch"
+    );
+    same!(
+        s.list_tools("sc-ch-all").await?,
+        vec![tool("sc-ch-all", "add")],
+        "its catalog replaced"
+    );
     same!(s.get_policy(org, &p.id).await?, Some(p2), "a policy updated in a batch");
     s.apply(&[
         Write::DeletePolicy {
@@ -95,9 +134,16 @@ pub async fn changes_apply_every_kind_in_order<S: Store + ?Sized>(s: &S, _: &dyn
     .await?;
     same!(s.get_server("sc-ch-all").await?, None, "a server deleted in a batch");
     same!(s.list_tools("sc-ch-all").await?, vec![], "its catalog");
-    same!(s.get_virtual("sc-ch-all-v").await?, None, "a virtual server deleted in a batch");
+    same!(
+        s.get_virtual("sc-ch-all-v").await?,
+        None,
+        "a virtual server deleted in a batch"
+    );
     same!(s.get_policy(org, &p.id).await?, None, "a policy deleted in a batch");
-    ensure!(!s.list_grants().await?.contains(&g), "a grant deleted in a batch is gone");
+    ensure!(
+        !s.list_grants().await?.contains(&g),
+        "a grant deleted in a batch is gone"
+    );
     for id in [&team.id, &agent.id, &ws.id] {
         same!(s.get_entity(id).await?, None, "entry {id} deleted in a batch");
     }
@@ -126,17 +172,41 @@ pub async fn changes_late_conflict_stores_nothing<S: Store + ?Sized>(s: &S, _: &
         // The last write meets an existing id.
         Write::CreateEntity(entity("agt_sc_ch_late_taken", EntityKind::Agent, Some(org))),
     ];
-    same!(s.apply(&writes).await, Err(StoreError::Conflict), "a batch whose last create conflicts");
-    same!(s.get_entity("ws_sc_ch_late").await?, None, "an entry created earlier in the failed batch");
-    same!(s.get_server("sc-ch-late-new").await?, None, "a server created earlier in the failed batch");
+    same!(
+        s.apply(&writes).await,
+        Err(StoreError::Conflict),
+        "a batch whose last create conflicts"
+    );
+    same!(
+        s.get_entity("ws_sc_ch_late").await?,
+        None,
+        "an entry created earlier in the failed batch"
+    );
+    same!(
+        s.get_server("sc-ch-late-new").await?,
+        None,
+        "a server created earlier in the failed batch"
+    );
     same!(s.list_tools("sc-ch-late-new").await?, vec![], "its catalog");
-    same!(s.get_server("sc-ch-late-old").await?, Some(before), "a server updated, then deleted, in the failed batch");
-    same!(s.list_tools("sc-ch-late-old").await?, vec![tool("sc-ch-late-old", "echo")], "its catalog");
+    same!(
+        s.get_server("sc-ch-late-old").await?,
+        Some(before),
+        "a server updated, then deleted, in the failed batch"
+    );
+    same!(
+        s.list_tools("sc-ch-late-old").await?,
+        vec![tool("sc-ch-late-old", "echo")],
+        "its catalog"
+    );
     ensure!(
         !s.list_grants().await?.iter().any(|g| g.id == "grant_sc_ch_late"),
         "a grant created in the failed batch is not stored"
     );
-    same!(s.list_policies(org).await?, vec![], "a policy created in the failed batch");
+    same!(
+        s.list_policies(org).await?,
+        vec![],
+        "a policy created in the failed batch"
+    );
     Ok(())
 }
 
@@ -160,9 +230,21 @@ pub async fn changes_absent_targets_change_nothing<S: Store + ?Sized>(s: &S, _: 
     ])
     .await?;
     ensure!(s.get_entity(org).await?.is_some(), "the batch's create is stored");
-    same!(s.get_server("sc-ch-absent-ghost").await?, None, "an update of an absent server creates nothing");
-    same!(s.get_entity("agt_sc_ch_absent_ghost").await?, None, "an update of an absent entry creates nothing");
-    same!(s.list_policies(org).await?, vec![], "an update of an absent policy creates nothing");
+    same!(
+        s.get_server("sc-ch-absent-ghost").await?,
+        None,
+        "an update of an absent server creates nothing"
+    );
+    same!(
+        s.get_entity("agt_sc_ch_absent_ghost").await?,
+        None,
+        "an update of an absent entry creates nothing"
+    );
+    same!(
+        s.list_policies(org).await?,
+        vec![],
+        "an update of an absent policy creates nothing"
+    );
     s.apply(&[]).await?;
     Ok(())
 }
