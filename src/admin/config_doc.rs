@@ -241,9 +241,8 @@ pub fn parse(v: &Value) -> Result<ConfigDoc, Vec<String>> {
         grants: list(m, "grants", &mut errors),
         policies: list(m, "policies", &mut errors),
     };
-    if errors.is_empty() {
-        validate(&doc, &mut errors);
-    }
+    // The rules run on whatever items were read, so one answer names every error.
+    validate(&doc, &mut errors);
     if errors.is_empty() {
         normalize(&mut doc);
         doc.sort();
