@@ -215,6 +215,10 @@ describe("tenancy", () => {
     assert.ok(grant.body.errors.some((e) => e.startsWith("grants[0].subject_id:")), grant.text);
     const stillX = ok(await exportOf(gwA, X), 200);
     assert.deepEqual(stillX, xDoc, "X's configuration is untouched");
+    // Y's admin cannot delete itself by leaving itself out.
+    const self = await applyTo(gwA, { version: 1, org: ids.orgY }, "", Y);
+    assert.equal(self.status, 422, self.text);
+    assert.match(self.text, /the principal applying it/);
     // A document that deletes everything of Y's leaves X's alone.
     ok(await applyTo(gwA, { version: 1, org: ids.orgY, users: yDoc.users }, "", Y), 200);
     assert.deepEqual(ok(await exportOf(gwA, X), 200), xDoc);

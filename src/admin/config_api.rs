@@ -294,6 +294,16 @@ async fn apply(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> A
         return Err(ApiError::Invalid(errors));
     }
     let changes = diff(&current.doc, &desired);
+    // An admin's document never deletes the admin applying it (it would lock itself out).
+    let (me, _) = permit.actor();
+    if changes
+        .iter()
+        .any(|c| c.op == Op::Delete && matches!(c.kind, Kind::User | Kind::Agent) && c.id == me)
+    {
+        return Err(ApiError::Invalid(vec![format!(
+            "the document would delete '{me}', the principal applying it: list it"
+        )]));
+    }
     if is_dry_run(req) || changes.is_empty() {
         return super::json(200, &json!({ "org_id": org, "changes": changes }));
     }
@@ -418,13 +428,9 @@ async fn collisions(svc: &Services<'_>, current: &Current, desired: &ConfigDoc) 
     }
     for (i, u) in desired.users.iter().enumerate() {
         let Some(sub) = &u.external_subject else { continue };
+        // Creates run before deletes, so even a user this document deletes still holds it.
         if let Some(e) = svc.directory.find_by_external_subject(sub).await? {
-            if e.id != u.id
-                && !desired
-                    .users
-                    .iter()
-                    .any(|o| o.id == e.id && o.external_subject.is_none())
-            {
+            if e.id != u.id {
                 errors.push(format!("users[{i}].external_subject: another user has it"));
             }
         }
