@@ -35,7 +35,8 @@ before(async () => {
   ok(await A("POST", `/admin/v1/workspaces/${ids.ws}/members`, { principal_id: ids.user }), 204);
   ok(await A("POST", "/admin/v1/grants", { subject_kind: "team", subject_id: ids.team, resource: "cfg-py", effect: "allow" }));
   ok(await A("POST", "/admin/v1/grants", { subject_kind: "agent", subject_id: ids.agent, resource_kind: "virtual", resource: "cfg-*", effect: "allow" }));
-  ok(await A("POST", "/admin/v1/grants", { subject_kind: "user", subject_id: ids.user, resource: "cfg-py", tool: "add*", effect: "deny" }));
+  ok(await A("POST", "/admin/v1/grants", { subject_kind: "agent", subject_id: ids.agent, resource: "cfg-py", tool: "add*", effect: "deny" }));
+  ok(await A("POST", "/admin/v1/grants", { subject_kind: "user", subject_id: ids.user, resource_kind: "virtual", resource: "cfg-v", effect: "allow" }));
   ok(await A("POST", "/admin/v1/policies", { name: "no-etc", scope: { server: "cfg-py" }, rules: [{ kind: "block", when: { arg: "/path", matches: "^/etc/" }, action: "deny" }] }));
 });
 after(async () => {
@@ -56,7 +57,7 @@ describe("round trip", () => {
     assert.ok(doc.teams.some((t) => t.id === ids.team && t.workspace === ids.ws));
     assert.ok(doc.users.some((u) => u.id === ids.user && u.email === "ada@example.com"));
     assert.ok(doc.memberships.some((m) => m.group === ids.team && m.principal === ids.agent));
-    assert.equal(doc.grants.filter((g) => [ids.team, ids.agent, ids.user].includes(g.subject_id)).length, 3);
+    assert.equal(doc.grants.filter((g) => [ids.team, ids.agent, ids.user].includes(g.subject_id)).length, 4);
     assert.deepEqual(doc.policies.map((p) => p.name), ["no-etc"]);
     assert.doesNotMatch(first.text, /created_at|"id":"grant_|"id":"pol_/, "no timestamps or gateway-made ids");
 
@@ -79,10 +80,12 @@ describe("round trip", () => {
     assert.match(JSON.stringify(call.result.content), /from config/);
     const virtual = final(await mcpPost(gwB, "/mcp/v/cfg-v", { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "say", arguments: { message: "virtually" } } }, { key, modern: true }));
     assert.match(JSON.stringify(virtual.result?.content), /virtually/, JSON.stringify(virtual));
-    // The user's deny grant came along too: a denied tool is refused, not called.
-    const userKey = ok(await gwB.admin("POST", "/admin/v1/api-keys", { name: "ada", principal_id: ids.user })).key;
-    const listed = final(await mcpPost(gwB, "/mcp/cfg-py", { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, { key: userKey, modern: true }));
-    assert.ok(listed.result.tools.length > 0 && !listed.result.tools.some((t) => t.name.startsWith("add")), JSON.stringify(listed.result.tools.map((t) => t.name)));
+    // The agent's deny grant came along too: the denied tool is neither listed nor called.
+    const listed = final(await mcpPost(gwB, "/mcp/cfg-py", { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, { key, modern: true }));
+    const names = listed.result.tools.map((t) => t.name);
+    assert.ok(names.includes("echo") && !names.includes("add"), JSON.stringify(names));
+    const denied = final(await mcpPost(gwB, "/mcp/cfg-py", { jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "add", arguments: { a: 1, b: 2 } } }, { key, modern: true }));
+    assert.ok(denied.error, JSON.stringify(denied));
   });
 
   test("the apply is one audit record listing its changes", async () => {
@@ -109,14 +112,14 @@ describe("dry run and validation", () => {
     const before = await exportOf(gwB);
     const doc = structuredClone(before.body);
     doc.agents.find((a) => a.id === ids.agent).name = "builder 2";
-    doc.grants = doc.grants.filter((g) => !(g.subject_id === ids.user && g.effect === "deny"));
+    doc.grants = doc.grants.filter((g) => !(g.subject_id === ids.agent && g.effect === "deny"));
     doc.workspaces.push({ id: "ws_cfg_new", name: "New" });
     doc.policies[0].mode = "monitor";
     const r = ok(await applyTo(gwB, doc, "?dry_run=true"), 200);
     const summary = r.changes.map((c) => `${c.op} ${c.kind} ${c.id}`).sort();
     assert.deepEqual(summary, [
       "create workspace ws_cfg_new",
-      `delete grant user:${ids.user} deny server:cfg-py/add*`,
+      `delete grant agent:${ids.agent} deny server:cfg-py/add*`,
       `update agent ${ids.agent}`,
       "update policy no-etc",
     ]);
