@@ -28,7 +28,7 @@ pub async fn route(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest, 
         ([], Method::Get) => {
             let org = target_org(svc, permit, req).await?;
             let current = load(svc, &org).await?;
-            super::config_format::answer(req, &current.doc)
+            super::json(200, &current.doc)
         }
         ([], Method::Post) => apply(svc, permit, req).await,
         ([], _) => Err(ApiError::MethodNotAllowed),
@@ -271,7 +271,7 @@ async fn apply(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> A
             "only an org admin applies its organization's configuration".into(),
         ));
     }
-    let body = super::config_format::read(req)?;
+    let body: Value = super::body(req)?;
     let desired = config_doc::parse(&body).map_err(ApiError::Invalid)?;
     if desired.org != org {
         return Err(ApiError::Invalid(vec![format!(

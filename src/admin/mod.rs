@@ -5,7 +5,6 @@ mod audit;
 mod config_api;
 mod config_diff;
 mod config_doc;
-mod config_format;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
