@@ -12,7 +12,7 @@ use crate::outbound::{Background, HttpClient};
 use crate::store::timestamp;
 use crate::store::usage::UsageStore;
 use crate::store::{
-    ApiKeys, Approvals, AuditStore, Counters, Directory, OAuthStore, Policies, Registry, SecretStore, Store,
+    ApiKeys, Approvals, AuditStore, Changes, Counters, Directory, OAuthStore, Policies, Registry, SecretStore, Store,
     VirtualServers,
 };
 
@@ -25,6 +25,8 @@ pub struct Services<'a> {
     /// Organizations' policies (served from the snapshot).
     pub policies: &'a dyn Policies,
     pub directory: &'a dyn Directory,
+    /// Several writes to the stores above applied as one (configuration as code).
+    pub changes: &'a dyn Changes,
     pub oauth: &'a dyn OAuthStore,
     pub secrets: &'a dyn SecretStore,
     /// Usage figures from the audit trail (never cached in the snapshot).
@@ -186,6 +188,7 @@ impl LiveDeps {
             virtuals: &*self.store,
             policies: &*self.store,
             directory: &*self.store,
+            changes: &*self.store,
             oauth: &*self.store,
             secrets: &*self.secrets,
             usage: &*self.usage,

@@ -255,6 +255,7 @@ impl Fixture {
             virtuals: &self.store,
             policies: &self.store,
             directory: &self.store,
+            changes: &self.store,
             oauth: &self.store,
             secrets: &self.store,
             usage: &self.store,

@@ -190,6 +190,11 @@ pub async fn record(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest,
     }
     let after = if req.method == Method::Delete {
         None
+    } else if super::config_api::is_config(req) {
+        // A configuration applied: one record, the list of changes it made.
+        resp.bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .map(|v| super::config_api::audit_summary(&v))
     } else if resp.status == 201 {
         // A new member: as the API shows it, else as the answer to the create (which may hold a
         // secret shown once: removed below).

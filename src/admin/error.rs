@@ -18,7 +18,7 @@ pub fn problem(e: &ApiError) -> HttpResponse {
         ApiError::Forbidden(_) => (403, "forbidden", "Forbidden"),
         ApiError::NotFound(_) => (404, "not-found", "Not Found"),
         ApiError::MethodNotAllowed => (405, "method-not-allowed", "Method Not Allowed"),
-        ApiError::Validation(_) => (422, "validation", "Invalid request"),
+        ApiError::Validation(_) | ApiError::Invalid(_) => (422, "validation", "Invalid request"),
         ApiError::BadJson(_) => (400, "bad-json", "Malformed JSON"),
         ApiError::BadRequest(_) => (400, "bad-request", "Bad Request"),
         ApiError::TooLarge => (413, "too-large", "Request body too large"),
@@ -42,12 +42,16 @@ pub fn problem(e: &ApiError) -> HttpResponse {
         ApiError::Unauthorized(_) => "a valid admin bearer token is required".into(),
         other => other.to_string(),
     };
-    let body = json!({
+    let mut body = json!({
         "type": format!("{PROBLEM_TYPE_BASE}{kind}"),
         "title": title,
         "status": status,
         "detail": detail,
     });
+    // Every error of a document, each naming its path.
+    if let ApiError::Invalid(errors) = e {
+        body["errors"] = json!(errors);
+    }
     let mut resp = HttpResponse::typed(status, "application/problem+json", body.to_string().into_bytes());
     if status == 401 {
         resp.headers.set("www-authenticate", "Bearer");

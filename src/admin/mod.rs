@@ -2,6 +2,9 @@
 //! Every error leaves as an RFC 9457 problem document (mapping in `admin::error`).
 mod approvals;
 mod audit;
+mod config_api;
+mod config_diff;
+mod config_doc;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
@@ -36,6 +39,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Validation(String),
+    /// Several validation errors, each naming its path (a configuration document).
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
     /// A request the gateway refuses on principle (e.g. a server URL it will not store).
     #[error("{0}")]
     BadRequest(String),
@@ -64,11 +70,13 @@ pub type ApiResult = Result<HttpResponse, ApiError>;
 /// Entry point for every path under `/admin/v1`. Every write that succeeds is recorded in the
 /// audit trail here, with the resource as the API shows it before and after (`audit`).
 pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
-    let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete);
     let permit = match authorize(svc, req).await {
         Ok(p) => p,
         Err(e) => return error::problem(&e),
     };
+    // A configuration dry run writes nothing, so it is not recorded.
+    let write = matches!(req.method, Method::Post | Method::Put | Method::Patch | Method::Delete)
+        && !config_api::is_dry_run(req);
     // Viewers read; everything else needs a role that writes (scopes are checked per resource).
     // Approval decisions are checked by their handler: approvers make them, and write nothing else.
     if req.method != Method::Get && !permit.may_write_anything() && !approvals::covers(req) {
@@ -118,6 +126,7 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        ["config", ..] => config_api::route(svc, permit, req, &parts[1..]).await,
         ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
         ["approvals", ..] => approvals::route(svc, permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {

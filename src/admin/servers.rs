@@ -420,7 +420,7 @@ fn validate_text(field: &str, v: Option<&str>) -> Result<(), ApiError> {
 
 /// The upstream URL rules (`crate::url_rules`): malformed is a validation error (422); userinfo,
 /// non-public targets and the gateway's own origin are refused (400).
-fn validate_url(svc: &Services<'_>, u: &str) -> Result<(), ApiError> {
+pub(super) fn validate_url(svc: &Services<'_>, u: &str) -> Result<(), ApiError> {
     use crate::url_rules::{check, UrlRefusal};
     match check(u, svc.config.allow_private_upstreams, svc.origin) {
         Ok(_) => Ok(()),

@@ -267,6 +267,14 @@ impl Policies for Counting {
 }
 
 #[async_trait(?Send)]
+impl crate::store::Changes for Counting {
+    async fn apply(&self, writes: &[crate::store::Write]) -> StoreResult<()> {
+        self.hit("apply");
+        self.inner.apply(writes).await
+    }
+}
+
+#[async_trait(?Send)]
 impl OAuthStore for Counting {
     async fn put_client(&self, c: &OAuthClient) -> StoreResult<()> {
         self.hit("put_client");
@@ -415,6 +423,7 @@ impl Isolate {
             virtuals: &self.store,
             policies: &self.store,
             directory: &self.store,
+            changes: &self.store,
             oauth: &self.store,
             secrets: &self.secrets,
             usage: &self.usage,

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::{Keeper, Tables};
 use crate::store::{
-    ApiKeyRecord, ApiKeys, Directory, Entity, EntityKind, Grant, Identity, IdentityProvider, OAuthClient, OAuthStore,
-    OAuthToken, Policies, PolicyRecord, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError, StoreResult,
-    ToolRecord, VirtualServer, VirtualServers,
+    ApiKeyRecord, ApiKeys, Changes, Directory, Entity, EntityKind, Grant, Identity, IdentityProvider, OAuthClient,
+    OAuthStore, OAuthToken, Policies, PolicyRecord, Registry, RoleAssignment, SecretStore, ServerRecord, StoreError,
+    StoreResult, ToolRecord, VirtualServer, VirtualServers, Write,
 };
 
 /// The relational stores (D1), cached.
@@ -564,5 +564,14 @@ impl<S: Policies> Policies for CachedStore<S> {
     async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool> {
         let r = self.inner.delete_policy(org_id, id).await;
         self.through().wrote(r, if_true).await
+    }
+}
+
+#[async_trait(?Send)]
+impl<S: Changes> Changes for CachedStore<S> {
+    /// One version bump for the whole batch (none for an empty one or a conflict).
+    async fn apply(&self, writes: &[Write]) -> StoreResult<()> {
+        let r = self.inner.apply(writes).await;
+        self.through().wrote(r, |_| !writes.is_empty()).await
     }
 }

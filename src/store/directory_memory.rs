@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::*;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct MemoryDirectory {
     entities: RefCell<BTreeMap<String, Entity>>,
     members: RefCell<Vec<(String, String)>>,
@@ -14,6 +14,18 @@ pub struct MemoryDirectory {
     idps: RefCell<Vec<IdentityProvider>>,
     roles: RefCell<Vec<RoleAssignment>>,
     capture: RefCell<BTreeMap<String, crate::observe::CaptureMode>>,
+}
+
+impl MemoryDirectory {
+    /// Puts back everything a saved copy held (a failed batch, `store::changes`).
+    pub(super) fn replace_with(&self, saved: MemoryDirectory) {
+        *self.entities.borrow_mut() = saved.entities.into_inner();
+        *self.members.borrow_mut() = saved.members.into_inner();
+        *self.grants.borrow_mut() = saved.grants.into_inner();
+        *self.idps.borrow_mut() = saved.idps.into_inner();
+        *self.roles.borrow_mut() = saved.roles.into_inner();
+        *self.capture.borrow_mut() = saved.capture.into_inner();
+    }
 }
 
 #[async_trait(?Send)]

@@ -8,13 +8,13 @@ use super::*;
 
 #[derive(Default)]
 pub struct MemoryStore {
-    servers: RefCell<BTreeMap<String, ServerRecord>>,
-    tools: RefCell<BTreeMap<String, Vec<ToolRecord>>>,
+    pub(super) servers: RefCell<BTreeMap<String, ServerRecord>>,
+    pub(super) tools: RefCell<BTreeMap<String, Vec<ToolRecord>>>,
     keys: RefCell<Vec<ApiKeyRecord>>,
-    virtuals: RefCell<BTreeMap<String, VirtualServer>>,
+    pub(super) virtuals: RefCell<BTreeMap<String, VirtualServer>>,
     generation: std::cell::Cell<u64>,
     snapshot_version: std::cell::Cell<u64>,
-    directory: super::directory_memory::MemoryDirectory,
+    pub(super) directory: super::directory_memory::MemoryDirectory,
     oauth_clients: RefCell<BTreeMap<String, OAuthClient>>,
     pending: RefCell<BTreeMap<String, (serde_json::Value, u64)>>,
     tokens: RefCell<BTreeMap<String, (OAuthToken, bool)>>,

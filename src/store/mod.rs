@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::mcp::version::Era;
 pub use approvals::Approvals;
 pub use audit::AuditStore;
+pub use changes::{Changes, Write};
 pub use limits::Counters;
 pub use policies::{Policies, PolicyRecord};
 pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
@@ -23,6 +24,7 @@ pub use records::{Grant, Identity, IdentityProvider, RoleAssignment};
 pub mod approvals;
 pub mod audit;
 pub mod audit_memory;
+pub mod changes;
 #[cfg(any(test, feature = "store-conformance"))]
 pub mod conformance;
 pub mod directory_memory;
@@ -501,8 +503,8 @@ pub trait Versions {
 }
 
 /// Everything the gateway stores, as one handle (for work that outlives a request's borrows).
-pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies {}
-impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies> Store for T {}
+pub trait Store: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies + Changes {}
+impl<T: Registry + ApiKeys + VirtualServers + Directory + OAuthStore + Policies + Changes> Store for T {}
 
 /// Virtual servers.
 #[async_trait(?Send)]

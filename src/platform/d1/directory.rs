@@ -168,22 +168,79 @@ impl D1Store {
     }
 }
 
+pub(super) fn insert_entity(e: &Entity) -> Sql {
+    Sql(
+        format!("INSERT INTO directory ({ENTITY_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
+        vec![
+            text(&e.id),
+            text(e.kind.as_str()),
+            opt(&e.parent_id),
+            text(&e.name),
+            opt(&e.email),
+            opt(&e.external_subject),
+            text(&e.created_at),
+        ],
+    )
+}
+
+pub(super) fn update_entity(e: &Entity) -> Sql {
+    Sql(
+        "UPDATE directory SET name = ?2, email = ?3 WHERE id = ?1".into(),
+        vec![text(&e.id), text(&e.name), opt(&e.email)],
+    )
+}
+
+/// An entry's memberships, then the entry (its admin roles and settings go by foreign key).
+pub(super) fn delete_entity(id: &str) -> [Sql; 2] {
+    [
+        Sql(
+            "DELETE FROM memberships WHERE principal_id = ?1 OR group_id = ?1".into(),
+            vec![text(id)],
+        ),
+        Sql("DELETE FROM directory WHERE id = ?1".into(), vec![text(id)]),
+    ]
+}
+
+pub(super) fn add_member(principal_id: &str, group_id: &str, at: &str) -> Sql {
+    Sql(
+        "INSERT OR IGNORE INTO memberships (principal_id, group_id, created_at) VALUES (?1, ?2, ?3)".into(),
+        vec![text(principal_id), text(group_id), text(at)],
+    )
+}
+
+pub(super) fn remove_member(principal_id: &str, group_id: &str) -> Sql {
+    Sql(
+        "DELETE FROM memberships WHERE principal_id = ?1 AND group_id = ?2".into(),
+        vec![text(principal_id), text(group_id)],
+    )
+}
+
+pub(super) fn insert_grant(g: &Grant) -> Sql {
+    Sql(
+        "INSERT INTO grants (id, subject_kind, subject_id, resource_kind, resource, tool, effect, created_at) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
+            .into(),
+        vec![
+            text(&g.id),
+            enum_text(&g.subject_kind),
+            text(&g.subject_id),
+            enum_text(&g.resource_kind),
+            text(&g.resource),
+            opt(&g.tool),
+            enum_text(&g.effect),
+            text(&g.created_at),
+        ],
+    )
+}
+
+pub(super) fn delete_grant(id: &str) -> Sql {
+    Sql("DELETE FROM grants WHERE id = ?1".into(), vec![text(id)])
+}
+
 #[async_trait(?Send)]
 impl Directory for D1Store {
     async fn create_entity(&self, e: &Entity) -> StoreResult<()> {
-        self.run(
-            &format!("INSERT INTO directory ({ENTITY_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
-            &[
-                text(&e.id),
-                text(e.kind.as_str()),
-                opt(&e.parent_id),
-                text(&e.name),
-                opt(&e.email),
-                opt(&e.external_subject),
-                text(&e.created_at),
-            ],
-        )
-        .await?;
+        self.run_sql(insert_entity(e)).await?;
         Ok(())
     }
 
@@ -222,20 +279,16 @@ impl Directory for D1Store {
     }
 
     async fn update_entity(&self, e: &Entity) -> StoreResult<bool> {
-        let sql = "UPDATE directory SET name = ?2, email = ?3 WHERE id = ?1";
-        Ok(self.run(sql, &[text(&e.id), text(&e.name), opt(&e.email)]).await? > 0)
+        Ok(self.run_sql(update_entity(e)).await? > 0)
     }
 
     async fn delete_entity(&self, id: &str) -> StoreResult<bool> {
         let existed = self.get_entity(id).await?.is_some();
-        self.batch(vec![
-            self.stmt(
-                "DELETE FROM memberships WHERE principal_id = ?1 OR group_id = ?1",
-                &[text(id)],
-            )?,
-            self.stmt("DELETE FROM directory WHERE id = ?1", &[text(id)])?,
-        ])
-        .await?;
+        let stmts = delete_entity(id)
+            .into_iter()
+            .map(|s| self.prepared(s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch(stmts).await?;
         Ok(existed)
     }
 
@@ -258,14 +311,12 @@ impl Directory for D1Store {
     }
 
     async fn add_member(&self, principal_id: &str, group_id: &str, at: &str) -> StoreResult<()> {
-        let sql = "INSERT OR IGNORE INTO memberships (principal_id, group_id, created_at) VALUES (?1, ?2, ?3)";
-        self.run(sql, &[text(principal_id), text(group_id), text(at)]).await?;
+        self.run_sql(add_member(principal_id, group_id, at)).await?;
         Ok(())
     }
 
     async fn remove_member(&self, principal_id: &str, group_id: &str) -> StoreResult<bool> {
-        let sql = "DELETE FROM memberships WHERE principal_id = ?1 AND group_id = ?2";
-        Ok(self.run(sql, &[text(principal_id), text(group_id)]).await? > 0)
+        Ok(self.run_sql(remove_member(principal_id, group_id)).await? > 0)
     }
 
     async fn list_members(&self, group_id: &str) -> StoreResult<Vec<String>> {
@@ -291,21 +342,7 @@ impl Directory for D1Store {
     }
 
     async fn create_grant(&self, g: &Grant) -> StoreResult<()> {
-        self.run(
-            "INSERT INTO grants (id, subject_kind, subject_id, resource_kind, resource, tool, effect, created_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-            &[
-                text(&g.id),
-                enum_text(&g.subject_kind),
-                text(&g.subject_id),
-                enum_text(&g.resource_kind),
-                text(&g.resource),
-                opt(&g.tool),
-                enum_text(&g.effect),
-                text(&g.created_at),
-            ],
-        )
-        .await?;
+        self.run_sql(insert_grant(g)).await?;
         Ok(())
     }
 
@@ -315,7 +352,7 @@ impl Directory for D1Store {
     }
 
     async fn delete_grant(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.run("DELETE FROM grants WHERE id = ?1", &[text(id)]).await? > 0)
+        Ok(self.run_sql(delete_grant(id)).await? > 0)
     }
 
     async fn find_by_external_subject(&self, external_subject: &str) -> StoreResult<Option<Entity>> {

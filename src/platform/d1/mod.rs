@@ -1,6 +1,7 @@
 //! D1 implementations of the store traits (schema: migrations/, docs/storage.md), one file per
 //! store; this file holds the connection and the helpers they share.
 mod audit;
+mod changes;
 mod directory;
 mod keys;
 mod oauth;
@@ -58,6 +59,20 @@ impl D1Store {
         crate::platform::delay::storage().await;
         let res = self.stmt(sql, args)?.run().await.map_err(backend)?;
         Ok(res.meta().map_err(backend)?.and_then(|m| m.changes).unwrap_or(0))
+    }
+}
+
+/// One statement as SQL and its arguments: run alone by a store method, or as part of a batch
+/// (`changes.rs`), so both share the same SQL.
+pub(super) struct Sql(pub String, pub Vec<JsValue>);
+
+impl D1Store {
+    fn prepared(&self, s: Sql) -> StoreResult<D1PreparedStatement> {
+        self.stmt(&s.0, &s.1)
+    }
+
+    async fn run_sql(&self, s: Sql) -> StoreResult<usize> {
+        self.run(&s.0, &s.1).await
     }
 }
 

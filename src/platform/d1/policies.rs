@@ -48,14 +48,33 @@ fn policy_args(p: &PolicyRecord) -> Vec<JsValue> {
     ]
 }
 
+pub(super) fn insert_policy(p: &PolicyRecord) -> Sql {
+    Sql(
+        "INSERT INTO policies (id, org_id, name, mode, scope, rules, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)".into(),
+        policy_args(p),
+    )
+}
+
+pub(super) fn update_policy(p: &PolicyRecord) -> Sql {
+    let mut args = policy_args(p);
+    args[6] = JsValue::NULL; // ?7 (created_at) is fixed at creation; bound but unused
+    Sql(
+        "UPDATE policies SET name=?3, mode=?4, scope=?5, rules=?6, updated_at=?8 WHERE id=?1 AND org_id=?2".into(),
+        args,
+    )
+}
+
+pub(super) fn delete_policy(org_id: &str, id: &str) -> Sql {
+    Sql(
+        "DELETE FROM policies WHERE id = ?1 AND org_id = ?2".into(),
+        vec![text(id), text(org_id)],
+    )
+}
+
 #[async_trait(?Send)]
 impl Policies for D1Store {
     async fn create_policy(&self, p: &PolicyRecord) -> StoreResult<()> {
-        self.run(
-            "INSERT INTO policies (id, org_id, name, mode, scope, rules, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-            &policy_args(p),
-        )
-        .await?;
+        self.run_sql(insert_policy(p)).await?;
         Ok(())
     }
 
@@ -80,19 +99,10 @@ impl Policies for D1Store {
     }
 
     async fn update_policy(&self, p: &PolicyRecord) -> StoreResult<bool> {
-        let sql = "UPDATE policies SET name=?3, mode=?4, scope=?5, rules=?6, updated_at=?8 WHERE id=?1 AND org_id=?2";
-        let mut args = policy_args(p);
-        args[6] = JsValue::NULL; // ?7 (created_at) is fixed at creation; bound but unused
-        Ok(self.run(sql, &args).await? > 0)
+        Ok(self.run_sql(update_policy(p)).await? > 0)
     }
 
     async fn delete_policy(&self, org_id: &str, id: &str) -> StoreResult<bool> {
-        Ok(self
-            .run(
-                "DELETE FROM policies WHERE id = ?1 AND org_id = ?2",
-                &[text(id), text(org_id)],
-            )
-            .await?
-            > 0)
+        Ok(self.run_sql(delete_policy(org_id, id)).await? > 0)
     }
 }

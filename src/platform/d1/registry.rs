@@ -142,15 +142,31 @@ const UPDATE_SERVER: &str = "UPDATE servers SET name=?2, url=?3, description=?4,
      protocol_version=?8, timeout_ms=?9, server_info=?10, capabilities=?11, instructions=?12, last_synced_at=?13, \
      last_sync_error=?14, new_tool_policy=?15, updated_at=?17, legacy_version=?19, total_timeout_ms=?20, capture=?21 WHERE slug=?1";
 
+pub(super) fn update_server(sv: &ServerRecord) -> Sql {
+    Sql(UPDATE_SERVER.into(), server_args(sv))
+}
+
+pub(super) fn delete_tools(slug: &str) -> Sql {
+    Sql("DELETE FROM tools WHERE server_slug = ?1".into(), vec![text(slug)])
+}
+
+/// A server's catalog, then the server.
+pub(super) fn delete_server(slug: &str) -> [Sql; 2] {
+    [
+        delete_tools(slug),
+        Sql("DELETE FROM servers WHERE slug = ?1".into(), vec![text(slug)]),
+    ]
+}
+
 impl D1Store {
-    fn insert_server(&self, server: &ServerRecord) -> StoreResult<D1PreparedStatement> {
+    pub(super) fn insert_server(&self, server: &ServerRecord) -> StoreResult<D1PreparedStatement> {
         self.stmt(
             &format!("INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)"),
             &server_args(server),
         )
     }
 
-    fn tool_inserts(&self, tools: &[ToolRecord]) -> StoreResult<Vec<D1PreparedStatement>> {
+    pub(super) fn tool_inserts(&self, tools: &[ToolRecord]) -> StoreResult<Vec<D1PreparedStatement>> {
         tools
             .iter()
             .map(|t| {
@@ -210,11 +226,11 @@ impl Registry for D1Store {
         if self.get_server(slug).await?.is_none() {
             return Ok(false);
         }
-        self.batch(vec![
-            self.stmt("DELETE FROM tools WHERE server_slug = ?1", &[text(slug)])?,
-            self.stmt("DELETE FROM servers WHERE slug = ?1", &[text(slug)])?,
-        ])
-        .await?;
+        let stmts = delete_server(slug)
+            .into_iter()
+            .map(|s| self.prepared(s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch(stmts).await?;
         Ok(true)
     }
 

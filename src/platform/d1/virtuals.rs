@@ -44,14 +44,31 @@ fn virtual_args(v: &VirtualServer) -> Vec<JsValue> {
     ]
 }
 
+pub(super) fn insert_virtual(v: &VirtualServer) -> Sql {
+    Sql(
+        "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at, org_id) VALUES (?1,?2,?3,?4,?5,?6,?7)".into(),
+        virtual_args(v),
+    )
+}
+
+/// Without the owner (?7), which never changes.
+pub(super) fn update_virtual(v: &VirtualServer) -> Sql {
+    let mut args = virtual_args(v);
+    args.truncate(6);
+    Sql(
+        "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1".into(),
+        args,
+    )
+}
+
+pub(super) fn delete_virtual(slug: &str) -> Sql {
+    Sql("DELETE FROM virtual_servers WHERE slug = ?1".into(), vec![text(slug)])
+}
+
 #[async_trait(?Send)]
 impl VirtualServers for D1Store {
     async fn create_virtual(&self, v: &VirtualServer) -> StoreResult<()> {
-        self.run(
-            "INSERT INTO virtual_servers (slug, name, description, tools, created_at, updated_at, org_id) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-            &virtual_args(v),
-        )
-        .await?;
+        self.run_sql(insert_virtual(v)).await?;
         Ok(())
     }
 
@@ -68,15 +85,10 @@ impl VirtualServers for D1Store {
     }
 
     async fn update_virtual(&self, v: &VirtualServer) -> StoreResult<bool> {
-        let sql = "UPDATE virtual_servers SET name=?2, description=?3, tools=?4, updated_at=?6 WHERE slug=?1";
-        // Without the owner (?7), which never changes.
-        Ok(self.run(sql, &virtual_args(v)[..6]).await? > 0)
+        Ok(self.run_sql(update_virtual(v)).await? > 0)
     }
 
     async fn delete_virtual(&self, slug: &str) -> StoreResult<bool> {
-        Ok(self
-            .run("DELETE FROM virtual_servers WHERE slug = ?1", &[text(slug)])
-            .await?
-            > 0)
+        Ok(self.run_sql(delete_virtual(slug)).await? > 0)
     }
 }

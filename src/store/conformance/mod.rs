@@ -9,6 +9,7 @@
 
 mod approvals;
 mod audit;
+mod changes;
 mod directory;
 mod keys_virtual;
 mod limits;
@@ -189,6 +190,9 @@ suite! {
     policies::policies_round_trip_per_org_in_creation_order,
     policies::policies_duplicate_id_or_name_conflicts,
     policies::policies_update_keeps_owner_and_creation_time,
+    changes::changes_apply_every_kind_in_order,
+    changes::changes_late_conflict_stores_nothing,
+    changes::changes_absent_targets_change_nothing,
     ],
     audit: [
     audit::audit_chain_links_each_org_in_order,
