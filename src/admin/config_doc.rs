@@ -357,12 +357,7 @@ fn validate(d: &ConfigDoc, errors: &mut Vec<String>) {
         let mut names = BTreeSet::new();
         for (j, t) in v.tools.iter().enumerate() {
             let exposed = t.name.clone().unwrap_or_else(|| t.tool.clone());
-            let valid = !exposed.is_empty()
-                && exposed.len() <= MAX_TOOL_NAME
-                && exposed
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-            if !valid {
+            if !super::virtuals::valid_exposed_name(&exposed) {
                 err(
                     format!("{p}.tools[{j}]"),
                     &format!("tool name '{exposed}' must be 1 to {MAX_TOOL_NAME} characters of [A-Za-z0-9_.-]"),

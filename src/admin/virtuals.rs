@@ -158,12 +158,7 @@ async fn validate(svc: &Services<'_>, v: &VirtualServer) -> Result<(), ApiError>
             )));
         }
         let exposed = t.name.clone().unwrap_or_else(|| t.tool.clone());
-        let valid = !exposed.is_empty()
-            && exposed.len() <= MAX_TOOL_NAME
-            && exposed
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-        if !valid {
+        if !valid_exposed_name(&exposed) {
             return Err(ApiError::Validation(format!(
                 "tool name '{exposed}' must be 1 to {MAX_TOOL_NAME} characters of [A-Za-z0-9_.-]"
             )));
@@ -180,4 +175,12 @@ async fn validate(svc: &Services<'_>, v: &VirtualServer) -> Result<(), ApiError>
         }
     }
     Ok(())
+}
+
+/// A name a virtual server may expose a tool under: 1 to `MAX_TOOL_NAME` characters of
+/// `[A-Za-z0-9_.-]`.
+pub(crate) fn valid_exposed_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOOL_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }

@@ -94,17 +94,38 @@ pub(super) async fn authorize(svc: &Services<'_>, req: &HttpRequest, origin: &st
     svc.oauth
         .put_pending(&pending_id, &pending, svc.now_ms + PENDING_TTL_MS)
         .await?;
+    let u = idp_authorize_url(
+        idp_authorize,
+        idp.login_client_id.as_deref(),
+        origin,
+        &pending_id,
+        &nonce,
+        &verifier,
+    )?;
+    Ok(redirect(u.as_str()))
+}
+
+/// Where the browser goes to log in at the IdP: authorization code with PKCE (`S256`) and a
+/// nonce, back to the gateway's one callback, the pending login's id as `state`.
+pub(crate) fn idp_authorize_url(
+    idp_authorize: &str,
+    client_id: Option<&str>,
+    origin: &str,
+    pending_id: &str,
+    nonce: &str,
+    verifier: &str,
+) -> Result<url::Url, AuthError> {
     let mut u = url::Url::parse(idp_authorize).map_err(|_| AuthError::Provider("bad authorization endpoint".into()))?;
     u.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", idp.login_client_id.as_deref().unwrap_or_default())
+        .append_pair("client_id", client_id.unwrap_or_default())
         .append_pair("redirect_uri", &format!("{origin}/oauth/callback"))
         .append_pair("scope", "openid email profile")
-        .append_pair("state", &pending_id)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &s256(&verifier))
+        .append_pair("state", pending_id)
+        .append_pair("nonce", nonce)
+        .append_pair("code_challenge", &s256(verifier))
         .append_pair("code_challenge_method", "S256");
-    Ok(redirect(u.as_str()))
+    Ok(u)
 }
 
 /// The identity provider of the organization being logged into. The organization is, in order:

@@ -4,7 +4,7 @@
 //! session (docs/console.md).
 use serde_json::{json, Value};
 
-use super::authorize::{login, login_provider, s256};
+use super::authorize::{idp_authorize_url, login, login_provider};
 use super::*;
 use crate::context::Services;
 use crate::crypto;
@@ -87,16 +87,14 @@ pub async fn start(svc: &Services<'_>, req: &HttpRequest, origin: &str) -> Resul
     svc.oauth
         .put_pending(&pending_id, &pending, svc.now_ms + PENDING_TTL_MS)
         .await?;
-    let mut u = url::Url::parse(idp_authorize).map_err(|_| AuthError::Provider("bad authorization endpoint".into()))?;
-    u.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", idp.login_client_id.as_deref().unwrap_or_default())
-        .append_pair("redirect_uri", &format!("{origin}/oauth/callback"))
-        .append_pair("scope", "openid email profile")
-        .append_pair("state", &pending_id)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &s256(&verifier))
-        .append_pair("code_challenge_method", "S256");
+    let u = idp_authorize_url(
+        idp_authorize,
+        idp.login_client_id.as_deref(),
+        origin,
+        &pending_id,
+        &nonce,
+        &verifier,
+    )?;
     let mut r = secure(redirect(u.as_str()));
     r.headers.0.push((
         "set-cookie".into(),
