@@ -5,7 +5,7 @@ mod audit;
 mod config_api;
 mod config_diff;
 mod config_doc;
-mod config_yaml;
+pub mod config_yaml;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
