@@ -6,7 +6,8 @@ use std::fmt;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
 
-/// Nodes that aliases may copy in all: anchors are fine, a "billion laughs" document is not.
+/// Nodes that anchors and aliases may copy in all (an anchored node is kept as a copy, and each
+/// alias copies it again): anchors are fine, a "billion laughs" document is not.
 pub const MAX_ALIAS_NODES: usize = 10_000;
 /// Deepest nesting of mappings and sequences (serde_json's own limit is 128).
 pub const MAX_DEPTH: usize = 128;
@@ -33,13 +34,14 @@ fn error(at: Marker, message: impl Into<String>) -> YamlError {
     }
 }
 
-/// A collection being read: its items so far, its anchor and where it starts.
+/// A collection being read: its items so far.
 enum Frame {
     Seq(Vec<Value>),
     /// The entries so far, and the key read whose value comes next.
-    Map(Map<String, Value>, Option<(String, Marker)>),
+    Map(Map<String, Value>, Option<String>),
 }
 
+/// A collection being read, its anchor and where it starts.
 struct Open {
     frame: Frame,
     anchor: usize,
@@ -52,6 +54,7 @@ struct Builder {
     root: Option<Value>,
     /// Anchored nodes by the parser's anchor id (1, 2, ...), with their size in nodes.
     anchors: Vec<Option<(Value, usize)>>,
+    /// Nodes copied so far by anchors and aliases.
     copied: usize,
 }
 
@@ -59,10 +62,12 @@ impl Builder {
     /// Places a finished node in the collection being read (or as the document).
     fn push(&mut self, v: Value, anchor: usize, at: Marker) -> Result<(), YamlError> {
         if anchor != 0 {
+            let n = size(&v);
+            self.copy(n, at)?;
             if self.anchors.len() <= anchor {
                 self.anchors.resize(anchor + 1, None);
             }
-            self.anchors[anchor] = Some((v.clone(), size(&v)));
+            self.anchors[anchor] = Some((v.clone(), n));
         }
         let Some(top) = self.stack.last_mut() else {
             self.root = Some(v);
@@ -70,12 +75,15 @@ impl Builder {
         };
         match &mut top.frame {
             Frame::Seq(items) => items.push(v),
-            Frame::Map(entries, key @ None) => match v {
-                Value::String(k) if entries.contains_key(&k) => {
+            Frame::Map(entries, key) => match (key.take(), v) {
+                (Some(k), v) => {
+                    entries.insert(k, v);
+                }
+                (None, Value::String(k)) if entries.contains_key(&k) => {
                     return Err(error(at, format!("duplicate key '{k}'")));
                 }
-                Value::String(k) => *key = Some((k, at)),
-                other => {
+                (None, Value::String(k)) => *key = Some(k),
+                (None, other) => {
                     return Err(error(
                         at,
                         format!(
@@ -85,10 +93,18 @@ impl Builder {
                     ));
                 }
             },
-            Frame::Map(entries, key @ Some(_)) => {
-                let (k, _) = key.take().expect("matched Some");
-                entries.insert(k, v);
-            }
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more copied nodes against `MAX_ALIAS_NODES`.
+    fn copy(&mut self, n: usize, at: Marker) -> Result<(), YamlError> {
+        self.copied += n;
+        if self.copied > MAX_ALIAS_NODES {
+            return Err(error(
+                at,
+                format!("anchors and aliases copy more than {MAX_ALIAS_NODES} nodes"),
+            ));
         }
         Ok(())
     }
@@ -116,11 +132,8 @@ impl Builder {
         let Some(Some((v, n))) = self.anchors.get(id) else {
             return Err(error(at, "an alias may only refer to a node that ends before it"));
         };
-        self.copied += n;
-        if self.copied > MAX_ALIAS_NODES {
-            return Err(error(at, format!("aliases copy more than {MAX_ALIAS_NODES} nodes")));
-        }
-        let v = v.clone();
+        let (v, n) = (v.clone(), *n);
+        self.copy(n, at)?;
         self.push(v, 0, at)
     }
 }
@@ -421,6 +434,15 @@ mod tests {
         }
         let e = err(&y);
         assert!(e.message.contains("aliases copy more than"), "{e}");
+    }
+
+    #[test]
+    fn nested_anchors_count_as_copies() {
+        // Each anchor keeps a copy of its node: 100 nested anchors around 200 items would be
+        // 20,000 copied nodes without a single alias.
+        let items = vec!["x"; 200].join(", ");
+        let y = (1..=100).map(|i| format!("&a{i} [")).collect::<String>() + &items + &"]".repeat(100);
+        assert!(err(&y).message.contains("copy more than"));
     }
 
     #[test]
