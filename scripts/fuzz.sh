@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh — the long run of the property-based parser tests (tests/proptests): JSON-RPC
 # envelopes, SSE framing, streamable-HTTP request checks, name (un)namespacing and the policy
-# engine (guardrails, policy parser, tool-poisoning scan), each property
+# engine (guardrails, policy parser, tool-poisoning scan) and YAML configuration documents, each property
 # with PROPTEST_CASES cases (default 100000; `cargo test` runs 128), natively in release mode,
 # one property at a time. Prints the cases and time of every property, then per parser.
 # Any property failure prints its minimal failing input and makes the script exit non-zero.
@@ -13,7 +13,7 @@ cargo test --release --test proptests --no-run 2>&1 | tail -1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-for parser in jsonrpc sse transport names rules; do
+for parser in jsonrpc sse transport names rules yaml; do
   start=$SECONDS
   if ! cargo test --release --test proptests "${parser}::" -- --nocapture --test-threads=1 >"$log" 2>&1; then
     status=1

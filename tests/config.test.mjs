@@ -6,24 +6,41 @@
 // new gateway with a key issued there. A dry run lists exactly the changes and changes nothing;
 // an invalid document (its error late in it) changes nothing and names every error's path; an
 // org admin can neither read nor touch another organization's configuration; an apply is one
-// audit record.
+// audit record. The same document written as YAML (by the `yaml` package, which node_modules holds
+// for @modelcontextprotocol/conformance) dry-runs and applies exactly as the JSON one; YAML that
+// JSON cannot say, or that does not parse, is refused with its line and column and changes nothing.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import YAML from "yaml";
 import { expectStatus as ok, final, mcpPost, requestAs, startGateway, startPyServer } from "./harness.mjs";
 
 /** How long the audit queue's consumer may take to store an event (the audit trail is async). */
 const AUDIT_POLL_MS = 20_000;
 const ORG = "org_default";
 
-let gwA, gwB, py;
+let gwA, gwB, gwC, py;
 const ids = {};
 
 const as = (gw, key, method, path, body, headers) => requestAs(gw, key, method, path, body, headers);
 const exportOf = (gw, key = gw.adminToken, query = "") => as(gw, key, "GET", `/admin/v1/config${query}`);
 const applyTo = (gw, doc, query = "", key = gw.adminToken) => as(gw, key, "POST", `/admin/v1/config${query}`, doc);
+/** POSTs `text` as it is (a YAML document) with the Content-Type `type`. */
+async function applyText(gw, text, query = "", type = "application/yaml") {
+  const res = await gw.fetch(`/admin/v1/config${query}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${gw.adminToken}`, "content-type": type },
+    body: text,
+  });
+  const body = await res.text();
+  let parsed = null;
+  try {
+    parsed = JSON.parse(body);
+  } catch {}
+  return { status: res.status, headers: res.headers, text: body, body: parsed };
+}
 
 before(async () => {
-  [gwA, gwB, py] = await Promise.all([startGateway(), startGateway(), startPyServer()]);
+  [gwA, gwB, gwC, py] = await Promise.all([startGateway(), startGateway(), startGateway(), startPyServer()]);
   const A = (method, path, body) => gwA.admin(method, path, body);
   ok(await A("POST", "/admin/v1/servers", { slug: "cfg-py", name: "Python upstream", url: py.url, org_id: ORG, timeout_ms: 5000, new_tool_policy: "quarantine", description: "the py test server" }));
   ok(await A("POST", "/admin/v1/virtual-servers", { slug: "cfg-v", name: "Chosen", org_id: ORG, tools: [{ server: "cfg-py", tool: "echo", name: "say" }] }));
@@ -40,7 +57,7 @@ before(async () => {
   ok(await A("POST", "/admin/v1/policies", { name: "no-etc", scope: { server: "cfg-py" }, rules: [{ kind: "block", when: { arg: "/path", matches: "^/etc/" }, action: "deny" }] }));
 });
 after(async () => {
-  await Promise.all([gwA?.stop(), gwB?.stop(), py?.stop()]);
+  await Promise.all([gwA?.stop(), gwB?.stop(), gwC?.stop(), py?.stop()]);
 });
 
 describe("round trip", () => {
@@ -168,11 +185,79 @@ describe("dry run and validation", () => {
     const wrong = await applyTo(gwB, { ...doc, org: "org_other" });
     assert.equal(wrong.status, 422, wrong.text);
     assert.match(wrong.text, /org: /);
-    // JSON only: YAML is not accepted (docs/config-as-code.md, *Formats*).
-    for (const type of ["text/plain", "application/yaml"]) {
-      const other = await as(gwB, gwB.adminToken, "POST", "/admin/v1/config", undefined, { "content-type": type });
+    // JSON or YAML only (docs/config-as-code.md, *Formats*).
+    for (const type of ["text/plain", "application/xml"]) {
+      const other = await applyText(gwB, "version: 1", "", type);
       assert.equal(other.status, 415, other.text);
+      assert.match(other.body.detail, /application\/json or application\/yaml/);
     }
+  });
+});
+
+describe("YAML", () => {
+  test("the exported document as YAML dry-runs to no change, and applies to an empty gateway as JSON does", async () => {
+    const exported = await exportOf(gwA);
+    const doc = ok(exported, 200);
+    const yaml = YAML.stringify(doc);
+    assert.doesNotMatch(yaml.trimStart(), /^\{/, "block-style YAML, not JSON");
+    for (const type of ["application/yaml", "application/x-yaml", "text/yaml; charset=utf-8"]) {
+      assert.deepEqual(ok(await applyText(gwA, yaml, "?dry_run=true", type), 200).changes, [], type);
+    }
+    // What the JSON document would do to the empty gateway, then the YAML one doing it.
+    const asJson = ok(await applyTo(gwC, doc, "?dry_run=true"), 200).changes;
+    assert.ok(asJson.length > 0 && asJson.every((c) => c.op === "create"), JSON.stringify(asJson));
+    assert.deepEqual(ok(await applyText(gwC, yaml, "?dry_run=true"), 200).changes, asJson, "the YAML dry run");
+    assert.deepEqual(ok(await applyText(gwC, yaml), 200).changes, asJson, "the YAML apply");
+    const there = await exportOf(gwC);
+    assert.equal(there.text, exported.text, "the YAML-applied gateway exports the same document byte for byte");
+    assert.deepEqual(ok(await applyTo(gwC, doc, "?dry_run=true"), 200).changes, []);
+  });
+
+  test("YAML of its own: comments, anchors, quoted look-alike strings", async () => {
+    const base = ok(await exportOf(gwA), 200);
+    const id = "ws_yaml_007";
+    const yaml = [
+      "# written by hand",
+      YAML.stringify({ ...base, workspaces: undefined, users: undefined }).trimEnd(),
+      "workspaces:",
+      ...base.workspaces.map((w) => `  - ${JSON.stringify(w)}`),
+      `  - id: ${id}`,
+      "    name: &n '0123'   # a string, though it looks like a number",
+      "  - id: ws_yaml_008",
+      "    name: *n",
+      "users:",
+      ...base.users.map((u) => `  - ${JSON.stringify(u)}`),
+      "",
+    ].join("\n");
+    const r = ok(await applyText(gwA, yaml, "?dry_run=true"), 200);
+    assert.deepEqual(r.changes.map((c) => `${c.op} ${c.kind} ${c.id}`).sort(), [`create workspace ${id}`, "create workspace ws_yaml_008"]);
+    assert.deepEqual(r.changes.map((c) => c.after).sort((a, b) => a.id.localeCompare(b.id)), [{ id, name: "0123" }, { id: "ws_yaml_008", name: "0123" }]);
+  });
+
+  test("YAML that does not parse, or that JSON cannot say, is refused with its place and changes nothing", async () => {
+    const before = await exportOf(gwA);
+    const yaml = YAML.stringify({ ...before.body, workspaces: [...before.body.workspaces, { id: "ws_yaml_bad", name: "x" }] });
+    const refused = async (text, status, detail) => {
+      const r = await applyText(gwA, text);
+      assert.equal(r.status, status, r.text);
+      assert.match(r.headers.get("content-type"), /application\/problem\+json/);
+      assert.match(r.body.detail ?? r.text, detail, r.text);
+      return r;
+    };
+    const broken = await refused(`${yaml}servers: [ {slug: a\n`, 400, /^request body is not valid YAML: line \d+, column \d+: /);
+    assert.equal(broken.body.type, "https://mcp-gateway.dev/problems/bad-yaml");
+    const lines = yaml.split("\n").length;
+    await refused(`${yaml}extra: .nan\n`, 400, new RegExp(`line ${lines}, column 8: \\.nan has no JSON form`));
+    await refused(`${yaml}7: seven\n`, 400, new RegExp(`line ${lines}, column 1: a key must be a string`));
+    await refused(`${yaml}note: !secret x\n`, 400, /tag !secret is not accepted/);
+    await refused(`${yaml}---\nversion: 1\n`, 400, /only one YAML document/);
+    await refused(`${yaml}version: 2\n`, 400, /duplicate key 'version'/);
+    await refused("", 400, /no YAML document/);
+    assert.equal((await applyText(gwA, `# ${"x".repeat(256 * 1024)}\n${yaml}`)).status, 413, "the 256 KiB cap holds");
+    // Valid YAML, invalid document: the JSON path's own errors, each naming its path.
+    const invalid = await refused(yaml.replace(`url: ${before.body.servers[0].url}`, "url: ftp://nowhere"), 422, /servers\[0\]\.url/);
+    assert.ok(invalid.body.errors.some((e) => e.startsWith("servers[0].url:")), invalid.text);
+    assert.equal((await exportOf(gwA)).text, before.text, "nothing applied");
   });
 });
 

@@ -271,7 +271,8 @@ async fn apply(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> A
             "only an org admin applies its organization's configuration".into(),
         ));
     }
-    let body: Value = super::body(req)?;
+    // JSON or YAML: one value either way, so validation, diff and apply are the same.
+    let body: Value = super::document(req)?;
     let desired = config_doc::parse(&body).map_err(ApiError::Invalid)?;
     if desired.org != org {
         return Err(ApiError::Invalid(vec![format!(

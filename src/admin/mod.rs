@@ -5,6 +5,7 @@ mod audit;
 mod config_api;
 mod config_diff;
 mod config_doc;
+pub mod config_yaml;
 pub(crate) mod credentials;
 mod directory;
 pub mod error;
@@ -47,10 +48,14 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body is not valid JSON: {0}")]
     BadJson(String),
+    /// A YAML body that does not parse, or says what JSON cannot (with its line and column).
+    #[error("request body is not valid YAML: {0}")]
+    BadYaml(String),
     #[error("request body exceeds {MAX_ADMIN_BODY_BYTES} bytes")]
     TooLarge,
-    #[error("Content-Type must be application/json")]
-    UnsupportedMediaType,
+    /// The body's media type is not one the resource reads (the ones it does).
+    #[error("Content-Type must be {0}")]
+    UnsupportedMediaType(&'static str),
     #[error("{0}")]
     Conflict(String),
     #[error("upstream '{slug}' failed: {cause}")]
@@ -153,21 +158,46 @@ async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRe
 
 /// Parses a JSON request body into `T`.
 fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    check_size(req)?;
+    if media_type(req) != "application/json" {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    }
+    serde_json::from_value(json_value(req)?).map_err(|e| ApiError::Validation(e.to_string()))
+}
+
+/// Media types of a YAML body (RFC 9512's, and the two older ones still sent).
+const YAML_TYPES: [&str; 3] = ["application/yaml", "application/x-yaml", "text/yaml"];
+
+/// A document body, JSON or YAML, as the JSON value both become (configuration as code: the
+/// same validation, diff and apply follow whichever was sent).
+fn document(req: &HttpRequest) -> Result<Value, ApiError> {
+    check_size(req)?;
+    let media = media_type(req);
+    if media == "application/json" {
+        return json_value(req);
+    }
+    if !YAML_TYPES.contains(&media.as_str()) {
+        return Err(ApiError::UnsupportedMediaType("application/json or application/yaml"));
+    }
+    let text = std::str::from_utf8(&req.body).map_err(|_| ApiError::BadYaml("the body is not UTF-8".into()))?;
+    config_yaml::to_json(text).map_err(|e| ApiError::BadYaml(e.to_string()))
+}
+
+fn check_size(req: &HttpRequest) -> Result<(), ApiError> {
     if req.body.len() > MAX_ADMIN_BODY_BYTES {
         return Err(ApiError::TooLarge);
     }
+    Ok(())
+}
+
+/// The request's media type, lower-cased, without parameters.
+fn media_type(req: &HttpRequest) -> String {
     let ct = req.headers.get("content-type").unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-    {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-    serde_json::from_value(v).map_err(|e| ApiError::Validation(e.to_string()))
+    ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+fn json_value(req: &HttpRequest) -> Result<Value, ApiError> {
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::BadJson(e.to_string()))
 }
 
 fn json(status: u16, v: &impl serde::Serialize) -> ApiResult {

@@ -1,6 +1,6 @@
 //! Property-based tests of the parsers that read untrusted bytes: JSON-RPC envelopes, SSE
 //! framing, the streamable-HTTP request checks, tool/resource (un)namespacing and the policy
-//! engine (guardrails, the policy parser, the tool-poisoning scan).
+//! engine (guardrails, the policy parser, the tool-poisoning scan) and YAML configuration documents.
 //!
 //! Each property runs `PROPTEST_CASES` cases (a small default keeps `cargo test` fast;
 //! `scripts/fuzz.sh` runs ≥100,000 per property in release mode) and prints one line
@@ -13,3 +13,4 @@ mod rules;
 mod sse;
 mod support;
 mod transport;
+mod yaml;
