@@ -6,6 +6,7 @@ pub(crate) mod credentials;
 mod directory;
 pub mod error;
 mod keys;
+pub mod openapi;
 mod policies;
 mod servers;
 mod usage;
@@ -92,11 +93,16 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
     resp
 }
 
-/// Routes an authorized request to its handler.
+/// Routes an authorized request to its handler. Every route here has a row in
+/// `openapi::ROUTES` and an operation in the OpenAPI document (tests hold them together).
 async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRequest) -> ApiResult {
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        // The contract is read by any admin principal (viewers and approvers included): it
+        // holds no data, but what a deployment exposes is not advertised to anonymous callers.
+        ["openapi.json"] if req.method == crate::http::Method::Get => Ok(openapi::serve()),
+        ["openapi.json"] => Err(ApiError::MethodNotAllowed),
         ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
         ["approvals", ..] => approvals::route(svc, permit, req, &parts[1..]).await,
         ["servers", slug, "tools", tool, "principals"] if req.method == crate::http::Method::Get => {
