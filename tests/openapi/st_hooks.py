@@ -1,0 +1,57 @@
+"""Schemathesis hooks for tests/openapi.test.mjs (loaded through SCHEMATHESIS_HOOKS).
+
+- Path parameters take the ids of what the test seeded (ST_SEEDED: JSON, path prefix -> {name:
+  value}), so operations on one object reach their handlers instead of answering 404 to every
+  random id.
+- URLs the gateway would contact point at the test's own upstream (ST_UPSTREAM) or at a closed
+  loopback port (ST_CLOSED): a fuzzer must not make the gateway talk to random hosts. The choice
+  is a function of the generated body, so a run stays reproducible under its seed.
+"""
+
+import hashlib
+import json
+import os
+
+import schemathesis
+
+SEEDED = json.loads(os.environ["ST_SEEDED"])
+UPSTREAM = os.environ["ST_UPSTREAM"]
+CLOSED = os.environ["ST_CLOSED"]
+# Fields of request bodies the gateway fetches from: the server's URL, a token endpoint, an
+# authorization server.
+FETCHED = ("url", "token_url", "authorization_server")
+
+
+@schemathesis.hook
+def map_path_parameters(context, path_parameters):
+    path = context.operation.path
+    for prefix, values in SEEDED.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            for name, value in values.items():
+                if name in path_parameters:
+                    path_parameters[name] = value
+    return path_parameters
+
+
+def _stable_pick(value) -> bool:
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).digest()
+    return digest[0] % 4 != 0  # three in four to the real upstream
+
+
+def _redirect(node, real_ok):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in FETCHED and isinstance(value, str):
+                node[key] = UPSTREAM if key == "url" and real_ok else CLOSED
+            else:
+                _redirect(value, real_ok)
+    elif isinstance(node, list):
+        for item in node:
+            _redirect(item, real_ok)
+
+
+@schemathesis.hook
+def map_body(context, body):
+    if context.operation.path.startswith("/servers"):
+        _redirect(body, _stable_pick(body))
+    return body
