@@ -90,7 +90,7 @@ async function seed() {
   const idp = (
     await created("/admin/v1/identity-providers", { org_id: org, issuer: "https://idp.invalid", audiences: ["gw"] })
   ).id;
-  return {
+  const ids = {
     "/orgs": { id: org },
     "/workspaces": { id: ws, principal_id: user },
     "/teams": { id: team, principal_id: user },
@@ -104,6 +104,21 @@ async function seed() {
     "/roles": { id: role },
     "/identity-providers": { id: idp },
   };
+  // Body fields naming other objects, per path prefix.
+  const body = {
+    "/workspaces": { parent_id: org, principal_id: user },
+    "/teams": { parent_id: ws, principal_id: user },
+    "/users": { parent_id: org },
+    "/agents": { parent_id: org },
+    "/servers": { org_id: org },
+    "/virtual-servers": { org_id: org },
+    "/policies": { org, principal: user, server: "py", tool: "echo" },
+    "/api-keys": { principal_id: agent },
+    "/grants": { subject_id: user, resource: "py" },
+    "/roles": { principal_id: user, scope_id: org },
+    "/identity-providers": { org_id: org },
+  };
+  return { ids, body };
 }
 
 test("the Worker serves the document to admins, and only to them", async () => {
@@ -152,7 +167,8 @@ function schemathesis(dir, filter) {
       env: {
         ...process.env,
         SCHEMATHESIS_HOOKS: join(ROOT, "tests/openapi/st_hooks.py"),
-        ST_SEEDED: JSON.stringify(seeded),
+        ST_SEEDED: JSON.stringify(seeded.ids),
+        ST_BODY_IDS: JSON.stringify(seeded.body),
         ST_UPSTREAM: up.url,
         ST_CLOSED: closedUrl,
       },

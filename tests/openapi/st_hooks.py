@@ -3,6 +3,8 @@
 - Path parameters take the ids of what the test seeded (ST_SEEDED: JSON, path prefix -> {name:
   value}), so operations on one object reach their handlers instead of answering 404 to every
   random id.
+- Body fields naming other objects (`parent_id`, `principal_id`, `org_id`, …) take seeded ids
+  (ST_BODY_IDS) whenever the generated body has them.
 - URLs the gateway would contact point at the test's own upstream (ST_UPSTREAM) or at a closed
   loopback port (ST_CLOSED): a fuzzer must not make the gateway talk to random hosts. The choice
   is a function of the generated body, so a run stays reproducible under its seed.
@@ -15,22 +17,14 @@ import os
 import schemathesis
 
 SEEDED = json.loads(os.environ["ST_SEEDED"])
+# Body fields that name seeded objects (path prefix -> {field: value}): when generated, they
+# take a seeded id, so creations get past "no such parent" to the rules after it.
+BODY_IDS = json.loads(os.environ["ST_BODY_IDS"])
 UPSTREAM = os.environ["ST_UPSTREAM"]
 CLOSED = os.environ["ST_CLOSED"]
 # Fields of request bodies the gateway fetches from: the server's URL, a token endpoint, an
 # authorization server.
 FETCHED = ("url", "token_url", "authorization_server")
-
-
-@schemathesis.hook
-def map_path_parameters(context, path_parameters):
-    path = context.operation.path
-    for prefix, values in SEEDED.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            for name, value in values.items():
-                if name in path_parameters:
-                    path_parameters[name] = value
-    return path_parameters
 
 
 def _stable_pick(value) -> bool:
@@ -50,8 +44,22 @@ def _redirect(node, real_ok):
             _redirect(item, real_ok)
 
 
+# `map_case`: the one hook every phase applies (examples, coverage and fuzzing alike).
 @schemathesis.hook
-def map_body(context, body):
-    if context.operation.path.startswith("/servers"):
-        _redirect(body, _stable_pick(body))
-    return body
+def map_case(context, case):
+    path = case.operation.path
+    if case.path_parameters:
+        for prefix, values in SEEDED.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                for name, value in values.items():
+                    if name in case.path_parameters:
+                        case.path_parameters[name] = value
+    if isinstance(case.body, dict):
+        for prefix, fields in BODY_IDS.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                for name, value in fields.items():
+                    if name in case.body:
+                        case.body[name] = value
+    if path.startswith("/servers") and isinstance(case.body, (dict, list)):
+        _redirect(case.body, _stable_pick(case.body))
+    return case
