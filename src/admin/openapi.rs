@@ -141,7 +141,10 @@ mod tests {
         let doc = documented();
         let undocumented: Vec<_> = table.difference(&doc).collect();
         let unrouted: Vec<_> = doc.difference(&table).collect();
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from openapi.json: {undocumented:?}"
+        );
         assert!(unrouted.is_empty(), "operations missing from ROUTES: {unrouted:?}");
     }
 

@@ -140,11 +140,7 @@ fn nothing_unlisted_is_served() {
     let mut probed = 0;
     for template in &templates {
         for method in METHODS {
-            let listed = |path: &str| {
-                ROUTES
-                    .iter()
-                    .any(|(m, t)| *m == method && instance_of(path, t))
-            };
+            let listed = |path: &str| ROUTES.iter().any(|(m, t)| *m == method && instance_of(path, t));
             let f = Fixture::new();
             let s = f.seed();
             let path = concrete(template, &s);
