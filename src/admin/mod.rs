@@ -83,10 +83,14 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
     } else {
         None
     };
-    let resp = match dispatch(svc, &permit, req).await {
+    let mut resp = match dispatch(svc, &permit, req).await {
         Ok(r) => r,
         Err(e) => error::problem(&e),
     };
+    if resp.status == 405 {
+        let below = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
+        resp.headers.set("allow", openapi::allow_header(below));
+    }
     if let Some(before) = before {
         audit::record(svc, &permit, req, &resp, before).await;
     }
@@ -97,6 +101,15 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
 /// `openapi::ROUTES` and an operation in the OpenAPI document (tests hold them together).
 async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRequest) -> ApiResult {
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
+    // The table decides what exists before any handler runs: a path it does not list is 404, a
+    // method it does not list on a path it does is 405 (whose `Allow` names the listed ones).
+    let allowed = openapi::allowed(rest);
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound(format!("no admin resource at {}", req.path)));
+    }
+    if !allowed.contains(&req.method) {
+        return Err(ApiError::MethodNotAllowed);
+    }
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
         // The contract is read by any admin principal (viewers and approvers included): it

@@ -94,6 +94,36 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::Delete, "/roles/{id}"),
 ];
 
+/// The methods `ROUTES` lists for a path below `/admin/v1` (concrete, e.g. `/servers/demo`;
+/// empty: no route has this shape), in the table's order, without repeats.
+pub fn allowed(path: &str) -> Vec<Method> {
+    let mut methods = Vec::new();
+    for (m, template) in ROUTES {
+        if matches(path, template) && !methods.contains(m) {
+            methods.push(*m);
+        }
+    }
+    methods
+}
+
+/// The `Allow` header of a 405 for this path (RFC 9110: the methods the resource supports).
+pub fn allow_header(path: &str) -> String {
+    allowed(path).iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether a concrete path is an instance of a template (`{name}` matches one segment).
+fn matches(path: &str, template: &str) -> bool {
+    let mut p = path.split('/');
+    let mut t = template.split('/');
+    loop {
+        match (p.next(), t.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b || (b.starts_with('{') && !a.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// `GET /admin/v1/openapi.json`.
 pub fn serve() -> HttpResponse {
     HttpResponse::typed(200, "application/json", DOCUMENT.as_bytes().to_vec())
@@ -146,6 +176,16 @@ mod tests {
             "routes missing from openapi.json: {undocumented:?}"
         );
         assert!(unrouted.is_empty(), "operations missing from ROUTES: {unrouted:?}");
+    }
+
+    #[test]
+    fn allowed_methods_follow_the_table() {
+        assert_eq!(allowed("/servers/demo"), [Method::Get, Method::Patch, Method::Delete]);
+        // `/policies/test` is both an action and an instance of `/policies/{id}`.
+        assert_eq!(allow_header("/policies/test"), "POST, GET, PATCH, DELETE");
+        assert!(allowed("/servers/demo/nothing").is_empty());
+        assert!(allowed("/servers//sync").is_empty());
+        assert!(allowed("/nothing").is_empty());
     }
 
     #[test]

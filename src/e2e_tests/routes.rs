@@ -1,6 +1,7 @@
 //! The dispatcher against `admin::openapi::ROUTES` (which a unit test holds equal to the OpenAPI
 //! document): every listed route reaches its handler, and no method or path the list leaves
-//! out is served — it answers 405, or 404 "no admin resource". Each probe runs on a fresh
+//! out is served — an unlisted method on a listed path answers 405 with `Allow` naming the
+//! listed ones, an unlisted path 404 "no admin resource". Each probe runs on a fresh
 //! fixture holding one of everything (an organization, workspace, team, user, agent, server,
 //! virtual server and policy), so a probe that removes something affects no other.
 use super::*;
@@ -20,6 +21,11 @@ struct Seeded {
 
 impl Fixture {
     fn call(&self, method: Method, path: &str) -> (u16, Value) {
+        let (status, body, _) = self.call_with_headers(method, path);
+        (status, body)
+    }
+
+    fn call_with_headers(&self, method: Method, path: &str) -> (u16, Value, Headers) {
         let with_body = matches!(method, Method::Post | Method::Put | Method::Patch);
         let mut headers = Headers::new().with("authorization", "Bearer root");
         if with_body {
@@ -37,7 +43,7 @@ impl Fixture {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
-        (r.status, v)
+        (r.status, v, r.headers)
     }
 
     fn make(&self, path: &str, body: Value) -> String {
@@ -149,12 +155,27 @@ fn nothing_unlisted_is_served() {
                 continue;
             }
             probed += 1;
-            let (status, body) = f.call(method, &path);
-            assert!(
-                unrouted(status, &body),
-                "{} {path} is not listed, yet served: {status} {body}",
-                method.as_str()
-            );
+            let (status, body, headers) = f.call_with_headers(method, &path);
+            let methods: Vec<&str> = ROUTES
+                .iter()
+                .filter(|(_, t)| instance_of(below, t))
+                .map(|(m, _)| m.as_str())
+                .collect();
+            if methods.is_empty() {
+                assert!(
+                    status == 404 && unrouted(status, &body),
+                    "{} {path} is not listed, yet served: {status} {body}",
+                    method.as_str()
+                );
+            } else {
+                assert_eq!(status, 405, "{} {path}: {body}", method.as_str());
+                let mut allow: Vec<&str> = headers.get("allow").unwrap_or_default().split(", ").collect();
+                let mut want = methods.clone();
+                allow.sort();
+                want.sort();
+                want.dedup();
+                assert_eq!(allow, want, "Allow of {path}");
+            }
         }
     }
     assert!(probed > 100, "only {probed} probes");
