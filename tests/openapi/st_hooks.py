@@ -22,9 +22,9 @@ SEEDED = json.loads(os.environ["ST_SEEDED"])
 BODY_IDS = json.loads(os.environ["ST_BODY_IDS"])
 UPSTREAM = os.environ["ST_UPSTREAM"]
 CLOSED = os.environ["ST_CLOSED"]
-# Fields of request bodies the gateway fetches from: the server's URL, a token endpoint, an
-# authorization server.
-FETCHED = ("url", "token_url", "authorization_server")
+# Fields of request bodies the gateway may fetch from: a server's URL, a token endpoint, an
+# authorization server, an identity provider's issuer.
+FETCHED = ("url", "token_url", "authorization_server", "issuer")
 
 
 def _stable_pick(value) -> bool:
@@ -33,6 +33,7 @@ def _stable_pick(value) -> bool:
 
 
 def _redirect(node, real_ok):
+    """Points every fetched URL in `node` at CLOSED, a server's `url` at UPSTREAM if `real_ok`."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key in FETCHED and isinstance(value, str):
@@ -60,6 +61,6 @@ def map_case(context, case):
                 for name, value in fields.items():
                     if name in case.body:
                         case.body[name] = value
-    if path.startswith("/servers") and isinstance(case.body, (dict, list)):
-        _redirect(case.body, _stable_pick(case.body))
+    if isinstance(case.body, (dict, list)):
+        _redirect(case.body, path.startswith("/servers") and _stable_pick(case.body))
     return case
