@@ -143,6 +143,17 @@ test("the Worker serves the document to admins, and only to them", async () => {
   assert.equal((await anon.json()).type, "https://mcp-gateway.dev/problems/unauthorized");
 });
 
+test("a method the API does not know is 405 with Allow, never served as a GET", async () => {
+  // workers-rs reads methods it does not know (QUERY, PROPFIND, …) as GET; the gateway reads the
+  // method as sent (Schemathesis's unsupported_method found QUERY answered 200).
+  for (const method of ["QUERY", "PROPFIND", "PUT"]) {
+    const r = await gw.fetch("/admin/v1/servers", { method, headers: { authorization: `Bearer ${gw.adminToken}` } });
+    assert.equal(r.status, 405, method);
+    assert.equal(r.headers.get("allow"), "GET, POST", method);
+    assert.equal((await r.json()).type, "https://mcp-gateway.dev/problems/method-not-allowed");
+  }
+});
+
 /** Runs `st run` and resolves with its exit code and output. */
 function schemathesis(dir, filter) {
   const args = [
