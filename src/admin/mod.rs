@@ -156,6 +156,11 @@ fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         return Err(ApiError::UnsupportedMediaType);
     }
     let v: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    // Every body is an object: serde would also read a struct from an array of its fields in
+    // order (`[null, null]`), which no client means.
+    if !v.is_object() {
+        return Err(ApiError::Validation("the request body must be a JSON object".into()));
+    }
     serde_json::from_value(v).map_err(|e| ApiError::Validation(e.to_string()))
 }
 

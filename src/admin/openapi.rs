@@ -95,11 +95,18 @@ pub const ROUTES: &[(Method, &str)] = &[
 ];
 
 /// The methods `ROUTES` lists for a path below `/admin/v1` (concrete, e.g. `/servers/demo`;
-/// empty: no route has this shape), in the table's order, without repeats.
+/// empty: no route has this shape), in the table's order, without repeats. As in OpenAPI, the
+/// most concrete template matching wins: `/policies/test` is that action's path, not a policy id.
 pub fn allowed(path: &str) -> Vec<Method> {
+    let placeholders = |t: &str| t.matches('{').count();
+    let best = ROUTES
+        .iter()
+        .filter(|(_, t)| matches(path, t))
+        .map(|(_, t)| placeholders(t))
+        .min();
     let mut methods = Vec::new();
     for (m, template) in ROUTES {
-        if matches(path, template) && !methods.contains(m) {
+        if matches(path, template) && Some(placeholders(template)) == best && !methods.contains(m) {
             methods.push(*m);
         }
     }
@@ -181,8 +188,9 @@ mod tests {
     #[test]
     fn allowed_methods_follow_the_table() {
         assert_eq!(allowed("/servers/demo"), [Method::Get, Method::Patch, Method::Delete]);
-        // `/policies/test` is both an action and an instance of `/policies/{id}`.
-        assert_eq!(allow_header("/policies/test"), "POST, GET, PATCH, DELETE");
+        // `/policies/test` is an action, though it has the shape of `/policies/{id}`.
+        assert_eq!(allow_header("/policies/test"), "POST");
+        assert_eq!(allow_header("/policies/pol_1"), "GET, PATCH, DELETE");
         assert!(allowed("/servers/demo/nothing").is_empty());
         assert!(allowed("/servers//sync").is_empty());
         assert!(allowed("/nothing").is_empty());

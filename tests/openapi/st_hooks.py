@@ -13,6 +13,7 @@
 import hashlib
 import json
 import os
+from urllib.parse import urlsplit
 
 import schemathesis
 
@@ -32,11 +33,33 @@ def _stable_pick(value) -> bool:
     return digest[0] % 4 != 0  # three in four to the real upstream
 
 
+def _fetchable(value) -> bool:
+    """Whether the gateway could fetch this value: an absolute http(s) URL with a host. Other
+    values stay as generated (an invalid URL is what a negative case is about)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        u = urlsplit(value)
+    except ValueError:
+        return False
+    return u.scheme.lower() in ("http", "https") and bool(u.hostname)
+
+
+def _negative(case, location) -> bool:
+    """Whether the case's `location` component ("path", "body", …) was generated invalid on
+    purpose: seeded ids must not turn it valid again."""
+    meta = getattr(case, "meta", None)
+    for loc, info in (getattr(meta, "components", None) or {}).items():
+        if getattr(loc, "value", loc) == location and getattr(info.mode, "value", info.mode) == "negative":
+            return True
+    return False
+
+
 def _redirect(node, real_ok):
-    """Points every fetched URL in `node` at CLOSED, a server's `url` at UPSTREAM if `real_ok`."""
+    """Points every fetchable URL in `node` at CLOSED, a server's `url` at UPSTREAM if `real_ok`."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in FETCHED and isinstance(value, str):
+            if key in FETCHED and _fetchable(value):
                 node[key] = UPSTREAM if key == "url" and real_ok else CLOSED
             else:
                 _redirect(value, real_ok)
@@ -49,13 +72,13 @@ def _redirect(node, real_ok):
 @schemathesis.hook
 def map_case(context, case):
     path = case.operation.path
-    if case.path_parameters:
+    if case.path_parameters and not _negative(case, "path"):
         for prefix, values in SEEDED.items():
             if path == prefix or path.startswith(prefix + "/"):
                 for name, value in values.items():
                     if name in case.path_parameters:
                         case.path_parameters[name] = value
-    if isinstance(case.body, dict):
+    if isinstance(case.body, dict) and not _negative(case, "body"):
         for prefix, fields in BODY_IDS.items():
             if path == prefix or path.startswith(prefix + "/"):
                 for name, value in fields.items():
