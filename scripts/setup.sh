@@ -2,7 +2,8 @@
 # setup.sh — install everything the build and the tests need, idempotently:
 # the wasm32 Rust target, worker-build, wasm-bindgen-cli (version from Cargo.lock),
 # npm devDependencies (wrangler, miniflare, Node 22, binaryen, esbuild, MCP SDK) and
-# a Python venv with the MCP SDK, and the real LLM gateways the guardrail tests drive (LiteLLM's
+# a Python venv with the MCP SDK, Schemathesis in a venv of its own (the admin API's contract
+# test), and the real LLM gateways the guardrail tests drive (LiteLLM's
 # proxy, Portkey's gateway). A second run skips every step that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,4 +89,15 @@ else
     apt-get update
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+
+# Schemathesis (tests/openapi.test.mjs fuzzes the admin API against its OpenAPI document) in a
+# venv of its own: its dependencies (hypothesis, jsonschema, …) stay apart from the project's.
+SCHEMATHESIS_VERSION=4.32.5
+if [[ "$(.venv-schemathesis/bin/python -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" == "$SCHEMATHESIS_VERSION" ]]; then
+  echo "setup: python venv .venv-schemathesis (schemathesis $SCHEMATHESIS_VERSION): present"
+else
+  echo "setup: python venv .venv-schemathesis (schemathesis $SCHEMATHESIS_VERSION): installing"
+  python3 -m venv .venv-schemathesis
+  .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

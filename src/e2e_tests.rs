@@ -7,6 +7,7 @@
 mod approvals;
 mod events;
 mod guardrails;
+mod routes;
 mod snapshot;
 
 use std::cell::RefCell;

@@ -16,7 +16,7 @@ use crate::store::{Entity, EntityKind, StoreError};
 use super::servers::{query_param, MAX_NAME_LEN};
 use super::{body, json, ApiError, ApiResult};
 
-/// Page size of directory lists (`?limit=` may ask for fewer or more, up to `MAX_PAGE`).
+/// Page size of directory lists (`?limit=` may ask for 1 to `MAX_PAGE`; anything else is 422).
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
 
@@ -99,10 +99,14 @@ pub async fn route(
     }
     match (parts, req.method) {
         ([], Method::Get) => {
-            let limit = query_param(req, "limit")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(DEFAULT_PAGE)
-                .clamp(1, MAX_PAGE);
+            let limit = match query_param(req, "limit") {
+                None => DEFAULT_PAGE,
+                Some(l) => l
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::Validation(format!("limit must be an integer from 1 to {MAX_PAGE}")))?,
+            };
             let parent = query_param(req, "parent_id");
             let after = query_param(req, "after");
             let page = svc

@@ -65,3 +65,63 @@ pub fn problem(e: &ApiError) -> HttpResponse {
 fn safe_upstream_text(e: &UpstreamError) -> String {
     e.to_string()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::store::StoreError;
+
+    /// One error of every kind (the match below fails to compile when a kind is added).
+    pub(crate) fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::Unauthorized(AuthError::Missing),
+            ApiError::Forbidden("f".into()),
+            ApiError::NotFound("n".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Validation("v".into()),
+            ApiError::BadRequest("b".into()),
+            ApiError::BadJson("j".into()),
+            ApiError::TooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::Conflict("c".into()),
+            ApiError::Upstream {
+                slug: "s".into(),
+                cause: UpstreamError::Status(503),
+            },
+            ApiError::Store(StoreError::Backend("x".into())),
+        ];
+        for e in &all {
+            match e {
+                ApiError::Unauthorized(_)
+                | ApiError::Forbidden(_)
+                | ApiError::NotFound(_)
+                | ApiError::MethodNotAllowed
+                | ApiError::Validation(_)
+                | ApiError::BadRequest(_)
+                | ApiError::BadJson(_)
+                | ApiError::TooLarge
+                | ApiError::UnsupportedMediaType
+                | ApiError::Conflict(_)
+                | ApiError::Upstream { .. }
+                | ApiError::Store(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn each_kind_has_its_own_problem_type() {
+        let mut seen = HashSet::new();
+        for e in one_of_each() {
+            let r = problem(&e);
+            assert_eq!(r.headers.get("content-type"), Some("application/problem+json"));
+            let body: serde_json::Value = serde_json::from_slice(r.bytes().unwrap()).unwrap();
+            assert_eq!(body["status"], r.status);
+            let t = body["type"].as_str().unwrap().to_string();
+            assert!(t.starts_with(PROBLEM_TYPE_BASE), "{t}");
+            assert!(seen.insert(t.clone()), "{t} names two kinds of error");
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub(crate) mod credentials;
 mod directory;
 pub mod error;
 mod keys;
+pub mod openapi;
 mod policies;
 mod servers;
 mod usage;
@@ -92,10 +93,14 @@ pub async fn handle(svc: &Services<'_>, req: &HttpRequest) -> HttpResponse {
     } else {
         None
     };
-    let resp = match dispatch(svc, &permit, req).await {
+    let mut resp = match dispatch(svc, &permit, req).await {
         Ok(r) => r,
         Err(e) => error::problem(&e),
     };
+    if resp.status == 405 {
+        let below = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
+        resp.headers.set("allow", openapi::allow_header(below));
+    }
     if let Some(before) = before {
         audit::record(svc, &permit, req, &resp, before).await;
     }
@@ -126,11 +131,25 @@ async fn authorize(svc: &Services<'_>, req: &HttpRequest) -> Result<policy::Admi
     }
 }
 
-/// Routes an authorized request to its handler.
+/// Routes an authorized request to its handler. Every route here has a row in
+/// `openapi::ROUTES` and an operation in the OpenAPI document (tests hold them together).
 async fn dispatch(svc: &Services<'_>, permit: &policy::AdminPermit, req: &HttpRequest) -> ApiResult {
     let rest = req.path.strip_prefix(PREFIX).unwrap_or("").trim_end_matches('/');
+    // The table decides what exists before any handler runs: a path it does not list is 404, a
+    // method it does not list on a path it does is 405 (whose `Allow` names the listed ones).
+    let allowed = openapi::allowed(rest);
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound(format!("no admin resource at {}", req.path)));
+    }
+    if !allowed.contains(&req.method) {
+        return Err(ApiError::MethodNotAllowed);
+    }
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
+        // The contract is read by any admin principal (viewers and approvers included): it
+        // holds no data, but what a deployment exposes is not advertised to anonymous callers.
+        ["openapi.json"] if req.method == crate::http::Method::Get => Ok(openapi::serve()),
+        ["openapi.json"] => Err(ApiError::MethodNotAllowed),
         ["config", ..] => config_api::route(svc, permit, req, &parts[1..]).await,
         ["audit", ..] => audit::route(svc, permit, req, &parts[1..]).await,
         ["approvals", ..] => approvals::route(svc, permit, req, &parts[1..]).await,
@@ -162,7 +181,13 @@ fn body<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     if media_type(req) != "application/json" {
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
-    serde_json::from_value(json_value(req)?).map_err(|e| ApiError::Validation(e.to_string()))
+    let v = json_value(req)?;
+    // Every body is an object: serde would also read a struct from an array of its fields in
+    // order (`[null, null]`), which no client means.
+    if !v.is_object() {
+        return Err(ApiError::Validation("the request body must be a JSON object".into()));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::Validation(e.to_string()))
 }
 
 /// Media types of a YAML body (RFC 9512's, and the two older ones still sent).

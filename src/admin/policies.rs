@@ -248,7 +248,14 @@ async fn dry_run(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) ->
             .ok_or_else(|| ApiError::Validation(format!("{k}: required, a string")))
     };
     let (principal, server, tool) = (text(&b, "principal")?, text(&b, "server")?, text(&b, "tool")?);
-    let virtual_server = b.get("virtual_server").and_then(Value::as_str).map(str::to_string);
+    let virtual_server = match b.get("virtual_server") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| ApiError::Validation("virtual_server: must be a string".into()))?
+                .to_string(),
+        ),
+    };
     let identity = svc
         .directory
         .identity(&principal)

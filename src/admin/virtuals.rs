@@ -134,6 +134,11 @@ async fn validate(svc: &Services<'_>, v: &VirtualServer) -> Result<(), ApiError>
             "name must be 1 to {MAX_NAME_LEN} characters"
         )));
     }
+    if v.description.as_ref().is_some_and(|d| d.len() > MAX_TEXT_LEN) {
+        return Err(ApiError::Validation(format!(
+            "description exceeds {MAX_TEXT_LEN} characters"
+        )));
+    }
     if v.tools.len() > MAX_VIRTUAL_TOOLS {
         return Err(ApiError::Validation(format!("at most {MAX_VIRTUAL_TOOLS} tools")));
     }

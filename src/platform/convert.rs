@@ -45,7 +45,9 @@ pub async fn request(mut req: Request, max_body: usize) -> std::result::Result<H
         }
     }
     Ok(HttpRequest {
-        method: Method::parse(req.method().as_ref()),
+        // The method as sent: `worker::Request::method` reads any method it does not know
+        // (QUERY, PROPFIND, …) as GET, which would serve it as a GET.
+        method: Method::parse(&req.inner().method()),
         path: url.path().to_string(),
         query: url.query().map(str::to_string),
         headers,

@@ -41,7 +41,9 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialSpec {
-    None,
+    /// An empty struct, not a unit variant: serde refuses unknown fields only in struct variants
+    /// (`{"kind": "none", "x": 1}` was accepted).
+    None {},
     Headers {
         headers: BTreeMap<String, String>,
     },
@@ -76,7 +78,7 @@ impl std::fmt::Debug for CredentialSpec {
 impl CredentialSpec {
     pub fn kind(&self) -> &'static str {
         match self {
-            CredentialSpec::None => "none",
+            CredentialSpec::None {} => "none",
             CredentialSpec::Headers { .. } => "headers",
             CredentialSpec::ClientCredentials { .. } => "client_credentials",
             CredentialSpec::OauthUser { .. } => "oauth_user",
@@ -86,7 +88,7 @@ impl CredentialSpec {
     /// Checks what an admin sent; the message names the field, never its value.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            CredentialSpec::None => Ok(()),
+            CredentialSpec::None {} => Ok(()),
             CredentialSpec::Headers { headers } => {
                 if headers.is_empty() || headers.len() > 20 {
                     return Err("headers must hold 1 to 20 headers".into());
@@ -183,7 +185,7 @@ pub async fn headers_for(
         serde_json::from_slice(&plain).map_err(|_| cred_error(server, "unreadable credential"))?;
     let mut h = Headers::new();
     match spec {
-        CredentialSpec::None => {}
+        CredentialSpec::None {} => {}
         CredentialSpec::OauthUser { .. } => {
             let token = connect::user_access_token(svc, server, user).await?;
             h.set("authorization", format!("Bearer {token}"));
@@ -301,4 +303,22 @@ async fn record(svc: &Services<'_>, server: &ServerRecord, error: Option<&str>, 
 /// Drops a server's cached token (after its credential changed or was deleted).
 pub fn forget_token(slug: &str) {
     TOKENS.with(|t| t.borrow_mut().remove(slug));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CredentialSpec;
+
+    #[test]
+    fn every_kind_refuses_unknown_fields_and_none_keeps_its_form() {
+        let none: CredentialSpec = serde_json::from_str(r#"{"kind":"none"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"kind":"none"}"#);
+        for extra in [
+            r#"{"kind":"none","x":1}"#,
+            r#"{"kind":"headers","headers":{"a":"b"},"x":1}"#,
+            r#"{"kind":"oauth_user","x":1}"#,
+        ] {
+            assert!(serde_json::from_str::<CredentialSpec>(extra).is_err(), "{extra}");
+        }
+    }
 }
