@@ -84,7 +84,8 @@ pub(crate) mod tests {
             ApiError::BadRequest("b".into()),
             ApiError::BadJson("j".into()),
             ApiError::TooLarge,
-            ApiError::UnsupportedMediaType,
+            ApiError::UnsupportedMediaType("application/json"),
+            ApiError::BadYaml("y".into()),
             ApiError::Conflict("c".into()),
             ApiError::Upstream {
                 slug: "s".into(),
@@ -99,10 +100,14 @@ pub(crate) mod tests {
                 | ApiError::NotFound(_)
                 | ApiError::MethodNotAllowed
                 | ApiError::Validation(_)
+                // Validation's type, with every error listed in `errors` (not in `all`: the
+                // kinds there have a type each).
+                | ApiError::Invalid(_)
                 | ApiError::BadRequest(_)
                 | ApiError::BadJson(_)
                 | ApiError::TooLarge
-                | ApiError::UnsupportedMediaType
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::BadYaml(_)
                 | ApiError::Conflict(_)
                 | ApiError::Upstream { .. }
                 | ApiError::Store(_) => {}

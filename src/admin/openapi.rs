@@ -10,6 +10,9 @@ pub const DOCUMENT: &str = include_str!("openapi.json");
 /// row here and an operation in `openapi.json`; the tests name whichever is missing.
 pub const ROUTES: &[(Method, &str)] = &[
     (Method::Get, "/openapi.json"),
+    // Configuration as code.
+    (Method::Get, "/config"),
+    (Method::Post, "/config"),
     // Servers, their catalogs and credentials.
     (Method::Get, "/servers"),
     (Method::Post, "/servers"),
