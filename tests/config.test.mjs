@@ -180,6 +180,22 @@ describe("dry run and validation", () => {
     assert.equal((await exportOf(gwB)).text, before.text);
   });
 
+  test("a dry_run that is neither yes nor no is refused, not applied; an oversized body is a problem document", async () => {
+    const before = await exportOf(gwB);
+    const doc = structuredClone(before.body);
+    doc.workspaces.push({ id: "ws_cfg_typo", name: "applied only if the typo were read as no" });
+    for (const v of ["yes", "AAA", ""]) {
+      const r = await applyTo(gwB, doc, `?dry_run=${v}`);
+      assert.equal(r.status, 422, `${v}: ${r.text}`);
+      assert.match(r.body.detail, /dry_run/);
+    }
+    assert.equal((await exportOf(gwB)).text, before.text);
+    const big = await applyText(gwB, `version: 1\norg: ${ORG}\n# ${"x".repeat(300 * 1024)}\n`);
+    assert.equal(big.status, 413, big.text);
+    assert.match(big.headers.get("content-type"), /application\/problem\+json/);
+    assert.equal((await exportOf(gwB)).text, before.text);
+  });
+
   test("a document must be of the organization asked for", async () => {
     const doc = (await exportOf(gwB)).body;
     const wrong = await applyTo(gwB, { ...doc, org: "org_other" });

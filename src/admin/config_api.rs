@@ -265,6 +265,10 @@ fn with_doc(base: ServerRecord, d: &ServerDoc, now: &str) -> ServerRecord {
 }
 
 async fn apply(svc: &Services<'_>, permit: &AdminPermit, req: &HttpRequest) -> ApiResult {
+    // Anything but a clear yes or no is refused: a mistyped `dry_run` must never apply.
+    if query(req, "dry_run").is_some_and(|v| !["true", "false", "1", "0"].contains(&v.as_str())) {
+        return Err(ApiError::Validation("dry_run: must be true, false, 1 or 0".into()));
+    }
     let org = target_org(svc, permit, req).await?;
     if !permit.may_write(&Scope::Org(org.clone())) {
         return Err(ApiError::Forbidden(

@@ -106,6 +106,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let core_req = match convert::request(req, max_body(&path)).await {
         Ok(r) => r,
+        // The admin API answers every error as a problem document, this one too.
+        Err(resp) if resp.status == 413 && path.starts_with(crate::admin::PREFIX) => {
+            return convert::response(crate::admin::error::problem(&crate::admin::ApiError::TooLarge))
+        }
         Err(resp) => return convert::response(resp),
     };
     let cors = transport::cors_headers(&core_req.headers, cfg.origins());
